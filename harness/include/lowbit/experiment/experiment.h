@@ -1,0 +1,81 @@
+#pragma once
+// An experiment file is a matrix: models × quantizers × precisions × strategy lists, each point
+// trained `trials` times. Loading validates the whole file (every component and option) before
+// anything trains, and resolves each point into a RunPlan whose hash identifies it for resume.
+
+#include <lowbit/data/augment.h>
+#include <lowbit/data/dataset.h>
+#include <lowbit/layers/quantized_layers.h>
+#include <lowbit/results/records.h>
+#include <lowbit/sdk/registry.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+struct OptimizerOptions {
+  double learning_rate = 0.1;
+  double momentum = 0.9;
+  bool nesterov = true;
+  double weight_decay = 1e-4;
+};
+
+struct ScheduleOptions {
+  std::string name = "cosine";  ///< "cosine" or "multistep"
+  std::vector<int64_t> milestones;  ///< multistep: epochs at which lr *= gamma
+  double gamma = 0.1;
+};
+
+struct TrainingOptions {
+  int64_t epochs = 10;
+  int64_t batch_size = 128;
+  int64_t eval_batch_size = 1000;
+  /// Stops each epoch after this many steps (0: whole epoch); for smoke tests.
+  int64_t max_steps_per_epoch = 0;
+  OptimizerOptions optimizer;
+  ScheduleOptions schedule;
+  AugmentOptions augment;
+};
+
+/// A named component with its options, as the experiment file gave them.
+struct ComponentChoice {
+  std::string name;
+  nlohmann::json options = nlohmann::json::object();
+};
+
+/// One point of the matrix.
+struct RunPlan {
+  RunRecord record;
+  std::string model;
+  ComponentChoice quantizer;
+  std::vector<ComponentChoice> strategies;
+  PrecisionPolicy precision;
+};
+
+struct Experiment {
+  std::string name;
+  std::string file;
+  std::string description;
+  nlohmann::json spec;  ///< the file as read
+  DataOptions data;
+  TrainingOptions training;
+  int64_t trials = 1;
+  uint64_t seed = 0;      ///< trial i uses seed + i
+  std::string device = "auto";  ///< "auto", "cpu" or "cuda"
+  int64_t threads = 0;    ///< intra-op threads (0: LibTorch's default)
+  std::vector<RunPlan> runs;
+};
+
+/// Parses and validates; every error is a ConfigError naming file, JSON pointer and allowed values.
+Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
+                            const Registry& registry);
+/// Reads `path` and parses it (a missing file or bad JSON is a ConfigError too).
+Experiment load_experiment(const std::string& path, const Registry& registry);
+
+/// "2W2A" for 2-bit weights and activations; 32 reads as "32".
+std::string precision_label(int weight_bits, int activation_bits);
+
+}  // namespace lowbit

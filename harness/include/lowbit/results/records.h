@@ -1,0 +1,73 @@
+#pragma once
+// What a trial produces, as stored in the results database.
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+/// One point of the experiment matrix: everything that defines a run, hashed for resume.
+struct RunRecord {
+  std::string hash;  ///< SHA-1 of config.dump(), the resolved run configuration
+  std::string model;
+  std::string quantizer;
+  int weight_bits = 32;
+  int activation_bits = 32;
+  std::vector<std::string> strategies;
+  std::string method;  ///< column label, e.g. "dorefa" or "dorefa+sp+kd"
+  nlohmann::json config;
+};
+
+struct EpochRecord {
+  int64_t epoch = 0;  ///< from 1, counted over all stages
+  std::string stage;
+  int weight_bits = 32;
+  int activation_bits = 32;
+  double learning_rate = 0;
+  double train_loss = 0;
+  double train_top1 = 0;
+  double test_top1 = 0;
+  double test_top5 = 0;
+  double images_per_second = 0;
+  double seconds = 0;
+  std::map<std::string, double> extra;  ///< strategy metrics, e.g. "teacher_top1"
+};
+
+struct TrialRecord {
+  int64_t trial_index = 0;
+  uint64_t seed = 0;
+  std::string status = "finished";  ///< "finished" or "failed"
+  std::string error;                ///< why it failed
+  double top1 = 0;
+  double top5 = 0;
+  double final_loss = 0;
+  double wall_seconds = 0;
+  double images_per_second = 0;
+  std::string device;
+  std::string torch_version;
+  std::string cuda_version;  ///< "" on CPU builds
+  nlohmann::json plugin_hashes = nlohmann::json::object();  ///< plugin file -> SHA-1
+  std::map<std::string, double> extra;                      ///< final strategy metrics
+  std::vector<EpochRecord> epochs;
+};
+
+/// Mean and sample standard deviation of a run's finished trials.
+struct RunSummary {
+  std::string experiment;
+  std::string model;
+  std::string method;
+  int weight_bits = 32;
+  int activation_bits = 32;
+  int64_t trials = 0;
+  double top1_mean = 0;
+  double top1_std = 0;
+  double top5_mean = 0;
+  double top5_std = 0;
+  double images_per_second = 0;
+};
+
+}  // namespace lowbit

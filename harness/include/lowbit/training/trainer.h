@@ -1,0 +1,70 @@
+#pragma once
+// The one training loop. Strategies change what it does only through their hooks.
+
+#include <lowbit/data/dataset.h>
+#include <lowbit/experiment/experiment.h>
+#include <lowbit/results/records.h>
+#include <lowbit/sdk/network.h>
+#include <lowbit/sdk/strategy.h>
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+/// What one trial trains.
+struct TrialSpec {
+  uint64_t seed = 0;
+  std::string label;  ///< prefix of progress lines
+  Stage target;       ///< the run's precision, epochs and learning rate before strategies plan
+  std::function<std::shared_ptr<NetworkImpl>()> build_network;
+  std::function<std::shared_ptr<NetworkImpl>(const std::string& model)> build_full_precision;
+  std::vector<Strategy*> strategies;
+};
+
+struct Accuracy {
+  double top1 = 0;
+  double top5 = 0;
+};
+
+class Trainer {
+ public:
+  /// `data` must already be on `device`. Progress lines go to `progress` when it is not null.
+  Trainer(TrainingOptions options, const DataSplits& data, torch::Device device,
+          std::ostream* progress);
+
+  /// Trains one trial from scratch, deterministically for its seed on the CPU. Throws on failure
+  /// (e.g. a diverged loss); the caller decides how to record it.
+  TrialRecord train(const TrialSpec& spec);
+
+  /// Top-1/top-5 accuracy in percent on the test split; leaves the network's mode as it was.
+  Accuracy evaluate(NetworkImpl& network);
+
+  /// Learning rate at a point of a stage under the configured schedule.
+  double learning_rate(const Stage& stage, int64_t epoch_in_stage, int64_t step_in_epoch,
+                       int64_t steps_per_epoch) const;
+
+ private:
+  EpochRecord train_epoch(NetworkImpl& network, torch::optim::SGD& optimizer, TrainingState& state,
+                          const TrialSpec& spec);
+  int64_t steps_per_epoch() const;
+
+  TrainingOptions options_;
+  const DataSplits& data_;
+  torch::Device device_;
+  std::ostream* progress_;
+};
+
+/// Sets every weight quantizer to the stage's weight bits and every activation quantizer to its
+/// activation bits.
+void apply_stage_precision(NetworkImpl& network, const Stage& stage);
+
+/// Percentages of samples whose label is the top-1 / among the top-k logits, as counts.
+std::pair<int64_t, int64_t> count_correct(const torch::Tensor& logits, const torch::Tensor& labels);
+
+}  // namespace lowbit

@@ -1,0 +1,323 @@
+#include <lowbit/experiment/experiment.h>
+#include <lowbit/sdk/json_reader.h>
+#include <lowbit/util/hash.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <regex>
+
+namespace lowbit {
+namespace {
+
+constexpr int64_t kMaxEpochs = 100000;
+constexpr int64_t kMaxBatch = 1 << 20;
+
+/// Reads a list field as an array (a single value is a one-element list).
+nlohmann::json as_list(const JsonReader& reader, const std::string& key) {
+  const auto& value = reader.member(key);
+  if (value.is_array()) {
+    if (value.empty()) reader.fail(key, "the list is empty");
+    return value;
+  }
+  return nlohmann::json::array({value});
+}
+
+std::string item_pointer(const JsonReader& reader, const std::string& key, size_t index) {
+  return reader.pointer_to(key) + "/" + std::to_string(index);
+}
+
+/// A component given as "name" or {"name": ..., "options": {...}}; validated against the registry.
+ComponentChoice read_component(const nlohmann::json& item, const std::string& file,
+                               const std::string& pointer, ComponentKind kind,
+                               const Registry& registry) {
+  ComponentChoice choice;
+  std::string name_pointer = pointer;
+  if (item.is_string()) {
+    choice.name = item.get<std::string>();
+  } else if (item.is_object()) {
+    JsonReader reader(item, file, pointer);
+    choice.name = reader.string("name");
+    if (reader.has("options")) {
+      choice.options = reader.member("options");
+      if (!choice.options.is_object()) {
+        reader.fail("options", "expected an object of options");
+      }
+    }
+    reader.reject_unknown_keys();
+    name_pointer = reader.pointer_to("name");
+  } else {
+    throw ConfigError(file, pointer, fmt::format("expected a {} name or {{\"name\", \"options\"}}, found {}",
+                                                 to_string(kind), item.dump()));
+  }
+  if (!registry.contains(kind, choice.name)) {
+    auto names = registry.names(kind);
+    throw ConfigError(file, name_pointer,
+                      fmt::format("unknown {} \"{}\"", to_string(kind), choice.name),
+                      names.empty() ? "none registered (is the plugin folder right?)" : join(names));
+  }
+  return choice;
+}
+
+/// Runs the component's factory once so that bad options fail now, not mid-sweep.
+void validate_options(const ComponentChoice& choice, const std::string& file,
+                      const std::string& pointer, ComponentKind kind, const Registry& registry) {
+  JsonReader options(choice.options, file, pointer + "/options");
+  try {
+    if (kind == ComponentKind::quantizer) {
+      registry.quantizer(choice.name)(options);
+    } else {
+      registry.strategy(choice.name)(options);
+    }
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ConfigError(file, pointer + "/options", e.what());
+  }
+  options.reject_unknown_keys();
+}
+
+std::pair<int, int> read_precision(const nlohmann::json& item, const std::string& file,
+                                   const std::string& pointer) {
+  static const std::regex pattern("^([0-9]+)W([0-9]+)A$");
+  const std::string allowed = "\"<w>W<a>A\" with bit-widths 1..32, e.g. \"2W2A\", \"32W32A\"";
+  std::smatch match;
+  std::string text = item.is_string() ? item.get<std::string>() : item.dump();
+  if (!item.is_string() || !std::regex_match(text, match, pattern)) {
+    throw ConfigError(file, pointer, fmt::format("bad precision {}", item.dump()), allowed);
+  }
+  int weight_bits = std::stoi(match[1]);
+  int activation_bits = std::stoi(match[2]);
+  if (weight_bits < 1 || weight_bits > 32 || activation_bits < 1 || activation_bits > 32) {
+    throw ConfigError(file, pointer, fmt::format("bit-width out of range in \"{}\"", text), allowed);
+  }
+  return {weight_bits, activation_bits};
+}
+
+DataOptions read_data(const JsonReader& reader, TrainingOptions& training) {
+  DataOptions data;
+  data.name = reader.choice("name", data.name, {"fashion-mnist", "synthetic"});
+  data.limit = reader.integer("limit", 0, 0, int64_t{1} << 40);
+  data.test_limit = reader.integer("test_limit", 0, 0, int64_t{1} << 40);
+  if (data.name == "fashion-mnist") {
+    data.root = reader.string("root", data.root);
+  } else {
+    data.synthetic_train = reader.integer("train", data.synthetic_train, 1, 1 << 24);
+    data.synthetic_test = reader.integer("test", data.synthetic_test, 1, 1 << 24);
+    data.synthetic_classes = reader.integer("classes", data.synthetic_classes, 2, 1000);
+    data.synthetic_channels = reader.integer("channels", data.synthetic_channels, 1, 16);
+    data.synthetic_image_size = reader.integer("image_size", data.synthetic_image_size, 4, 512);
+    data.synthetic_seed = static_cast<uint64_t>(reader.integer("seed", 7, 0, int64_t{1} << 62));
+  }
+  auto augment = reader.object("augment");
+  training.augment.crop_padding = augment.integer("crop_padding", 0, 0, 64);
+  training.augment.horizontal_flip = augment.boolean("horizontal_flip", false);
+  augment.reject_unknown_keys();
+  reader.reject_unknown_keys();
+  return data;
+}
+
+void read_training(const JsonReader& reader, TrainingOptions& training) {
+  training.epochs = reader.integer("epochs", training.epochs, 1, kMaxEpochs);
+  training.batch_size = reader.integer("batch_size", training.batch_size, 1, kMaxBatch);
+  training.eval_batch_size = reader.integer("eval_batch_size", training.eval_batch_size, 1, kMaxBatch);
+  training.max_steps_per_epoch = reader.integer("max_steps_per_epoch", 0, 0, int64_t{1} << 40);
+
+  auto optimizer = reader.object("optimizer");
+  optimizer.choice("name", "sgd", {"sgd"});
+  auto& sgd = training.optimizer;
+  sgd.learning_rate = optimizer.number("lr", sgd.learning_rate, 0.0, 100.0);
+  sgd.momentum = optimizer.number("momentum", sgd.momentum, 0.0, 1.0);
+  sgd.nesterov = optimizer.boolean("nesterov", sgd.nesterov);
+  sgd.weight_decay = optimizer.number("weight_decay", sgd.weight_decay, 0.0, 1.0);
+  if (sgd.nesterov && sgd.momentum == 0.0) {
+    optimizer.fail("nesterov", "Nesterov momentum needs \"momentum\" > 0", "false, or momentum > 0");
+  }
+  optimizer.reject_unknown_keys();
+
+  auto schedule = reader.object("schedule");
+  training.schedule.name = schedule.choice("name", "cosine", {"cosine", "multistep"});
+  if (training.schedule.name == "multistep") {
+    training.schedule.milestones = schedule.integers("milestones", {}, 1, kMaxEpochs);
+    training.schedule.gamma = schedule.number("gamma", 0.1, 0.0, 1.0);
+    for (size_t i = 1; i < training.schedule.milestones.size(); ++i) {
+      if (training.schedule.milestones[i] <= training.schedule.milestones[i - 1]) {
+        schedule.fail("milestones", "milestones must increase", "increasing epoch numbers");
+      }
+    }
+  }
+  schedule.reject_unknown_keys();
+  reader.reject_unknown_keys();
+}
+
+nlohmann::json training_json(const TrainingOptions& training) {
+  nlohmann::json schedule{{"name", training.schedule.name}};
+  if (training.schedule.name == "multistep") {
+    schedule["milestones"] = training.schedule.milestones;
+    schedule["gamma"] = training.schedule.gamma;
+  }
+  return {{"epochs", training.epochs},
+          {"batch_size", training.batch_size},
+          {"max_steps_per_epoch", training.max_steps_per_epoch},
+          {"optimizer",
+           {{"name", "sgd"},
+            {"lr", training.optimizer.learning_rate},
+            {"momentum", training.optimizer.momentum},
+            {"nesterov", training.optimizer.nesterov},
+            {"weight_decay", training.optimizer.weight_decay}}},
+          {"schedule", schedule},
+          {"augment",
+           {{"crop_padding", training.augment.crop_padding},
+            {"horizontal_flip", training.augment.horizontal_flip}}}};
+}
+
+nlohmann::json data_json(const DataOptions& data) {
+  nlohmann::json out{{"name", data.name}, {"limit", data.limit}, {"test_limit", data.test_limit}};
+  if (data.name == "synthetic") {
+    out["train"] = data.synthetic_train;
+    out["test"] = data.synthetic_test;
+    out["classes"] = data.synthetic_classes;
+    out["channels"] = data.synthetic_channels;
+    out["image_size"] = data.synthetic_image_size;
+    out["seed"] = data.synthetic_seed;
+  }
+  // The root folder is where the data lives, not what it is: moving it keeps the run's identity.
+  return out;
+}
+
+nlohmann::json component_json(const ComponentChoice& choice) {
+  return {{"name", choice.name}, {"options", choice.options}};
+}
+
+/// Resolves one matrix point: the configuration that defines it (hashed) and its labels.
+RunPlan make_run(const Experiment& experiment, const std::string& model,
+                 const ComponentChoice& quantizer, std::pair<int, int> precision,
+                 const std::vector<ComponentChoice>& strategies, bool quantize_all) {
+  RunPlan run;
+  run.model = model;
+  run.quantizer = quantizer;
+  run.strategies = strategies;
+  run.precision = PrecisionPolicy{precision.first, precision.second, quantize_all};
+
+  nlohmann::json strategy_list = nlohmann::json::array();
+  std::string method = quantizer.name;
+  for (const auto& strategy : strategies) {
+    strategy_list.push_back(component_json(strategy));
+    run.record.strategies.push_back(strategy.name);
+    method += "+" + strategy.name;
+  }
+  if (quantize_all) method += "*";
+
+  auto& record = run.record;
+  record.model = model;
+  record.quantizer = quantizer.name;
+  record.weight_bits = precision.first;
+  record.activation_bits = precision.second;
+  record.method = method;
+  record.config = {{"model", model},
+                   {"quantizer", component_json(quantizer)},
+                   {"weight_bits", precision.first},
+                   {"activation_bits", precision.second},
+                   {"quantize_all", quantize_all},
+                   {"strategies", strategy_list},
+                   {"data", data_json(experiment.data)},
+                   {"training", training_json(experiment.training)},
+                   {"seed", experiment.seed}};
+  record.hash = sha1_hex(record.config.dump());
+  return run;
+}
+
+}  // namespace
+
+std::string precision_label(int weight_bits, int activation_bits) {
+  return fmt::format("{}W{}A", weight_bits, activation_bits);
+}
+
+Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
+                            const Registry& registry) {
+  Experiment experiment;
+  experiment.file = file;
+  experiment.spec = spec;
+  JsonReader root(spec, file);
+  experiment.name = root.string("name");
+  if (experiment.name.empty()) root.fail("name", "must not be empty");
+  experiment.description = root.string("description", "");
+  experiment.trials = root.integer("trials", 1, 1, 1000);
+  experiment.seed = static_cast<uint64_t>(root.integer("seed", 0, 0, int64_t{1} << 62));
+  experiment.device = root.choice("device", "auto", {"auto", "cpu", "cuda"});
+  experiment.threads = root.integer("threads", 0, 0, 1024);
+  const bool quantize_all = root.boolean("quantize_all", false);
+  read_training(root.object("training"), experiment.training);
+  experiment.data = read_data(root.object("data"), experiment.training);
+
+  std::vector<std::string> models;
+  auto model_list = as_list(root, "models");
+  for (size_t i = 0; i < model_list.size(); ++i) {
+    models.push_back(read_component(model_list[i], file, item_pointer(root, "models", i),
+                                    ComponentKind::model, registry).name);
+  }
+
+  std::vector<ComponentChoice> quantizers;
+  auto quantizer_list = as_list(root, "quantizers");
+  for (size_t i = 0; i < quantizer_list.size(); ++i) {
+    auto pointer = item_pointer(root, "quantizers", i);
+    auto choice = read_component(quantizer_list[i], file, pointer, ComponentKind::quantizer, registry);
+    validate_options(choice, file, pointer, ComponentKind::quantizer, registry);
+    quantizers.push_back(choice);
+  }
+
+  std::vector<std::pair<int, int>> precisions;
+  auto precision_list = as_list(root, "precisions");
+  for (size_t i = 0; i < precision_list.size(); ++i) {
+    precisions.push_back(read_precision(precision_list[i], file, item_pointer(root, "precisions", i)));
+  }
+
+  // Each entry is one combination of strategies; [] (the default) is the plain baseline.
+  std::vector<std::vector<ComponentChoice>> strategy_sets{{}};
+  if (root.has("strategies")) {
+    strategy_sets.clear();
+    const auto& sets = root.member("strategies");
+    if (!sets.is_array() || sets.empty()) {
+      root.fail("strategies", "expected a non-empty list of strategy lists", "e.g. [[], [\"kd\"]]");
+    }
+    for (size_t i = 0; i < sets.size(); ++i) {
+      auto set_pointer = item_pointer(root, "strategies", i);
+      const auto set = sets[i].is_array() ? sets[i] : nlohmann::json::array({sets[i]});
+      std::vector<ComponentChoice> choices;
+      for (size_t j = 0; j < set.size(); ++j) {
+        auto pointer = set_pointer + (sets[i].is_array() ? "/" + std::to_string(j) : "");
+        auto choice = read_component(set[j], file, pointer, ComponentKind::strategy, registry);
+        validate_options(choice, file, pointer, ComponentKind::strategy, registry);
+        choices.push_back(choice);
+      }
+      strategy_sets.push_back(choices);
+    }
+  }
+  root.reject_unknown_keys();
+
+  for (const auto& model : models) {
+    for (const auto& quantizer : quantizers) {
+      for (const auto& precision : precisions) {
+        for (const auto& strategies : strategy_sets) {
+          experiment.runs.push_back(
+              make_run(experiment, model, quantizer, precision, strategies, quantize_all));
+        }
+      }
+    }
+  }
+  return experiment;
+}
+
+Experiment load_experiment(const std::string& path, const Registry& registry) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path, "", "cannot open the experiment file");
+  nlohmann::json spec;
+  try {
+    spec = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError(path, "", fmt::format("not valid JSON: {}", e.what()));
+  }
+  return parse_experiment(spec, path, registry);
+}
+
+}  // namespace lowbit

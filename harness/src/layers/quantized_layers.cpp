@@ -1,0 +1,59 @@
+#include <lowbit/layers/quantized_layers.h>
+
+namespace lowbit {
+
+QuantConv2dImpl::QuantConv2dImpl(torch::nn::Conv2dOptions options,
+                                 std::shared_ptr<WeightQuantizerImpl> quantizer)
+    : torch::nn::Conv2dImpl(std::move(options)), weight_quantizer_(std::move(quantizer)) {
+  register_module("weight_quantizer", weight_quantizer_);
+}
+
+torch::Tensor QuantConv2dImpl::forward(const torch::Tensor& input) {
+  return _conv_forward(input, weight_quantizer_->forward(weight));
+}
+
+QuantLinearImpl::QuantLinearImpl(torch::nn::LinearOptions options,
+                                 std::shared_ptr<WeightQuantizerImpl> quantizer)
+    : torch::nn::LinearImpl(std::move(options)), weight_quantizer_(std::move(quantizer)) {
+  register_module("weight_quantizer", weight_quantizer_);
+}
+
+torch::Tensor QuantLinearImpl::forward(const torch::Tensor& input) {
+  return torch::nn::functional::linear(input, weight_quantizer_->forward(weight), bias);
+}
+
+QuantizedLayerFactory::QuantizedLayerFactory(std::shared_ptr<const Quantizer> quantizer,
+                                             PrecisionPolicy policy)
+    : quantizer_(std::move(quantizer)), policy_(policy) {}
+
+bool QuantizedLayerFactory::quantizes(LayerRole role) const {
+  return quantizer_ != nullptr && (role == LayerRole::inner || policy_.quantize_all);
+}
+
+torch::nn::AnyModule QuantizedLayerFactory::conv2d(const ConvSpec& spec) {
+  auto options = torch::nn::Conv2dOptions(spec.in_channels, spec.out_channels, spec.kernel)
+                     .stride(spec.stride)
+                     .padding(spec.padding)
+                     .bias(false);
+  if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::Conv2d(options));
+  LayerContext context{spec.name, spec.fragment, spec.in_channels, spec.out_channels};
+  return torch::nn::AnyModule(
+      QuantConv2d(options, quantizer_->weight_quantizer(context, policy_.weight_bits)));
+}
+
+torch::nn::AnyModule QuantizedLayerFactory::activation(const ActivationSpec& spec) {
+  if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::ReLU());
+  LayerContext context{spec.name, spec.fragment, spec.channels, spec.channels};
+  auto quantizer = quantizer_->activation_quantizer(context, policy_.activation_bits);
+  return torch::nn::AnyModule(std::move(quantizer));
+}
+
+torch::nn::AnyModule QuantizedLayerFactory::linear(const LinearSpec& spec) {
+  auto options = torch::nn::LinearOptions(spec.in_features, spec.out_features);
+  if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::Linear(options));
+  LayerContext context{spec.name, "", spec.in_features, spec.out_features};
+  return torch::nn::AnyModule(
+      QuantLinear(options, quantizer_->weight_quantizer(context, policy_.weight_bits)));
+}
+
+}  // namespace lowbit

@@ -1,0 +1,460 @@
+#include <lowbit/results/store.h>
+
+#include "results/sqlite_statement.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+namespace lowbit {
+namespace {
+
+using sqlite::Statement;
+using sqlite::Transaction;
+
+/// Bump when the schema changes, and teach open_schema() to migrate from the older versions.
+constexpr int64_t kSchemaVersion = 1;
+
+/// Waiting this long for another process's write lock lets several sweeps share one database.
+constexpr int kBusyTimeoutMs = 10000;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS experiments (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  file TEXT NOT NULL,
+  spec_json TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+  hash TEXT NOT NULL,
+  model TEXT NOT NULL,
+  quantizer TEXT NOT NULL,
+  weight_bits INTEGER NOT NULL,
+  activation_bits INTEGER NOT NULL,
+  strategies TEXT NOT NULL,
+  method TEXT NOT NULL,
+  config_json TEXT NOT NULL,
+  UNIQUE (experiment_id, hash)
+);
+CREATE TABLE IF NOT EXISTS trials (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  trial_index INTEGER NOT NULL,
+  seed INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('finished', 'failed')),
+  error TEXT NOT NULL DEFAULT '',
+  top1 REAL,
+  top5 REAL,
+  final_loss REAL,
+  wall_seconds REAL,
+  images_per_second REAL,
+  device TEXT NOT NULL DEFAULT '',
+  torch_version TEXT NOT NULL DEFAULT '',
+  cuda_version TEXT NOT NULL DEFAULT '',
+  plugin_hashes_json TEXT NOT NULL DEFAULT '{}',
+  extra_json TEXT NOT NULL DEFAULT '{}',
+  finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  UNIQUE (run_id, trial_index)
+);
+CREATE TABLE IF NOT EXISTS epochs (
+  trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+  epoch INTEGER NOT NULL,
+  stage TEXT NOT NULL,
+  weight_bits INTEGER NOT NULL,
+  activation_bits INTEGER NOT NULL,
+  learning_rate REAL,
+  train_loss REAL,
+  train_top1 REAL,
+  test_top1 REAL,
+  test_top5 REAL,
+  images_per_second REAL,
+  seconds REAL,
+  extra_json TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (trial_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS run_stats (
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  trials INTEGER NOT NULL,
+  top1_mean REAL NOT NULL,
+  top1_std REAL NOT NULL,
+  top5_mean REAL NOT NULL,
+  top5_std REAL NOT NULL,
+  images_per_second_mean REAL NOT NULL,
+  updated_at TEXT NOT NULL
+);
+)sql";
+
+void create_parent_folder(const std::string& path) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) return;
+  std::error_code error;
+  std::filesystem::create_directories(parent, error);
+  if (error) {
+    throw std::runtime_error(fmt::format("results database {}: cannot create folder {}: {}", path,
+                                         parent.string(), error.message()));
+  }
+}
+
+int64_t pragma_int(sqlite3* db, const std::string& path, const char* sql) {
+  Statement statement(db, path, sql);
+  return statement.step() ? statement.int64(0) : 0;
+}
+
+/// Returns the journal mode after asking for WAL; ":memory:" databases stay "memory".
+std::string request_wal(sqlite3* db, const std::string& path) {
+  Statement journal(db, path, "PRAGMA journal_mode = WAL");
+  return journal.step() ? journal.text(0) : "";
+}
+
+// WAL is a property of the file: once one process switched it, the others find it on. The switch
+// itself needs an exclusive lock and SQLite answers "locked" without consulting the busy handler
+// while another process is creating the file, so it is retried here for the same time budget.
+void switch_to_wal(sqlite3* db, const std::string& path) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  std::string mode;
+  for (;;) {
+    try {
+      mode = request_wal(db, path);
+      break;
+    } catch (const std::runtime_error&) {
+      const int code = sqlite3_errcode(db);
+      const bool busy = code == SQLITE_BUSY || code == SQLITE_LOCKED;
+      if (!busy || std::chrono::steady_clock::now() > deadline) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  if (mode != "wal" && path != ":memory:") {
+    throw std::runtime_error(
+        fmt::format("results database {}: cannot switch to WAL (got \"{}\")", path, mode));
+  }
+}
+
+// Connection settings are per connection, and journal_mode cannot change inside a transaction,
+// so they come before any schema work.
+void configure_connection(sqlite3* db, const std::string& path) {
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  Statement(db, path, "PRAGMA foreign_keys = ON").run();
+  switch_to_wal(db, path);
+}
+
+void refuse_newer_schema(int64_t found, const std::string& path) {
+  if (found <= kSchemaVersion) return;
+  throw std::runtime_error(fmt::format(
+      "results database {} has schema version {}, but this build knows only up to version {}; "
+      "use a newer lowbit or another database file",
+      path, found, kSchemaVersion));
+}
+
+// The version is re-read under the write lock: another process may have created the schema
+// between our first look and BEGIN IMMEDIATE.
+void open_schema(sqlite3* db, const std::string& path) {
+  refuse_newer_schema(pragma_int(db, path, "PRAGMA user_version"), path);
+  Transaction transaction(db, path);
+  const int64_t version = pragma_int(db, path, "PRAGMA user_version");
+  refuse_newer_schema(version, path);
+  if (version < kSchemaVersion) {
+    if (sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
+      sqlite::throw_error(db, path, "cannot create the schema");
+    }
+    // PRAGMA takes no bound parameters; the value is our own constant, not input.
+    Statement(db, path, fmt::format("PRAGMA user_version = {}", kSchemaVersion)).run();
+  }
+  transaction.commit();
+}
+
+std::string metrics_to_json(const std::map<std::string, double>& metrics) {
+  return nlohmann::json(metrics).dump();
+}
+
+// A non-finite metric is dumped as JSON null; read it back as NaN instead of failing the read.
+std::map<std::string, double> metrics_from_json(const std::string& text) {
+  const nlohmann::json parsed = nlohmann::json::parse(text);  // items() must not outlive it
+  std::map<std::string, double> metrics;
+  for (const auto& [key, value] : parsed.items()) {
+    metrics[key] = value.is_number() ? value.get<double>()
+                                     : std::numeric_limits<double>::quiet_NaN();
+  }
+  return metrics;
+}
+
+struct MeanStd {
+  double mean = 0;
+  double std = 0;
+};
+
+/// Mean and sample standard deviation (n-1); the deviation of a single value is 0.
+MeanStd mean_std(const std::vector<double>& values) {
+  MeanStd result;
+  if (values.empty()) return result;
+  for (double value : values) result.mean += value;
+  result.mean /= static_cast<double>(values.size());
+  if (values.size() < 2) return result;
+  double squares = 0;
+  for (double value : values) squares += (value - result.mean) * (value - result.mean);
+  result.std = std::sqrt(squares / static_cast<double>(values.size() - 1));
+  return result;
+}
+
+void require_known_status(const std::string& path, const TrialRecord& trial) {
+  if (trial.status == "finished" || trial.status == "failed") return;
+  throw std::invalid_argument(fmt::format(
+      "results database {}: trial {} has status \"{}\"; allowed: \"finished\", \"failed\"", path,
+      trial.trial_index, trial.status));
+}
+
+/// Removes a failed attempt at the same index (its epochs cascade); refuses to overwrite a
+/// finished one.
+void clear_previous_attempt(sqlite3* db, const std::string& path, int64_t run_id,
+                            int64_t trial_index) {
+  Statement find(db, path, "SELECT id, status FROM trials WHERE run_id = ?1 AND trial_index = ?2");
+  find.bind_all(run_id, trial_index);
+  if (!find.step()) return;
+  if (find.text(1) == "finished") {
+    throw std::logic_error(fmt::format(
+        "results database {}: trial {} of run {} is already recorded as finished", path,
+        trial_index, run_id));
+  }
+  Statement(db, path, "DELETE FROM trials WHERE id = ?1").bind(1, find.int64(0)).run();
+}
+
+int64_t insert_trial(sqlite3* db, const std::string& path, int64_t run_id,
+                     const TrialRecord& trial) {
+  Statement insert(db, path, R"sql(
+      INSERT INTO trials (run_id, trial_index, seed, status, error, top1, top5, final_loss,
+                          wall_seconds, images_per_second, device, torch_version, cuda_version,
+                          plugin_hashes_json, extra_json)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql");
+  // SQLite integers are signed 64-bit; the seed keeps its bit pattern and is cast back on read.
+  insert.bind_all(run_id, trial.trial_index, static_cast<int64_t>(trial.seed), trial.status,
+                  trial.error, trial.top1, trial.top5, trial.final_loss, trial.wall_seconds,
+                  trial.images_per_second, trial.device, trial.torch_version, trial.cuda_version,
+                  trial.plugin_hashes.dump(), metrics_to_json(trial.extra));
+  insert.run();
+  return sqlite3_last_insert_rowid(db);
+}
+
+void insert_epochs(sqlite3* db, const std::string& path, int64_t trial_id,
+                   const std::vector<EpochRecord>& epochs) {
+  Statement insert(db, path, R"sql(
+      INSERT INTO epochs (trial_id, epoch, stage, weight_bits, activation_bits, learning_rate,
+                          train_loss, train_top1, test_top1, test_top5, images_per_second, seconds,
+                          extra_json)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13))sql");
+  for (const EpochRecord& epoch : epochs) {
+    insert.bind_all(trial_id, epoch.epoch, epoch.stage, epoch.weight_bits, epoch.activation_bits,
+                    epoch.learning_rate, epoch.train_loss, epoch.train_top1, epoch.test_top1,
+                    epoch.test_top5, epoch.images_per_second, epoch.seconds,
+                    metrics_to_json(epoch.extra));
+    insert.run();
+    insert.reset();
+  }
+}
+
+/// Recomputes the run's aggregate over its finished trials (in C++: SQLite's math functions are
+/// an optional build feature).
+void refresh_run_stats(sqlite3* db, const std::string& path, int64_t run_id) {
+  Statement select(db, path, R"sql(
+      SELECT top1, top5, images_per_second FROM trials
+      WHERE run_id = ?1 AND status = 'finished')sql");
+  select.bind(1, run_id);
+  std::vector<double> top1, top5, speed;
+  while (select.step()) {
+    top1.push_back(select.real(0));
+    top5.push_back(select.real(1));
+    speed.push_back(select.real(2));
+  }
+  if (top1.empty()) {
+    Statement(db, path, "DELETE FROM run_stats WHERE run_id = ?1").bind(1, run_id).run();
+    return;
+  }
+  const MeanStd t1 = mean_std(top1), t5 = mean_std(top5);
+  Statement upsert(db, path, R"sql(
+      INSERT OR REPLACE INTO run_stats (run_id, trials, top1_mean, top1_std, top5_mean, top5_std,
+                                        images_per_second_mean, updated_at)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))sql");
+  upsert.bind_all(run_id, static_cast<int64_t>(top1.size()), t1.mean, t1.std, t5.mean, t5.std,
+                  mean_std(speed).mean);
+  upsert.run();
+}
+
+std::vector<EpochRecord> read_epochs(sqlite3* db, const std::string& path, int64_t trial_id) {
+  Statement select(db, path, R"sql(
+      SELECT epoch, stage, weight_bits, activation_bits, learning_rate, train_loss, train_top1,
+             test_top1, test_top5, images_per_second, seconds, extra_json
+      FROM epochs WHERE trial_id = ?1 ORDER BY epoch)sql");
+  select.bind(1, trial_id);
+  std::vector<EpochRecord> epochs;
+  while (select.step()) {
+    EpochRecord epoch;
+    epoch.epoch = select.int64(0);
+    epoch.stage = select.text(1);
+    epoch.weight_bits = static_cast<int>(select.int64(2));
+    epoch.activation_bits = static_cast<int>(select.int64(3));
+    epoch.learning_rate = select.real(4);
+    epoch.train_loss = select.real(5);
+    epoch.train_top1 = select.real(6);
+    epoch.test_top1 = select.real(7);
+    epoch.test_top5 = select.real(8);
+    epoch.images_per_second = select.real(9);
+    epoch.seconds = select.real(10);
+    epoch.extra = metrics_from_json(select.text(11));
+    epochs.push_back(std::move(epoch));
+  }
+  return epochs;
+}
+
+}  // namespace
+
+ResultStore::ResultStore(const std::string& path) : path_(path) {
+  create_parent_folder(path_);
+  const int rc = sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                 nullptr);
+  // The destructor does not run when a constructor throws, so close the handle here.
+  try {
+    if (rc != SQLITE_OK) sqlite::throw_error(db_, path_, "cannot open");
+    configure_connection(db_, path_);
+    open_schema(db_, path_);
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+ResultStore::~ResultStore() { sqlite3_close(db_); }
+
+void ResultStore::execute(const std::string& sql) { Statement(db_, path_, sql).run(); }
+
+int64_t ResultStore::ensure_experiment(const std::string& name, const std::string& file,
+                                       const nlohmann::json& spec) {
+  Transaction transaction(db_, path_);
+  Statement upsert(db_, path_, R"sql(
+      INSERT INTO experiments (name, file, spec_json) VALUES (?1, ?2, ?3)
+      ON CONFLICT (name) DO UPDATE
+        SET file = excluded.file, spec_json = excluded.spec_json,
+            updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+        WHERE file IS NOT excluded.file OR spec_json IS NOT excluded.spec_json)sql");
+  upsert.bind_all(name, file, spec.dump()).run();
+  Statement select(db_, path_, "SELECT id FROM experiments WHERE name = ?1");
+  select.bind(1, name).step();
+  const int64_t id = select.int64(0);
+  transaction.commit();
+  return id;
+}
+
+int64_t ResultStore::ensure_run(int64_t experiment_id, const RunRecord& run) {
+  Transaction transaction(db_, path_);
+  Statement insert(db_, path_, R"sql(
+      INSERT INTO runs (experiment_id, hash, model, quantizer, weight_bits, activation_bits,
+                        strategies, method, config_json)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+      ON CONFLICT (experiment_id, hash) DO NOTHING)sql");
+  insert.bind_all(experiment_id, run.hash, run.model, run.quantizer, run.weight_bits,
+                  run.activation_bits, nlohmann::json(run.strategies).dump(), run.method,
+                  run.config.dump());
+  insert.run();
+  Statement select(db_, path_, "SELECT id FROM runs WHERE experiment_id = ?1 AND hash = ?2");
+  select.bind_all(experiment_id, run.hash).step();
+  const int64_t id = select.int64(0);
+  transaction.commit();
+  return id;
+}
+
+bool ResultStore::trial_finished(int64_t run_id, int64_t trial_index) {
+  Statement select(db_, path_, R"sql(
+      SELECT 1 FROM trials WHERE run_id = ?1 AND trial_index = ?2 AND status = 'finished')sql");
+  return select.bind_all(run_id, trial_index).step();
+}
+
+void ResultStore::record_trial(int64_t run_id, const TrialRecord& trial) {
+  require_known_status(path_, trial);
+  Transaction transaction(db_, path_);
+  clear_previous_attempt(db_, path_, run_id, trial.trial_index);
+  const int64_t trial_id = insert_trial(db_, path_, run_id, trial);
+  insert_epochs(db_, path_, trial_id, trial.epochs);
+  refresh_run_stats(db_, path_, run_id);
+  transaction.commit();
+}
+
+std::vector<RunSummary> ResultStore::summaries(const std::string& experiment) {
+  // Newest run first among runs sharing model, method and precision (an edited experiment keeps
+  // its old runs under new hashes), so a table that shows one of them shows the current one.
+  Statement select(db_, path_, R"sql(
+      SELECT e.name, r.model, r.method, r.weight_bits, r.activation_bits, s.trials,
+             s.top1_mean, s.top1_std, s.top5_mean, s.top5_std, s.images_per_second_mean
+      FROM run_stats s
+      JOIN runs r ON r.id = s.run_id
+      JOIN experiments e ON e.id = r.experiment_id
+      WHERE s.trials > 0 AND (?1 = '' OR e.name = ?1)
+      ORDER BY e.name, r.model, r.method, r.weight_bits DESC, r.activation_bits DESC,
+               r.id DESC)sql");
+  select.bind(1, experiment);
+  std::vector<RunSummary> summaries;
+  while (select.step()) {
+    RunSummary summary;
+    summary.experiment = select.text(0);
+    summary.model = select.text(1);
+    summary.method = select.text(2);
+    summary.weight_bits = static_cast<int>(select.int64(3));
+    summary.activation_bits = static_cast<int>(select.int64(4));
+    summary.trials = select.int64(5);
+    summary.top1_mean = select.real(6);
+    summary.top1_std = select.real(7);
+    summary.top5_mean = select.real(8);
+    summary.top5_std = select.real(9);
+    summary.images_per_second = select.real(10);
+    summaries.push_back(std::move(summary));
+  }
+  return summaries;
+}
+
+std::vector<std::string> ResultStore::experiment_names() {
+  Statement select(db_, path_, "SELECT name FROM experiments ORDER BY name");
+  std::vector<std::string> names;
+  while (select.step()) names.push_back(select.text(0));
+  return names;
+}
+
+std::vector<TrialRecord> ResultStore::trials(int64_t run_id) {
+  Statement select(db_, path_, R"sql(
+      SELECT id, trial_index, seed, status, error, top1, top5, final_loss, wall_seconds,
+             images_per_second, device, torch_version, cuda_version, plugin_hashes_json,
+             extra_json
+      FROM trials WHERE run_id = ?1 ORDER BY trial_index)sql");
+  select.bind(1, run_id);
+  std::vector<TrialRecord> trials;
+  while (select.step()) {
+    TrialRecord trial;
+    trial.trial_index = select.int64(1);
+    trial.seed = static_cast<uint64_t>(select.int64(2));
+    trial.status = select.text(3);
+    trial.error = select.text(4);
+    trial.top1 = select.real(5);
+    trial.top5 = select.real(6);
+    trial.final_loss = select.real(7);
+    trial.wall_seconds = select.real(8);
+    trial.images_per_second = select.real(9);
+    trial.device = select.text(10);
+    trial.torch_version = select.text(11);
+    trial.cuda_version = select.text(12);
+    trial.plugin_hashes = nlohmann::json::parse(select.text(13));
+    trial.extra = metrics_from_json(select.text(14));
+    trial.epochs = read_epochs(db_, path_, select.int64(0));
+    trials.push_back(std::move(trial));
+  }
+  return trials;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,148 @@
+#include <lowbit/layers/quantized_layers.h>
+#include <lowbit/runner/sweep.h>
+#include <lowbit/training/trainer.h>
+
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <ctime>
+
+namespace lowbit {
+namespace {
+
+std::string cuda_runtime_version(torch::Device device) {
+  if (!device.is_cuda()) return "";
+  try {
+    const long version = at::detail::getCUDAHooks().versionCUDART();
+    return fmt::format("{}.{}", version / 1000, (version % 1000) / 10);
+  } catch (const std::exception&) {
+    return "unknown";
+  }
+}
+
+/// The modules a run's components come from, with their file hashes.
+nlohmann::json plugin_hashes(const RunPlan& run, const Registry& registry,
+                             const PluginLoader& plugins) {
+  nlohmann::json hashes = nlohmann::json::object();
+  auto add = [&](ComponentKind kind, const std::string& name) {
+    const auto& origin = registry.info(kind, name).origin;
+    auto sha1 = plugins.sha1_of(origin);
+    if (!sha1.empty()) hashes[origin] = sha1;
+  };
+  add(ComponentKind::quantizer, run.quantizer.name);
+  for (const auto& strategy : run.strategies) add(ComponentKind::strategy, strategy.name);
+  return hashes;
+}
+
+ModelSpec model_spec(const DataSplits& data) {
+  return ModelSpec{data.channels, data.num_classes, data.image_size};
+}
+
+}  // namespace
+
+torch::Device resolve_device(const std::string& requested) {
+  if (requested == "cpu") return torch::kCPU;
+  if (requested == "cuda") {
+    if (!torch::cuda::is_available()) {
+      throw std::runtime_error(
+          "device \"cuda\" was asked for, but this LibTorch sees no GPU (allowed here: auto, cpu)");
+    }
+    return torch::kCUDA;
+  }
+  if (requested == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  throw std::invalid_argument(fmt::format("unknown device \"{}\" (allowed: auto, cpu, cuda)", requested));
+}
+
+SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& options) {
+  SweepSummary summary;
+  std::ostream* out = options.progress;
+  const auto device = resolve_device(options.device.empty() ? experiment.device : options.device);
+  const int64_t threads = options.threads >= 0 ? options.threads : experiment.threads;
+  if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
+
+  const int64_t experiment_id =
+      store_.ensure_experiment(experiment.name, experiment.file, experiment.spec);
+
+  const auto data = [&] {
+    auto splits = load_dataset(experiment.data);
+    splits.train = splits.train.to(device);
+    splits.test = splits.test.to(device);
+    return splits;
+  }();
+  if (out) {
+    fmt::print(*out, "{}: {} runs x {} trials on {} ({} threads), data {} ({} train / {} test)\n",
+               experiment.name, experiment.runs.size(), experiment.trials, device.str(),
+               torch::get_num_threads(), data.name, data.train.size(), data.test.size());
+  }
+  Trainer trainer(experiment.training, data, device, out);
+  const ModelSpec spec = model_spec(data);
+
+  for (size_t r = 0; r < experiment.runs.size(); ++r) {
+    const auto& run = experiment.runs[r];
+    const int64_t run_id = store_.ensure_run(experiment_id, run.record);
+    for (int64_t t = 0; t < experiment.trials; ++t) {
+      const auto label = fmt::format("[run {}/{} {} {} {} trial {}/{}]", r + 1,
+                                     experiment.runs.size(), run.model, run.record.method,
+                                     precision_label(run.record.weight_bits, run.record.activation_bits),
+                                     t + 1, experiment.trials);
+      if (store_.trial_finished(run_id, t)) {
+        ++summary.trials_skipped;
+        if (out) fmt::print(*out, "{} already finished, skipped\n", label);
+        continue;
+      }
+      TrialRecord trial;
+      try {
+        JsonReader quantizer_options(run.quantizer.options, experiment.file, "/quantizers");
+        std::shared_ptr<const Quantizer> quantizer =
+            registry_.quantizer(run.quantizer.name)(quantizer_options);
+        std::vector<std::unique_ptr<Strategy>> strategies;
+        TrialSpec trial_spec;
+        for (const auto& choice : run.strategies) {
+          JsonReader strategy_options(choice.options, experiment.file, "/strategies");
+          strategies.push_back(registry_.strategy(choice.name)(strategy_options));
+          trial_spec.strategies.push_back(strategies.back().get());
+        }
+        trial_spec.seed = experiment.seed + static_cast<uint64_t>(t);
+        trial_spec.label = label;
+        trial_spec.target = Stage{"main", experiment.training.epochs,
+                                  experiment.training.optimizer.learning_rate,
+                                  run.precision.weight_bits, run.precision.activation_bits};
+        const auto& model_factory = registry_.model(run.model);
+        trial_spec.build_network = [&, quantizer] {
+          QuantizedLayerFactory layers(quantizer, run.precision);
+          return model_factory(spec, layers);
+        };
+        trial_spec.build_full_precision = [&](const std::string& model) {
+          QuantizedLayerFactory layers(nullptr, PrecisionPolicy{});
+          return registry_.model(model)(spec, layers);
+        };
+        trial = trainer.train(trial_spec);
+        ++summary.trials_run;
+      } catch (const std::exception& e) {
+        // A failed trial is recorded with its reason and the sweep goes on.
+        trial = TrialRecord{};
+        trial.status = "failed";
+        trial.error = e.what();
+        trial.seed = experiment.seed + static_cast<uint64_t>(t);
+        trial.device = device.str();
+        ++summary.trials_failed;
+        if (out) fmt::print(*out, "{} FAILED: {}\n", label, e.what());
+      }
+      trial.trial_index = t;
+      trial.torch_version = TORCH_VERSION;
+      trial.cuda_version = cuda_runtime_version(device);
+      trial.plugin_hashes = plugin_hashes(run, registry_, plugins_);
+      store_.record_trial(run_id, trial);
+      if (out && trial.status == "finished") {
+        fmt::print(*out, "{} finished: top-1 {:.2f}% top-5 {:.2f}% in {:.1f}s ({:.0f} img/s)\n",
+                   label, trial.top1, trial.top5, trial.wall_seconds, trial.images_per_second);
+      }
+    }
+  }
+  return summary;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,160 @@
+#include <lowbit/models/resnet_cifar.h>
+
+#include <fmt/format.h>
+
+namespace lowbit::models {
+namespace {
+
+ConvSpec conv_spec(const std::string& name, const std::string& fragment, int64_t in, int64_t out,
+                   int64_t kernel, int64_t stride, LayerRole role = LayerRole::inner) {
+  ConvSpec spec;
+  spec.name = name;
+  spec.fragment = fragment;
+  spec.in_channels = in;
+  spec.out_channels = out;
+  spec.kernel = kernel;
+  spec.stride = stride;
+  spec.padding = kernel / 2;
+  spec.role = role;
+  return spec;
+}
+
+ActivationSpec activation_spec(const std::string& name, const std::string& fragment,
+                               int64_t channels, LayerRole role = LayerRole::inner) {
+  return ActivationSpec{name, fragment, channels, role};
+}
+
+bool needs_projection(int64_t in_channels, int64_t out_channels, int64_t stride) {
+  return stride != 1 || in_channels != out_channels;
+}
+
+void init_weights(torch::nn::Module& network) {
+  // He initialisation for convolutions, as in the ResNet papers; BN starts as identity.
+  for (auto& module : network.modules(/*include_self=*/false)) {
+    if (auto* conv = module->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+    } else if (auto* bn = module->as<torch::nn::BatchNorm2d>()) {
+      torch::nn::init::ones_(bn->weight);
+      torch::nn::init::zeros_(bn->bias);
+    }
+  }
+}
+
+}  // namespace
+
+BasicBlockImpl::BasicBlockImpl(LayerFactory& layers, const std::string& name, int64_t in_channels,
+                               int64_t out_channels, int64_t stride, LayerRole output_role) {
+  conv1_ = layers.conv2d(conv_spec(name + ".conv1", name, in_channels, out_channels, 3, stride));
+  register_module("conv1", conv1_.ptr());
+  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(out_channels));
+  act1_ = layers.activation(activation_spec(name + ".act1", name, out_channels));
+  register_module("act1", act1_.ptr());
+  conv2_ = layers.conv2d(conv_spec(name + ".conv2", name, out_channels, out_channels, 3, 1));
+  register_module("conv2", conv2_.ptr());
+  bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out_channels));
+  if (needs_projection(in_channels, out_channels, stride)) {
+    shortcut_conv_ =
+        layers.conv2d(conv_spec(name + ".shortcut", name, in_channels, out_channels, 1, stride));
+    register_module("shortcut", shortcut_conv_.ptr());
+    shortcut_bn_ = register_module("shortcut_bn", torch::nn::BatchNorm2d(out_channels));
+  }
+  act2_ = layers.activation(activation_spec(name + ".act2", name, out_channels, output_role));
+  register_module("act2", act2_.ptr());
+}
+
+torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  auto out = act1_.forward(bn1_->forward(conv1_.forward(x)));
+  out = bn2_->forward(conv2_.forward(out));
+  auto shortcut = shortcut_conv_.is_empty() ? x : shortcut_bn_->forward(shortcut_conv_.forward(x));
+  return act2_.forward(out + shortcut);
+}
+
+PreActBlockImpl::PreActBlockImpl(LayerFactory& layers, const std::string& name,
+                                 int64_t in_channels, int64_t out_channels, int64_t stride) {
+  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(in_channels));
+  act1_ = layers.activation(activation_spec(name + ".act1", name, in_channels));
+  register_module("act1", act1_.ptr());
+  conv1_ = layers.conv2d(conv_spec(name + ".conv1", name, in_channels, out_channels, 3, stride));
+  register_module("conv1", conv1_.ptr());
+  bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out_channels));
+  act2_ = layers.activation(activation_spec(name + ".act2", name, out_channels));
+  register_module("act2", act2_.ptr());
+  conv2_ = layers.conv2d(conv_spec(name + ".conv2", name, out_channels, out_channels, 3, 1));
+  register_module("conv2", conv2_.ptr());
+  if (needs_projection(in_channels, out_channels, stride)) {
+    shortcut_conv_ =
+        layers.conv2d(conv_spec(name + ".shortcut", name, in_channels, out_channels, 1, stride));
+    register_module("shortcut", shortcut_conv_.ptr());
+  }
+}
+
+torch::Tensor PreActBlockImpl::forward(torch::Tensor x) {
+  auto activated = act1_.forward(bn1_->forward(x));
+  auto shortcut = shortcut_conv_.is_empty() ? x : shortcut_conv_.forward(activated);
+  auto out = conv1_.forward(activated);
+  out = conv2_.forward(act2_.forward(bn2_->forward(out)));
+  return out + shortcut;
+}
+
+CifarResNetImpl::CifarResNetImpl(const CifarResNetOptions& options, LayerFactory& layers)
+    : options_(options) {
+  TORCH_CHECK(options.depth() >= 8 && (options.depth() - 2) % 6 == 0,
+              "CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got ", options.depth());
+  const int64_t blocks_per_stage = (options.depth() - 2) / 6;
+  const std::vector<int64_t> widths{16, 32, 64};
+  const auto& data = options.data();
+  const bool pre = options.preactivation();
+
+  stem_conv_ = layers.conv2d(conv_spec("conv1", "", data.in_channels, widths[0], 3, 1,
+                                       LayerRole::first));
+  register_module("conv1", stem_conv_.ptr());
+  if (!pre) {
+    stem_bn_ = register_module("bn1", torch::nn::BatchNorm2d(widths[0]));
+    stem_act_ = layers.activation(activation_spec("act1", "", widths[0]));
+    register_module("act1", stem_act_.ptr());
+  }
+
+  int64_t in_channels = widths[0];
+  for (size_t s = 0; s < widths.size(); ++s) {
+    torch::nn::Sequential stage;
+    for (int64_t b = 0; b < blocks_per_stage; ++b) {
+      const auto name = fmt::format("layer{}.{}", s + 1, b);
+      const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
+      const bool last_block = s + 1 == widths.size() && b + 1 == blocks_per_stage;
+      if (pre) {
+        stage->push_back(PreActBlock(layers, name, in_channels, widths[s], stride));
+      } else {
+        // The last block's output feeds pooling and the classifier: it keeps full precision.
+        stage->push_back(BasicBlock(layers, name, in_channels, widths[s], stride,
+                                    last_block ? LayerRole::last : LayerRole::inner));
+      }
+      in_channels = widths[s];
+    }
+    stages_.push_back(register_module(fmt::format("layer{}", s + 1), stage));
+  }
+  if (pre) {
+    tail_bn_ = register_module("bn_final", torch::nn::BatchNorm2d(in_channels));
+    tail_act_ = layers.activation(activation_spec("act_final", "", in_channels, LayerRole::last));
+    register_module("act_final", tail_act_.ptr());
+  }
+  LinearSpec fc{"fc", in_channels, data.num_classes, LayerRole::last};
+  classifier_ = layers.linear(fc);
+  register_module("fc", classifier_.ptr());
+  init_weights(*this);
+}
+
+NetworkOutput CifarResNetImpl::forward(torch::Tensor images) {
+  NetworkOutput output;
+  auto x = stem_conv_.forward(images);
+  if (!options_.preactivation()) x = stem_act_.forward(stem_bn_->forward(x));
+  for (auto& stage : stages_) {
+    x = stage->forward(x);
+    output.stage_features.push_back(x);
+  }
+  if (options_.preactivation()) x = tail_act_.forward(tail_bn_->forward(x));
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  output.logits = classifier_.forward(x);
+  return output;
+}
+
+}  // namespace lowbit::models

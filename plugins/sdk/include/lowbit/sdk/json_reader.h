@@ -1,0 +1,67 @@
+#pragma once
+// Validated reading of a JSON object: every field is typed and range-checked, and fields nobody
+// asked for are errors, so a typo in an experiment file never silently falls back to a default.
+
+#include <lowbit/sdk/error.h>
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+class JsonReader {
+ public:
+  /// `value` must outlive the reader. `file` and `pointer` locate it for error messages.
+  JsonReader(const nlohmann::json& value, std::string file, std::string pointer = "");
+
+  const std::string& file() const { return file_; }
+  const std::string& pointer() const { return pointer_; }
+  /// JSON pointer of a member of this object.
+  std::string pointer_to(const std::string& key) const;
+  const nlohmann::json& json() const { return value_; }
+
+  bool has(const std::string& key) const;
+
+  std::string string(const std::string& key) const;
+  std::string string(const std::string& key, const std::string& fallback) const;
+  /// A string restricted to `allowed`; the error lists them.
+  std::string choice(const std::string& key, const std::vector<std::string>& allowed) const;
+  std::string choice(const std::string& key, const std::string& fallback,
+                     const std::vector<std::string>& allowed) const;
+  int64_t integer(const std::string& key, int64_t min, int64_t max) const;
+  int64_t integer(const std::string& key, int64_t fallback, int64_t min, int64_t max) const;
+  double number(const std::string& key, double min, double max) const;
+  double number(const std::string& key, double fallback, double min, double max) const;
+  bool boolean(const std::string& key, bool fallback) const;
+  std::vector<int64_t> integers(const std::string& key, const std::vector<int64_t>& fallback,
+                                int64_t min, int64_t max) const;
+
+  /// A nested object; an absent key reads as an empty object.
+  JsonReader object(const std::string& key) const;
+  /// The raw member (marked as read); throws if absent.
+  const nlohmann::json& member(const std::string& key) const;
+
+  /// Throws for the first key that no accessor read, listing the keys this object accepts.
+  void reject_unknown_keys() const;
+
+  [[noreturn]] void fail(const std::string& key, const std::string& problem,
+                         const std::string& allowed = "") const;
+
+ private:
+  const nlohmann::json* find(const std::string& key) const;
+  const nlohmann::json& require(const std::string& key) const;
+
+  const nlohmann::json& value_;
+  std::string file_;
+  std::string pointer_;
+  mutable std::set<std::string> known_keys_;
+  static const nlohmann::json empty_object_;
+};
+
+/// Joins values as "a, b, c" for "allowed:" lists.
+std::string join(const std::vector<std::string>& values, const std::string& separator = ", ");
+
+}  // namespace lowbit

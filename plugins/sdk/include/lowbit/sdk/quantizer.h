@@ -1,0 +1,88 @@
+#pragma once
+// What a quantizer plugin provides: per-layer modules that quantize a weight tensor or an
+// activation. The harness's layer factory puts them into convolutions and activations; strategies
+// change their precision at run time (PP sets bits, SP switches layers to full precision).
+
+#include <lowbit/sdk/json_reader.h>
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace lowbit {
+
+/// Bit-width meaning "not quantized".
+constexpr int kFullPrecisionBits = 32;
+
+/// Where a quantizer sits, so that strategies can address layers and fragments by name.
+struct LayerContext {
+  std::string name;        ///< e.g. "layer1.0.conv1"
+  std::string fragment;    ///< residual block the layer belongs to, e.g. "layer1.0" (SP "block")
+  int64_t in_channels = 0;
+  int64_t out_channels = 0;
+};
+
+/// Common state of every tensor quantizer: its target precision and a full-precision override.
+class TensorQuantizerImpl : public torch::nn::Module {
+ public:
+  TensorQuantizerImpl(LayerContext context, int bits);
+
+  const LayerContext& context() const { return context_; }
+  int bits() const { return bits_; }
+  /// Precision the layer quantizes to from now on; kFullPrecisionBits disables quantization.
+  virtual void set_bits(int bits);
+  /// Temporarily keeps the layer at full precision without forgetting its bits (SP).
+  void set_full_precision(bool full_precision) { full_precision_ = full_precision; }
+  bool is_quantizing() const { return !full_precision_ && bits_ < kFullPrecisionBits; }
+
+  virtual torch::Tensor forward(torch::Tensor input) = 0;
+
+ private:
+  LayerContext context_;
+  int bits_;
+  bool full_precision_ = false;
+};
+
+/// Quantizes a layer's weight before every use.
+class WeightQuantizerImpl : public TensorQuantizerImpl {
+ public:
+  using TensorQuantizerImpl::TensorQuantizerImpl;
+  torch::Tensor forward(torch::Tensor weight) override {
+    return is_quantizing() ? quantize(weight) : weight;
+  }
+
+ protected:
+  virtual torch::Tensor quantize(const torch::Tensor& weight) = 0;
+};
+
+/// Replaces the nonlinearity in front of a quantized layer. At full precision it is the network's
+/// ordinary nonlinearity (ReLU unless the quantizer says otherwise).
+class ActivationQuantizerImpl : public TensorQuantizerImpl {
+ public:
+  using TensorQuantizerImpl::TensorQuantizerImpl;
+  torch::Tensor forward(torch::Tensor input) override {
+    return is_quantizing() ? quantize(input) : full_precision(input);
+  }
+
+ protected:
+  virtual torch::Tensor quantize(const torch::Tensor& input) = 0;
+  virtual torch::Tensor full_precision(const torch::Tensor& input) { return torch::relu(input); }
+};
+
+/// One configured quantizer of a run: makes the per-layer modules.
+class Quantizer {
+ public:
+  virtual ~Quantizer() = default;
+  virtual std::shared_ptr<WeightQuantizerImpl> weight_quantizer(const LayerContext& layer,
+                                                                int bits) const = 0;
+  virtual std::shared_ptr<ActivationQuantizerImpl> activation_quantizer(const LayerContext& layer,
+                                                                        int bits) const = 0;
+};
+
+/// Builds a Quantizer from the run's "options" object; reads every option it accepts through
+/// `options` (unknown ones are then rejected by the harness).
+using QuantizerFactory = std::function<std::unique_ptr<Quantizer>(const JsonReader& options)>;
+
+}  // namespace lowbit

@@ -1,0 +1,81 @@
+#pragma once
+// A training strategy is a set of hooks around the harness's one training loop; every hook is a
+// no-op by default. Strategies compose: the trainer calls each hook on every strategy of the run,
+// in the order the run lists them.
+
+#include <lowbit/sdk/json_reader.h>
+#include <lowbit/sdk/network.h>
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+/// A contiguous span of training with one precision and one learning-rate schedule.
+struct Stage {
+  std::string name = "main";
+  int64_t epochs = 1;
+  double learning_rate = 0.1;
+  int weight_bits = kFullPrecisionBits;
+  int activation_bits = kFullPrecisionBits;
+};
+
+/// The stages of a trial. The run starts with one stage at its target precision; TS and PP
+/// rewrite the list.
+struct TrainingPlan {
+  std::vector<Stage> stages;
+};
+
+struct Batch {
+  torch::Tensor images;
+  torch::Tensor labels;
+};
+
+/// What the trainer shares with strategies while it trains.
+struct TrainingState {
+  NetworkImpl* network = nullptr;
+  torch::Device device = torch::kCPU;
+  uint64_t seed = 0;
+  const Stage* stage = nullptr;
+  int64_t stage_index = 0;
+  int64_t epoch = 0;           ///< counted over all stages, from 0
+  int64_t epoch_in_stage = 0;  ///< from 0
+  int64_t total_epochs = 0;
+  int64_t step_in_epoch = 0;
+  int64_t steps_per_epoch = 0;
+  int64_t global_step = 0;
+  /// Builds a full-precision network of the zoo for this data set (e.g. a KD teacher).
+  std::function<std::shared_ptr<NetworkImpl>(const std::string& model)> build_full_precision_network;
+  /// Evaluates any network on the test set: {top1, top5} in percent.
+  std::function<std::pair<double, double>(NetworkImpl& network)> evaluate;
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  /// Rewrites the stage list before training starts.
+  virtual void plan(TrainingPlan& /*plan*/) {}
+  virtual void on_trial_begin(TrainingState& /*state*/) {}
+  /// Called after the trainer has set every quantizer to the stage's precision.
+  virtual void on_stage_begin(TrainingState& /*state*/) {}
+  virtual void on_step_begin(TrainingState& /*state*/, const Batch& /*batch*/) {}
+  /// A term added to the student's loss; an undefined tensor adds nothing.
+  virtual torch::Tensor extra_loss(TrainingState& /*state*/, const Batch& /*batch*/,
+                                   const NetworkOutput& /*output*/) {
+    return {};
+  }
+  virtual void on_step_end(TrainingState& /*state*/) {}
+  /// Extra per-epoch metrics (e.g. the teacher's accuracy) to store beside the student's.
+  virtual void on_epoch_end(TrainingState& /*state*/, std::map<std::string, double>& /*metrics*/) {}
+  /// Parameters, besides the network's, for the trainer's optimizer.
+  virtual std::vector<torch::Tensor> extra_parameters() { return {}; }
+};
+
+using StrategyFactory = std::function<std::unique_ptr<Strategy>(const JsonReader& options)>;
+
+}  // namespace lowbit

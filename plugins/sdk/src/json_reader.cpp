@@ -1,0 +1,165 @@
+#include <lowbit/sdk/json_reader.h>
+
+#include <fmt/format.h>
+
+namespace lowbit {
+
+const nlohmann::json JsonReader::empty_object_ = nlohmann::json::object();
+
+std::string join(const std::vector<std::string>& values, const std::string& separator) {
+  std::string out;
+  for (const auto& value : values) {
+    if (!out.empty()) out += separator;
+    out += value;
+  }
+  return out;
+}
+
+JsonReader::JsonReader(const nlohmann::json& value, std::string file, std::string pointer)
+    : value_(value), file_(std::move(file)), pointer_(std::move(pointer)) {
+  if (!value_.is_object()) {
+    throw ConfigError(file_, pointer_, fmt::format("expected an object, found {}", value_.dump()));
+  }
+}
+
+std::string JsonReader::pointer_to(const std::string& key) const {
+  // RFC 6901 escaping, so the pointer can be pasted into any JSON-pointer tool.
+  std::string escaped;
+  for (char c : key) {
+    if (c == '~') escaped += "~0";
+    else if (c == '/') escaped += "~1";
+    else escaped += c;
+  }
+  return pointer_ + "/" + escaped;
+}
+
+void JsonReader::fail(const std::string& key, const std::string& problem,
+                      const std::string& allowed) const {
+  throw ConfigError(file_, key.empty() ? pointer_ : pointer_to(key), problem, allowed);
+}
+
+const nlohmann::json* JsonReader::find(const std::string& key) const {
+  known_keys_.insert(key);
+  auto it = value_.find(key);
+  if (it == value_.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+const nlohmann::json& JsonReader::require(const std::string& key) const {
+  const auto* found = find(key);
+  if (found == nullptr) fail(key, "required field is missing");
+  return *found;
+}
+
+bool JsonReader::has(const std::string& key) const {
+  return value_.contains(key) && !value_.at(key).is_null();
+}
+
+const nlohmann::json& JsonReader::member(const std::string& key) const { return require(key); }
+
+std::string JsonReader::string(const std::string& key) const {
+  const auto& value = require(key);
+  if (!value.is_string()) fail(key, fmt::format("expected a string, found {}", value.dump()));
+  return value.get<std::string>();
+}
+
+std::string JsonReader::string(const std::string& key, const std::string& fallback) const {
+  return find(key) == nullptr ? fallback : string(key);
+}
+
+std::string JsonReader::choice(const std::string& key,
+                               const std::vector<std::string>& allowed) const {
+  std::string value = string(key);
+  for (const auto& candidate : allowed) {
+    if (candidate == value) return value;
+  }
+  fail(key, fmt::format("unknown value \"{}\"", value), join(allowed));
+}
+
+std::string JsonReader::choice(const std::string& key, const std::string& fallback,
+                               const std::vector<std::string>& allowed) const {
+  return find(key) == nullptr ? fallback : choice(key, allowed);
+}
+
+int64_t JsonReader::integer(const std::string& key, int64_t min, int64_t max) const {
+  const auto& value = require(key);
+  if (!value.is_number_integer()) {
+    fail(key, fmt::format("expected an integer, found {}", value.dump()),
+         fmt::format("integers from {} to {}", min, max));
+  }
+  auto number = value.get<int64_t>();
+  if (number < min || number > max) {
+    fail(key, fmt::format("{} is out of range", number), fmt::format("{} to {}", min, max));
+  }
+  return number;
+}
+
+int64_t JsonReader::integer(const std::string& key, int64_t fallback, int64_t min,
+                            int64_t max) const {
+  return find(key) == nullptr ? fallback : integer(key, min, max);
+}
+
+double JsonReader::number(const std::string& key, double min, double max) const {
+  const auto& value = require(key);
+  if (!value.is_number()) {
+    fail(key, fmt::format("expected a number, found {}", value.dump()),
+         fmt::format("numbers from {} to {}", min, max));
+  }
+  auto number = value.get<double>();
+  if (!(number >= min && number <= max)) {
+    fail(key, fmt::format("{} is out of range", number), fmt::format("{} to {}", min, max));
+  }
+  return number;
+}
+
+double JsonReader::number(const std::string& key, double fallback, double min, double max) const {
+  return find(key) == nullptr ? fallback : number(key, min, max);
+}
+
+bool JsonReader::boolean(const std::string& key, bool fallback) const {
+  const auto* value = find(key);
+  if (value == nullptr) return fallback;
+  if (!value->is_boolean()) fail(key, fmt::format("expected true or false, found {}", value->dump()));
+  return value->get<bool>();
+}
+
+std::vector<int64_t> JsonReader::integers(const std::string& key,
+                                          const std::vector<int64_t>& fallback, int64_t min,
+                                          int64_t max) const {
+  const auto* value = find(key);
+  if (value == nullptr) return fallback;
+  if (!value->is_array()) fail(key, fmt::format("expected an array of integers, found {}", value->dump()));
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < value->size(); ++i) {
+    const auto& item = (*value)[i];
+    std::string where = pointer_to(key) + "/" + std::to_string(i);
+    if (!item.is_number_integer()) {
+      throw ConfigError(file_, where, fmt::format("expected an integer, found {}", item.dump()));
+    }
+    auto number = item.get<int64_t>();
+    if (number < min || number > max) {
+      throw ConfigError(file_, where, fmt::format("{} is out of range", number),
+                        fmt::format("{} to {}", min, max));
+    }
+    out.push_back(number);
+  }
+  return out;
+}
+
+JsonReader JsonReader::object(const std::string& key) const {
+  const auto* value = find(key);
+  if (value == nullptr) return JsonReader(empty_object_, file_, pointer_to(key));
+  if (!value->is_object()) fail(key, fmt::format("expected an object, found {}", value->dump()));
+  return JsonReader(*value, file_, pointer_to(key));
+}
+
+void JsonReader::reject_unknown_keys() const {
+  for (const auto& item : value_.items()) {
+    if (known_keys_.count(item.key()) == 0) {
+      std::vector<std::string> allowed(known_keys_.begin(), known_keys_.end());
+      fail(item.key(), "unknown field", allowed.empty() ? "no fields" : join(allowed));
+    }
+  }
+}
+
+}  // namespace lowbit

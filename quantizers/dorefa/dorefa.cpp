@@ -1,0 +1,92 @@
+#include "dorefa.h"
+
+#include <lowbit/sdk/quantizer.h>
+
+#include <cmath>
+
+namespace lowbit::dorefa {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+void check_bits(int bits, const char* what) {
+  TORCH_CHECK(bits >= 1 && bits <= kFullPrecisionBits, "dorefa ", what, ": bit-width must be 1..",
+              kFullPrecisionBits, ", got ", bits);
+}
+
+/// round(n x) / n forward, identity backward.
+struct RoundSTE : public torch::autograd::Function<RoundSTE> {
+  static torch::Tensor forward(AutogradContext* /*ctx*/, torch::Tensor x, double levels) {
+    // Multiply then divide (not multiply by 1/n) to reproduce the reference's float32 results
+    // bit for bit, which decides the bin of values lying on a rounding boundary.
+    return torch::round(x * levels) / levels;
+  }
+  static variable_list backward(AutogradContext* /*ctx*/, variable_list grad_outputs) {
+    return {grad_outputs[0], torch::Tensor()};
+  }
+};
+
+/// +1 for x >= 0 (including -0), -1 otherwise; identity backward.
+struct SignSTE : public torch::autograd::Function<SignSTE> {
+  static torch::Tensor forward(AutogradContext* /*ctx*/, torch::Tensor x) {
+    return torch::where(x >= 0, torch::ones_like(x), -torch::ones_like(x));
+  }
+  static variable_list backward(AutogradContext* /*ctx*/, variable_list grad_outputs) {
+    return {grad_outputs[0]};
+  }
+};
+
+/// clip(x, 0, 1) with gradient 1 on the closed interval [0, 1] and 0 outside.
+struct ClipUnit : public torch::autograd::Function<ClipUnit> {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x) {
+    ctx->save_for_backward({x});
+    return torch::clamp(x, 0.0, 1.0);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto x = ctx->get_saved_variables()[0];
+    const auto inside = (x >= 0).logical_and(x <= 1);
+    return {grad_outputs[0] * inside.to(grad_outputs[0].scalar_type())};
+  }
+};
+
+torch::Tensor generic_weight(const torch::Tensor& w, int bits, bool detach_max) {
+  const auto t = torch::tanh(w);
+  // The floor only matters for an all-zero tensor, which would otherwise give 0/0 = NaN; it is far
+  // below any real max|tanh(w)|, where it leaves value and gradient unchanged.
+  auto max_abs = t.abs().max().clamp_min(1e-12);
+  if (detach_max) max_abs = max_abs.detach();
+  // Same operation order as the authors' normalization_on_weights, for identical float32 rounding.
+  const auto unit = t / max_abs * 0.5 + 0.5;
+  return 2 * quantize_unit(unit, bits) - 1;
+}
+
+}  // namespace
+
+torch::Tensor quantize_unit(const torch::Tensor& r, int bits) {
+  check_bits(bits, "quantize_unit");
+  if (bits == kFullPrecisionBits) return r;
+  return RoundSTE::apply(r, std::ldexp(1.0, bits) - 1.0);
+}
+
+torch::Tensor quantize_weight(const torch::Tensor& w, int bits, const WeightOptions& options) {
+  check_bits(bits, "quantize_weight");
+  if (bits == kFullPrecisionBits) return w;
+  if (bits == 1 && options.k1_weights() == K1Weights::scaled) {
+    const auto mean_abs = w.abs().mean().detach();
+    if (options.k1_identity_gradient()) {
+      // sign(w/E) == sign(w) for E > 0; the floor keeps an all-zero weight from dividing by 0.
+      return SignSTE::apply(w / mean_abs.clamp_min(1e-12)) * mean_abs;
+    }
+    return SignSTE::apply(w) * mean_abs;
+  }
+  return generic_weight(w, bits, options.detach_max());
+}
+
+torch::Tensor quantize_activation(const torch::Tensor& x, int bits) {
+  check_bits(bits, "quantize_activation");
+  if (bits == kFullPrecisionBits) return torch::relu(x);
+  return quantize_unit(ClipUnit::apply(x), bits);
+}
+
+}  // namespace lowbit::dorefa

@@ -1,0 +1,67 @@
+#pragma once
+// DoReFa-Net quantizers: Zhou et al., "DoReFa-Net: Training Low Bitwidth Convolutional Neural
+// Networks with Low Bitwidth Gradients", arXiv 1606.06160; in the form Zhuang et al. run it as
+// their baseline ("Effective Training of Convolutional Neural Networks with Low-bitwidth Weights
+// and Activations", TPAMI 2021; code: bohanzhuang/Towards-Effective-Low-bitwidth-Convolutional-
+// Neural-Networks, file ipytorch/models/dqn/quantization.py).
+//
+// With n = 2^k - 1:
+//   Q_k(r)      = round(n r) / n                      r in [0,1]; STE: dQ/dr = 1
+//   weights     k = 32: w
+//               k >= 2: 2 Q_k( tanh(w) / max|tanh(w)| * 1/2 + 1/2 ) - 1, max over the whole tensor
+//               k = 1:  sign(w) * E, E = mean|w| over the whole tensor     ("scaled", default)
+//                   or  the k >= 2 formula at k = 1, i.e. unscaled +-1      ("authors")
+//   activations k = 32: relu(x)
+//               k < 32: Q_k( clip(x, 0, 1) ); gradient 1 on the closed interval [0,1], 0 outside
+//
+// Decisions, each with its alternative:
+// * round is torch::round, half to even (0.5 -> 0, 1.5 -> 2) as in TF and PyTorch, never
+//   std::round (halves away from zero), so 1-bit activations map 0.5 to 0 like the references.
+// * k >= 2 weights: the gradient flows through max|tanh(w)| as in the TF reference and the authors'
+//   PyTorch code ("grad_authors" in tests/data/golden_dorefa_kd.json); it changes the gradient of
+//   the argmax element. WeightOptions::detach_max stops it ("grad_max_detached").
+// * k = 1 weights: the authors' code applies the generic formula, giving unscaled +-1; the DoReFa
+//   reference (tensorpack BWN branch) gives +-E. We default to +-E so that a 1-bit layer keeps the
+//   weight's magnitude; K1Weights::authors keeps the authors' form for reproducing their runs.
+// * k = 1 weights, sign(0) = +1 (so 0 maps to +E): the output stays binary, as our style guide
+//   (after Larq) requires and as the authors' SignMeanRoundFunction does. tensorpack's tf.sign and
+//   torch::sign give 0 there, a third level. The golden vectors hold no exact zero: both fit them.
+// * k = 1 weights, gradient: by default sign has an identity gradient and E is a stop-gradient
+//   factor, so dL/dw = E * dL/dw_q, which is what the golden "grad_bwn_tensorpack" holds (our
+//   correctness target). tensorpack itself writes sign(w/E) * E, whose 1/E and E cancel to
+//   dL/dw = dL/dw_q (spec 1.2 and 7.5, and the authors' unused SignMeanRoundFunction);
+//   WeightOptions::k1_identity_gradient gives that form (option "k1_gradient": "identity").
+// * Activations: the clip's gradient mask is written out (closed interval) rather than left to
+//   torch::clamp's backward, so the boundary convention cannot change with the LibTorch version.
+
+#include <torch/torch.h>
+
+namespace lowbit::dorefa {
+
+/// Which 1-bit weight form to use (see the header comment).
+enum class K1Weights {
+  scaled,   ///< sign(w) * mean|w| (DoReFa reference, BWN)
+  authors,  ///< the generic formula at k = 1: unscaled +-1 (Zhuang et al.'s code)
+};
+
+struct WeightOptions {
+  /// 1-bit weight form.
+  TORCH_ARG(K1Weights, k1_weights) = K1Weights::scaled;
+  /// Stop the gradient through max|tanh(w)| (k >= 2).
+  TORCH_ARG(bool, detach_max) = false;
+  /// Scaled 1-bit weights: pass dL/dw_q through unchanged (tensorpack's sign(w/E)*E) instead of
+  /// E * dL/dw_q.
+  TORCH_ARG(bool, k1_identity_gradient) = false;
+};
+
+/// Q_k(r) = round((2^k - 1) r) / (2^k - 1) with a straight-through gradient; identity at k = 32.
+torch::Tensor quantize_unit(const torch::Tensor& r, int bits);
+
+/// DoReFa weight quantizer; `bits` in 1..32.
+torch::Tensor quantize_weight(const torch::Tensor& w, int bits,
+                              const WeightOptions& options = WeightOptions());
+
+/// DoReFa activation quantizer Q_k(clip(x, 0, 1)); relu(x) at k = 32.
+torch::Tensor quantize_activation(const torch::Tensor& x, int bits);
+
+}  // namespace lowbit::dorefa

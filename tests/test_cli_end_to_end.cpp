@@ -1,0 +1,165 @@
+// Drives the real `lowbit` binary: a tiny sweep into SQLite, resume, tables, bad input.
+
+#include "test_support.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct Result {
+  int exit_code = -1;
+  std::string output;
+};
+
+/// Runs the CLI with `arguments`, capturing standard output and error together.
+Result lowbit_cli(const std::string& arguments) {
+  const std::string command =
+      fmt::format("'{}/bin/lowbit' {} 2>&1", LOWBIT_BINARY_DIR, arguments);
+  Result result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buffer{};
+  size_t read = 0;
+  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+    result.output.append(buffer.data(), read);
+  }
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+int64_t count_rows(const std::string& db, const std::string& sql) {
+  sqlite3* handle = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  REQUIRE(sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
+  const int64_t count = sqlite3_column_int64(statement, 0);
+  sqlite3_finalize(statement);
+  sqlite3_close(handle);
+  return count;
+}
+
+std::string write_experiment(const lowbit::testing::TemporaryFolder& folder, const std::string& name,
+                             const nlohmann::json& spec) {
+  const auto path = folder.file(name);
+  std::ofstream(path) << spec.dump(2);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("a tiny sweep trains, stores every trial and epoch, and renders its table", "[e2e]") {
+  lowbit::testing::TemporaryFolder folder;
+  const auto db = folder.file("results.db");
+  const auto experiment = write_experiment(folder, "tiny.json", lowbit::testing::tiny_experiment());
+
+  auto run = lowbit_cli(fmt::format("run '{}' --db '{}' --threads 1", experiment, db));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK_THAT(run.output, Contains("epoch 2/2"));
+  CHECK_THAT(run.output, Contains("4 trials run, 0 already finished, 0 failed"));
+
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM runs") == 2);
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM trials WHERE status = 'finished'") == 4);
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM epochs") == 8);
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM trials WHERE torch_version <> '' AND seed IN (11, 12)") == 4);
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM run_stats WHERE trials = 2") == 2);
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM trials WHERE plugin_hashes_json LIKE '%liblowbit_dorefa.so%'") == 4);
+
+  // The run prints the experiment's table; `lowbit table` renders the same from the database.
+  CHECK_THAT(run.output, Contains("32W32A"));
+  CHECK_THAT(run.output, Contains("2W2A"));
+  auto table = lowbit_cli(fmt::format("table --db '{}' --experiment tiny", db));
+  REQUIRE(table.exit_code == 0);
+  CHECK_THAT(table.output, Contains("resnet20"));
+  CHECK_THAT(table.output, Contains("Top-1"));
+  CHECK_THAT(table.output, Contains("±"));
+
+  const auto latex_file = folder.file("table.tex");
+  auto latex = lowbit_cli(fmt::format("table --db '{}' --format latex -o '{}'", db, latex_file));
+  REQUIRE(latex.exit_code == 0);
+  std::stringstream latex_text;
+  latex_text << std::ifstream(latex_file).rdbuf();
+  CHECK_THAT(latex_text.str(), Contains("\\begin{tabular}"));
+  CHECK_THAT(latex_text.str(), Contains("$\\pm$"));
+
+  auto csv = lowbit_cli(fmt::format("table --db '{}' --format csv", db));
+  CHECK_THAT(csv.output, Contains("precision,metric,"));
+
+  // Running it again trains nothing: every trial is already there.
+  auto again = lowbit_cli(fmt::format("run '{}' --db '{}' --threads 1", experiment, db));
+  REQUIRE(again.exit_code == 0);
+  CHECK_THAT(again.output, Contains("0 trials run, 4 already finished"));
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM trials") == 4);
+}
+
+TEST_CASE("raising the trial count resumes the sweep without repeating trials", "[e2e]") {
+  lowbit::testing::TemporaryFolder folder;
+  const auto db = folder.file("results.db");
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["precisions"] = {"2W2A"};
+  spec["trials"] = 1;
+  auto first = lowbit_cli(fmt::format("run '{}' --db '{}' --threads 1",
+                                      write_experiment(folder, "one.json", spec), db));
+  REQUIRE(first.exit_code == 0);
+  spec["trials"] = 2;
+  auto second = lowbit_cli(fmt::format("run '{}' --db '{}' --threads 1",
+                                       write_experiment(folder, "two.json", spec), db));
+  INFO(second.output);
+  REQUIRE(second.exit_code == 0);
+  CHECK_THAT(second.output, Contains("1 trials run, 1 already finished"));
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM trials") == 2);
+  CHECK(count_rows(db, "SELECT COUNT(DISTINCT seed) FROM trials") == 2);
+}
+
+TEST_CASE("bad input is refused before anything is written", "[e2e]") {
+  lowbit::testing::TemporaryFolder folder;
+  const auto db = folder.file("results.db");
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["precisions"] = {"2W2A", "3W"};
+  const auto file = write_experiment(folder, "bad.json", spec);
+  auto run = lowbit_cli(fmt::format("run '{}' --db '{}'", file, db));
+  CHECK(run.exit_code == 1);
+  CHECK_THAT(run.output, Contains("bad.json: /precisions/1"));
+  CHECK_THAT(run.output, Contains("allowed:"));
+  CHECK_FALSE(boost::filesystem::exists(db));
+
+  auto table = lowbit_cli(fmt::format("table --db '{}' --format html", db));
+  CHECK(table.exit_code != 0);
+}
+
+TEST_CASE("lowbit plugins lists every component with its origin", "[e2e]") {
+  auto listing = lowbit_cli("plugins");
+  INFO(listing.output);
+  REQUIRE(listing.exit_code == 0);
+  CHECK_THAT(listing.output, Contains("quantizer  dorefa"));
+  CHECK_THAT(listing.output, Contains("liblowbit_dorefa.so"));
+  CHECK_THAT(listing.output, Contains("model      resnet20"));
+  CHECK_THAT(listing.output, Contains("built-in"));
+
+  auto broken = lowbit_cli(fmt::format("--plugin-dir '{}' plugins", LOWBIT_FIXTURE_DIR));
+  CHECK(broken.exit_code == 1);
+  CHECK_THAT(broken.output, Contains("FAILED"));
+  CHECK_THAT(broken.output, Contains("wrong_api_version.so"));
+}
+
+TEST_CASE("a dry run validates and lists the runs without a database", "[e2e]") {
+  lowbit::testing::TemporaryFolder folder;
+  const auto db = folder.file("results.db");
+  const auto file = write_experiment(folder, "tiny.json", lowbit::testing::tiny_experiment());
+  auto run = lowbit_cli(fmt::format("run '{}' --db '{}' --dry-run", file, db));
+  REQUIRE(run.exit_code == 0);
+  CHECK_THAT(run.output, Contains("2 runs x 2 trials"));
+  CHECK_FALSE(boost::filesystem::exists(db));
+}

@@ -1,0 +1,161 @@
+#include <lowbit/experiment/experiment.h>
+#include <lowbit/sdk/error.h>
+
+#include "test_support.h"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+using Catch::Matchers::Contains;
+using lowbit::ConfigError;
+
+namespace {
+
+const lowbit::Registry& registry() {
+  static auto components = lowbit::testing::load_components();
+  return components->registry;
+}
+
+/// The ConfigError a spec raises, so tests can check where it points and what it allows.
+ConfigError error_of(const nlohmann::json& spec) {
+  try {
+    lowbit::parse_experiment(spec, "exp.json", registry());
+  } catch (const ConfigError& e) {
+    return e;
+  }
+  FAIL("the spec should have been rejected: " << spec.dump());
+  throw std::logic_error("unreachable");
+}
+
+}  // namespace
+
+TEST_CASE("the matrix is the cartesian product of its axes", "[experiment]") {
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["models"] = {"resnet20", "preresnet20"};
+  spec["precisions"] = {"32W32A", "4W4A", "2W2A"};
+  spec["strategies"] = nlohmann::json::array({nlohmann::json::array()});
+  auto experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  REQUIRE(experiment.runs.size() == 6);
+  CHECK(experiment.trials == 2);
+  CHECK(experiment.runs[0].model == "resnet20");
+  CHECK(experiment.runs[2].record.weight_bits == 2);
+  CHECK(experiment.runs[3].model == "preresnet20");
+  CHECK(experiment.runs[1].record.method == "dorefa");
+  CHECK(lowbit::precision_label(4, 2) == "4W2A");
+}
+
+TEST_CASE("a run's hash depends on what defines it and on nothing else", "[experiment]") {
+  auto spec = lowbit::testing::tiny_experiment();
+  auto base = lowbit::parse_experiment(spec, "exp.json", registry());
+  auto same = lowbit::parse_experiment(spec, "elsewhere.json", registry());
+  CHECK(base.runs[0].record.hash == same.runs[0].record.hash);
+  CHECK(base.runs[0].record.hash != base.runs[1].record.hash);
+
+  auto more_trials = spec;
+  more_trials["trials"] = 5;  // more trials extend the same runs
+  more_trials["device"] = "auto";
+  CHECK(lowbit::parse_experiment(more_trials, "exp.json", registry()).runs[0].record.hash ==
+        base.runs[0].record.hash);
+
+  auto other_lr = spec;
+  other_lr["training"]["optimizer"]["lr"] = 0.01;
+  CHECK(lowbit::parse_experiment(other_lr, "exp.json", registry()).runs[0].record.hash !=
+        base.runs[0].record.hash);
+}
+
+TEST_CASE("unknown fields are errors naming the pointer and the allowed fields", "[experiment]") {
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["training"]["optimiser"] = {{"lr", 0.1}};
+  auto error = error_of(spec);
+  CHECK(error.file() == "exp.json");
+  CHECK(error.pointer() == "/training/optimiser");
+  CHECK_THAT(error.allowed(), Contains("optimizer"));
+  CHECK_THAT(std::string(error.what()), Contains("exp.json: /training/optimiser: unknown field"));
+}
+
+TEST_CASE("unknown components list the registered ones", "[experiment]") {
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["quantizers"] = {"dorefa", "lsq"};
+  auto error = error_of(spec);
+  CHECK(error.pointer() == "/quantizers/1");
+  CHECK_THAT(error.problem(), Contains("unknown quantizer \"lsq\""));
+  CHECK_THAT(error.allowed(), Contains("dorefa"));
+
+  spec = lowbit::testing::tiny_experiment();
+  spec["models"] = {{{"name", "resnet21"}}};
+  error = error_of(spec);
+  CHECK(error.pointer() == "/models/0/name");
+  CHECK_THAT(error.allowed(), Contains("resnet20"));
+  CHECK_THAT(error.allowed(), Contains("preresnet20"));
+}
+
+TEST_CASE("bad values name the field and the allowed values", "[experiment]") {
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["precisions"] = {"2W2A", "2W"};
+  auto error = error_of(spec);
+  CHECK(error.pointer() == "/precisions/1");
+  CHECK_THAT(error.allowed(), Contains("2W2A"));
+
+  spec = lowbit::testing::tiny_experiment();
+  spec["precisions"] = {"64W2A"};
+  CHECK(error_of(spec).pointer() == "/precisions/0");
+
+  spec = lowbit::testing::tiny_experiment();
+  spec["training"]["schedule"] = {{"name", "linear"}};
+  error = error_of(spec);
+  CHECK(error.pointer() == "/training/schedule/name");
+  CHECK(error.allowed() == "cosine, multistep");
+
+  spec = lowbit::testing::tiny_experiment();
+  spec["training"]["epochs"] = 0;
+  error = error_of(spec);
+  CHECK(error.pointer() == "/training/epochs");
+  CHECK_THAT(error.allowed(), Contains("1 to"));
+
+  spec = lowbit::testing::tiny_experiment();
+  spec["training"]["batch_size"] = "128";
+  CHECK_THAT(error_of(spec).problem(), Contains("expected an integer"));
+
+  spec = lowbit::testing::tiny_experiment();
+  spec["device"] = "tpu";
+  CHECK(error_of(spec).allowed() == "auto, cpu, cuda");
+
+  spec = lowbit::testing::tiny_experiment();
+  spec.erase("models");
+  error = error_of(spec);
+  CHECK(error.pointer() == "/models");
+  CHECK_THAT(error.problem(), Contains("required"));
+}
+
+TEST_CASE("quantizer options are validated by the plugin before anything runs", "[experiment]") {
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["quantizers"] = {{{"name", "dorefa"}, {"options", {{"k1_weights", "signed"}}}}};
+  auto error = error_of(spec);
+  CHECK(error.pointer() == "/quantizers/0/options/k1_weights");
+  CHECK_THAT(error.allowed(), Contains("authors"));
+
+  spec["quantizers"] = {{{"name", "dorefa"}, {"options", {{"k1_weight", "authors"}}}}};
+  error = error_of(spec);
+  CHECK(error.pointer() == "/quantizers/0/options/k1_weight");
+  CHECK_THAT(error.problem(), Contains("unknown field"));
+}
+
+TEST_CASE("missing files and broken JSON are errors naming the file", "[experiment]") {
+  lowbit::testing::TemporaryFolder folder;
+  CHECK_THROWS_WITH(lowbit::load_experiment(folder.file("absent.json"), registry()),
+                    Contains("absent.json") && Contains("cannot open"));
+  std::ofstream(folder.file("broken.json")) << "{\"name\": \"x\",";
+  CHECK_THROWS_WITH(lowbit::load_experiment(folder.file("broken.json"), registry()),
+                    Contains("broken.json") && Contains("not valid JSON"));
+}
+
+TEST_CASE("every shipped experiment file is valid", "[experiment]") {
+  for (const auto& entry :
+       boost::filesystem::directory_iterator(std::string(LOWBIT_SOURCE_DIR) + "/experiments")) {
+    if (entry.path().extension() != ".json") continue;
+    INFO(entry.path().string());
+    auto experiment = lowbit::load_experiment(entry.path().string(), registry());
+    CHECK_FALSE(experiment.runs.empty());
+  }
+}

@@ -1,0 +1,171 @@
+#include <lowbit/data/synthetic.h>
+#include <lowbit/layers/quantized_layers.h>
+#include <lowbit/training/trainer.h>
+
+#include "test_support.h"
+
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+namespace {
+
+lowbit::testing::Components& components() {
+  static auto loaded = lowbit::testing::load_components();
+  return *loaded;
+}
+
+lowbit::DataSplits synthetic_data() {
+  lowbit::DataOptions options;
+  options.name = "synthetic";
+  options.synthetic_train = 128;
+  options.synthetic_test = 64;
+  options.synthetic_classes = 4;
+  options.synthetic_image_size = 8;
+  return lowbit::load_dataset(options);
+}
+
+lowbit::TrainingOptions tiny_training(int64_t epochs) {
+  lowbit::TrainingOptions options;
+  options.epochs = epochs;
+  options.batch_size = 32;
+  options.optimizer.learning_rate = 0.05;
+  return options;
+}
+
+lowbit::TrialSpec trial_spec(const lowbit::DataSplits& data, int weight_bits, int activation_bits,
+                             int64_t epochs, uint64_t seed) {
+  nlohmann::json no_options = nlohmann::json::object();
+  std::shared_ptr<const lowbit::Quantizer> quantizer =
+      components().registry.quantizer("dorefa")(lowbit::JsonReader(no_options, "test"));
+  lowbit::ModelSpec model{data.channels, data.num_classes, data.image_size};
+  lowbit::TrialSpec spec;
+  spec.seed = seed;
+  spec.target = lowbit::Stage{"main", epochs, 0.05, weight_bits, activation_bits};
+  spec.build_network = [quantizer, model, weight_bits, activation_bits] {
+    lowbit::QuantizedLayerFactory layers(quantizer, {weight_bits, activation_bits, false});
+    return components().registry.model("resnet20")(model, layers);
+  };
+  return spec;
+}
+
+/// Records the order of hook calls and the precision the network had at each stage.
+class RecordingStrategy : public lowbit::Strategy {
+ public:
+  std::vector<std::string> calls;
+  std::vector<int> stage_weight_bits;
+  int64_t steps = 0;
+
+  void plan(lowbit::TrainingPlan& plan) override {
+    calls.push_back("plan");
+    auto first = plan.stages.front();
+    first.name = "warmup";
+    first.weight_bits = 4;
+    first.epochs = 1;
+    plan.stages.insert(plan.stages.begin(), first);
+  }
+  void on_trial_begin(lowbit::TrainingState&) override { calls.push_back("trial"); }
+  void on_stage_begin(lowbit::TrainingState& state) override {
+    calls.push_back("stage:" + state.stage->name);
+    for (auto& quantizer : lowbit::tensor_quantizers(*state.network)) {
+      if (std::dynamic_pointer_cast<lowbit::WeightQuantizerImpl>(quantizer)) {
+        stage_weight_bits.push_back(quantizer->bits());
+        break;
+      }
+    }
+  }
+  void on_step_begin(lowbit::TrainingState&, const lowbit::Batch& batch) override {
+    CHECK(batch.images.size(0) == batch.labels.size(0));
+  }
+  torch::Tensor extra_loss(lowbit::TrainingState&, const lowbit::Batch&,
+                           const lowbit::NetworkOutput& output) override {
+    return output.logits.pow(2).mean() * 0.0;
+  }
+  void on_step_end(lowbit::TrainingState&) override { ++steps; }
+  void on_epoch_end(lowbit::TrainingState& state, std::map<std::string, double>& metrics) override {
+    calls.push_back("epoch");
+    metrics["global_step"] = static_cast<double>(state.global_step);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the learning-rate schedules", "[trainer]") {
+  auto data = synthetic_data();
+  auto options = tiny_training(10);
+  lowbit::Stage stage{"main", 10, 0.1, 2, 2};
+  lowbit::Trainer cosine(options, data, torch::kCPU, nullptr);
+  CHECK(cosine.learning_rate(stage, 0, 0, 4) == Approx(0.1));
+  CHECK(cosine.learning_rate(stage, 5, 0, 4) == Approx(0.05));
+  CHECK(cosine.learning_rate(stage, 9, 3, 4) < 0.001);
+
+  options.schedule = lowbit::ScheduleOptions{"multistep", {3, 6}, 0.1};
+  lowbit::Trainer multistep(options, data, torch::kCPU, nullptr);
+  CHECK(multistep.learning_rate(stage, 2, 3, 4) == Approx(0.1));
+  CHECK(multistep.learning_rate(stage, 3, 0, 4) == Approx(0.01));
+  CHECK(multistep.learning_rate(stage, 9, 0, 4) == Approx(0.001));
+}
+
+TEST_CASE("training learns the synthetic task at full and low precision", "[trainer]") {
+  auto data = synthetic_data();
+  lowbit::Trainer trainer(tiny_training(8), data, torch::kCPU, nullptr);
+  for (auto bits : {32, 2}) {
+    INFO(bits << "-bit");
+    auto trial = trainer.train(trial_spec(data, bits, bits, 8, 3));
+    for (const auto& epoch : trial.epochs) UNSCOPED_INFO(epoch.train_loss << " " << epoch.test_top1);
+    REQUIRE(trial.epochs.size() == 8);
+    CHECK(trial.epochs.back().train_loss < trial.epochs.front().train_loss);
+    // Chance is 25%; 2-bit from scratch learns more slowly than full precision.
+    CHECK(trial.top1 > (bits == 32 ? 90.0 : 45.0));
+    CHECK(trial.top5 == Approx(100.0));  // 4 classes: top-5 always hits
+    CHECK(trial.images_per_second > 0);
+  }
+}
+
+TEST_CASE("a trial is deterministic for its seed on the CPU", "[trainer]") {
+  auto data = synthetic_data();
+  auto options = tiny_training(2);
+  options.augment = lowbit::AugmentOptions{1, true};
+  lowbit::Trainer trainer(options, data, torch::kCPU, nullptr);
+  auto first = trainer.train(trial_spec(data, 2, 2, 2, 5));
+  auto second = trainer.train(trial_spec(data, 2, 2, 2, 5));
+  auto other = trainer.train(trial_spec(data, 2, 2, 2, 6));
+  for (size_t e = 0; e < first.epochs.size(); ++e) {
+    CHECK(first.epochs[e].train_loss == second.epochs[e].train_loss);
+    CHECK(first.epochs[e].test_top1 == second.epochs[e].test_top1);
+  }
+  CHECK(first.epochs.back().train_loss != other.epochs.back().train_loss);
+}
+
+TEST_CASE("strategy hooks run in order around the one loop", "[trainer]") {
+  auto data = synthetic_data();
+  auto options = tiny_training(2);
+  options.max_steps_per_epoch = 2;
+  std::ostringstream progress;
+  lowbit::Trainer trainer(options, data, torch::kCPU, &progress);
+  RecordingStrategy strategy;
+  auto spec = trial_spec(data, 2, 2, 2, 1);
+  spec.label = "[test]";
+  spec.strategies.push_back(&strategy);
+  auto trial = trainer.train(spec);
+
+  CHECK(strategy.calls == std::vector<std::string>{"plan", "trial", "stage:warmup", "epoch",
+                                                   "stage:main", "epoch", "epoch"});
+  CHECK(strategy.stage_weight_bits == std::vector<int>{4, 2});
+  CHECK(strategy.steps == 6);
+  REQUIRE(trial.epochs.size() == 3);
+  CHECK(trial.epochs[0].stage == "warmup");
+  CHECK(trial.epochs[0].weight_bits == 4);
+  CHECK(trial.epochs[2].extra.at("global_step") == 6);
+  CHECK(progress.str().find("[test] epoch 3/3 [main 2W2A]") != std::string::npos);
+  CHECK(progress.str().find("img/s ETA") != std::string::npos);
+}
+
+TEST_CASE("a diverging trial fails with a reason", "[trainer]") {
+  auto data = synthetic_data();
+  auto options = tiny_training(1);
+  lowbit::Trainer trainer(options, data, torch::kCPU, nullptr);
+  auto spec = trial_spec(data, 32, 32, 1, 1);
+  spec.target.learning_rate = 1e30;
+  CHECK_THROWS_WITH(trainer.train(spec), Catch::Matchers::Contains("diverged"));
+}
