@@ -77,6 +77,14 @@ TEST_CASE("a tiny sweep trains, stores every trial and epoch, and renders its ta
   CHECK(count_rows(db, "SELECT COUNT(*) FROM run_stats WHERE trials = 2") == 2);
   CHECK(count_rows(db, "SELECT COUNT(*) FROM trials WHERE plugin_hashes_json LIKE '%liblowbit_dorefa.so%'") == 4);
 
+  // Every finished trial leaves its weights beside the database.
+  CHECK(boost::filesystem::is_directory(folder.file("weights")));
+  int64_t weight_files = 0;
+  for (const auto& entry : boost::filesystem::recursive_directory_iterator(folder.file("weights"))) {
+    if (entry.path().extension() == ".pt") ++weight_files;
+  }
+  CHECK(weight_files == 4);
+
   // The run prints the experiment's table; `lowbit table` renders the same from the database.
   CHECK_THAT(run.output, Contains("32W32A"));
   CHECK_THAT(run.output, Contains("2W2A"));

@@ -1,6 +1,7 @@
 #include <lowbit/data/synthetic.h>
 #include <lowbit/layers/quantized_layers.h>
 #include <lowbit/training/trainer.h>
+#include <lowbit/training/weights.h>
 
 #include "test_support.h"
 
@@ -159,6 +160,23 @@ TEST_CASE("strategy hooks run in order around the one loop", "[trainer]") {
   CHECK(trial.epochs[2].extra.at("global_step") == 6);
   CHECK(progress.str().find("[test] epoch 3/3 [main 2W2A]") != std::string::npos);
   CHECK(progress.str().find("img/s ETA") != std::string::npos);
+}
+
+TEST_CASE("a finished trial's weights reload into the same architecture", "[trainer]") {
+  auto data = synthetic_data();
+  auto options = tiny_training(1);
+  options.max_steps_per_epoch = 2;
+  lowbit::Trainer trainer(options, data, torch::kCPU, nullptr);
+  lowbit::testing::TemporaryFolder folder;
+  auto spec = trial_spec(data, 2, 2, 1, 4);
+  spec.weights_path = folder.file("weights/trial-0.pt");
+  auto trial = trainer.train(spec);
+
+  auto network = spec.build_network();
+  lowbit::load_weights(*network, spec.weights_path);
+  CHECK(trainer.evaluate(*network).top1 == Approx(trial.top1));
+  CHECK_THROWS_WITH(lowbit::load_weights(*network, folder.file("absent.pt")),
+                    Catch::Matchers::Contains("absent.pt"));
 }
 
 TEST_CASE("a diverging trial fails with a reason", "[trainer]") {

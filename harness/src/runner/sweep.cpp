@@ -1,6 +1,7 @@
 #include <lowbit/layers/quantized_layers.h>
 #include <lowbit/runner/sweep.h>
 #include <lowbit/training/trainer.h>
+#include <lowbit/training/weights.h>
 
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <fmt/format.h>
@@ -107,6 +108,7 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
         }
         trial_spec.seed = experiment.seed + static_cast<uint64_t>(t);
         trial_spec.label = label;
+        trial_spec.weights_path = trial_weights_path(store_.path(), run.record.hash, t);
         trial_spec.target = Stage{"main", experiment.training.epochs,
                                   experiment.training.optimizer.learning_rate,
                                   run.precision.weight_bits, run.precision.activation_bits};

@@ -1,5 +1,6 @@
 #include <lowbit/data/augment.h>
 #include <lowbit/training/trainer.h>
+#include <lowbit/training/weights.h>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -250,6 +251,7 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   trial.top5 = last.test_top5;
   trial.final_loss = last.train_loss;
   trial.extra = last.extra;
+  if (!spec.weights_path.empty()) save_weights(*network, spec.weights_path);
   trial.wall_seconds = seconds_since(trial_start);
   trial.images_per_second = images / std::max(train_seconds, 1e-9);
   return trial;

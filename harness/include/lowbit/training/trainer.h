@@ -25,6 +25,8 @@ struct TrialSpec {
   std::function<std::shared_ptr<NetworkImpl>()> build_network;
   std::function<std::shared_ptr<NetworkImpl>(const std::string& model)> build_full_precision;
   std::vector<Strategy*> strategies;
+  /// Where the trained network's weights go when the trial ends ("" keeps none).
+  std::string weights_path;
 };
 
 struct Accuracy {
@@ -64,7 +66,7 @@ class Trainer {
 /// activation bits.
 void apply_stage_precision(NetworkImpl& network, const Stage& stage);
 
-/// Percentages of samples whose label is the top-1 / among the top-k logits, as counts.
+/// How many samples have their label as the top-1 logit, and among the top-5.
 std::pair<int64_t, int64_t> count_correct(const torch::Tensor& logits, const torch::Tensor& labels);
 
 }  // namespace lowbit
