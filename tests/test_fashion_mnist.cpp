@@ -2,6 +2,8 @@
 #include <lowbit/data/dataset.h>
 #include <lowbit/data/fashion_mnist.h>
 
+#include "test_support.h"
+
 #include <catch2/catch.hpp>
 #include <zlib.h>
 
@@ -19,36 +21,14 @@ namespace {
 
 const char* const kDebianRoot = "/usr/share/datasets/fashion-mnist";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("lowbit_test_fmnist_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
-// zlib's "T" mode writes the bytes as they are, for the unpacked variant of the files.
 void write_idx(const std::string& path, const std::vector<uint32_t>& dims,
                const std::vector<uint8_t>& body, bool gzip = true) {
-  std::vector<uint8_t> bytes = {0, 0, 0x08, static_cast<uint8_t>(dims.size())};
-  for (uint32_t dim : dims) {
-    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back((dim >> shift) & 0xFF);
-  }
-  bytes.insert(bytes.end(), body.begin(), body.end());
-  gzFile file = gzopen(path.c_str(), gzip ? "wb" : "wbT");
-  REQUIRE(file != nullptr);
-  REQUIRE(gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size())) ==
-          static_cast<int>(bytes.size()));
-  REQUIRE(gzclose(file) == Z_OK);
+  lowbit::testing::write_bytes(path, lowbit::testing::idx_bytes(0x08, dims, body), gzip);
 }
 
 // Image i is filled with the value fill(i); labels are given.
-void write_split(const TempDir& dir, const std::string& prefix, const std::vector<uint8_t>& fills,
+void write_split(const lowbit::testing::TemporaryFolder& dir, const std::string& prefix, const std::vector<uint8_t>& fills,
                  const std::vector<uint8_t>& labels) {
   std::vector<uint8_t> pixels;
   for (uint8_t fill : fills) pixels.insert(pixels.end(), 28 * 28, fill);
@@ -96,12 +76,12 @@ TEST_CASE("Fashion-MNIST from the installed data set", "[data][fashion-mnist]") 
 }
 
 TEST_CASE("Fashion-MNIST from a fake root with tiny files", "[data][fashion-mnist]") {
-  TempDir dir;
+  lowbit::testing::TemporaryFolder dir;
   write_split(dir, "train", {0, 255, 0, 255}, {9, 0, 3, 3});
   // All-white test images: only the training statistics give them a finite, non-zero value.
   write_split(dir, "t10k", {255, 255}, {1, 2});
 
-  const lowbit::DataSplits splits = lowbit::load_fashion_mnist(dir.path.string());
+  const lowbit::DataSplits splits = lowbit::load_fashion_mnist(dir.path());
   REQUIRE(splits.train.images.sizes().vec() == std::vector<int64_t>{4, 1, 28, 28});
   REQUIRE(splits.test.images.sizes().vec() == std::vector<int64_t>{2, 1, 28, 28});
   CHECK(splits.train.labels.equal(torch::tensor({9, 0, 3, 3}, torch::kInt64)));
@@ -117,7 +97,7 @@ TEST_CASE("Fashion-MNIST from a fake root with tiny files", "[data][fashion-mnis
 
   SECTION("through load_dataset, with limits") {
     lowbit::DataOptions options;
-    options.root = dir.path.string();
+    options.root = dir.path();
     options.limit = 3;
     options.test_limit = 1;
     const lowbit::DataSplits limited = lowbit::load_dataset(options);
@@ -128,30 +108,30 @@ TEST_CASE("Fashion-MNIST from a fake root with tiny files", "[data][fashion-mnis
 }
 
 TEST_CASE("Fashion-MNIST errors name the file at fault", "[data][fashion-mnist]") {
-  TempDir dir;
+  lowbit::testing::TemporaryFolder dir;
   using Catch::Matchers::Contains;
   write_split(dir, "train", {0, 255}, {1, 2});
   write_split(dir, "t10k", {0, 255}, {1, 2});
 
   SECTION("missing label file") {
     fs::remove(dir.file("t10k-labels-idx1-ubyte.gz"));
-    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path.string()),
+    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path()),
                         Contains("t10k-labels-idx1-ubyte"));
   }
   SECTION("label out of range") {
     write_idx(dir.file("train-labels-idx1-ubyte.gz"), {2}, {1, 10});
-    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path.string()),
+    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path()),
                         Contains("train-labels-idx1-ubyte.gz") && Contains("10"));
   }
   SECTION("image and label counts disagree") {
     write_idx(dir.file("t10k-labels-idx1-ubyte.gz"), {3}, {1, 2, 3});
-    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path.string()),
+    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path()),
                         Contains("t10k-images-idx3-ubyte.gz") &&
                             Contains("t10k-labels-idx1-ubyte.gz"));
   }
   SECTION("images of the wrong size") {
     write_idx(dir.file("train-images-idx3-ubyte.gz"), {2, 4, 4}, std::vector<uint8_t>(32));
-    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path.string()),
+    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path()),
                         Contains("train-images-idx3-ubyte.gz"));
   }
   SECTION("unpacked files work too") {
@@ -161,7 +141,7 @@ TEST_CASE("Fashion-MNIST errors name the file at fault", "[data][fashion-mnist]"
               /*gzip=*/false);
     write_idx(dir.file("train-labels-idx1-ubyte"), {2}, {4, 5}, /*gzip=*/false);
     REQUIRE(fs::file_size(dir.file("train-labels-idx1-ubyte")) == 8 + 2);
-    CHECK(lowbit::load_fashion_mnist(dir.path.string()).train.size() == 2);
+    CHECK(lowbit::load_fashion_mnist(dir.path()).train.size() == 2);
   }
 }
 

@@ -1,10 +1,11 @@
 #include <lowbit/results/store.h>
 
+#include "test_support.h"
+
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -17,22 +18,10 @@ using lowbit::ResultStore;
 using lowbit::RunRecord;
 using lowbit::TrialRecord;
 
-/// A fresh folder under the system temp dir, removed with everything in it at scope exit. The
-/// database sits one level deeper so that the store has to create its parent folder.
+/// The database sits one level down in a fresh folder, so the store has to create its parent.
 struct TempDb {
-  fs::path dir;
-  std::string path;
-  TempDb() {
-    static std::atomic<int> counter{0};
-    dir = fs::temp_directory_path() /
-          ("lowbit_test_store_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(dir);
-    path = (dir / "nested" / "results.db").string();
-  }
-  ~TempDb() {
-    std::error_code ignored;
-    fs::remove_all(dir, ignored);
-  }
+  lowbit::testing::TemporaryFolder folder;
+  std::string path = folder.file("nested/results.db");
 };
 
 /// A raw connection for looking behind the store's back.
@@ -376,9 +365,8 @@ TEST_CASE("a database from a newer schema is refused, naming the file", "[store]
 
 TEST_CASE("a database that cannot be opened is reported with its path", "[store]") {
   TempDb temp;
-  fs::create_directories(temp.dir);
   // A folder where the file should be.
-  const std::string path = (temp.dir / "is_a_folder").string();
+  const std::string path = temp.folder.file("is_a_folder");
   fs::create_directories(path);
   CHECK_THROWS_WITH(ResultStore(path), Catch::Contains(path));
 }

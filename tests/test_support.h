@@ -9,9 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include <boost/filesystem.hpp>
+#include <catch2/catch.hpp>
+#include <zlib.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace lowbit::testing {
 
@@ -61,9 +65,31 @@ class TemporaryFolder {
     boost::filesystem::remove_all(path_, ignored);
   }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string path() const { return path_.string(); }
 
  private:
   boost::filesystem::path path_;
 };
+
+/// An IDX file's bytes: magic (0, 0, type, rank), big-endian dimensions, then the body.
+inline std::vector<uint8_t> idx_bytes(uint8_t type, const std::vector<uint32_t>& dims,
+                                      const std::vector<uint8_t>& body) {
+  std::vector<uint8_t> bytes = {0, 0, type, static_cast<uint8_t>(dims.size())};
+  for (uint32_t dim : dims) {
+    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back((dim >> shift) & 0xFF);
+  }
+  bytes.insert(bytes.end(), body.begin(), body.end());
+  return bytes;
+}
+
+/// Writes `bytes` gzip-compressed, or as they are (zlib's "T" mode) when `gzip` is false.
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes,
+                        bool gzip = true) {
+  gzFile file = gzopen(path.c_str(), gzip ? "wb" : "wbT");
+  REQUIRE(file != nullptr);
+  REQUIRE(gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size())) ==
+          static_cast<int>(bytes.size()));
+  REQUIRE(gzclose(file) == Z_OK);
+}
 
 }  // namespace lowbit::testing
