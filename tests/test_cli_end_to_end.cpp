@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <csignal>
 #include <sys/wait.h>
+#include <unistd.h>
 
 using Catch::Matchers::Contains;
 
@@ -38,15 +40,27 @@ Result lowbit_cli(const std::string& arguments) {
   return result;
 }
 
-int64_t count_rows(const std::string& db, const std::string& sql) {
+/// The single integer a query returns, or -1 when the database cannot answer yet (not created,
+/// schema not written, locked).
+int64_t query_integer(const std::string& db, const std::string& sql) {
   sqlite3* handle = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* statement = nullptr;
-  REQUIRE(sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
-  const int64_t count = sqlite3_column_int64(statement, 0);
-  sqlite3_finalize(statement);
+  int64_t value = -1;
+  if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(handle, 5000);
+    sqlite3_stmt* statement = nullptr;
+    if (sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW) {
+      value = sqlite3_column_int64(statement, 0);
+    }
+    sqlite3_finalize(statement);
+  }
   sqlite3_close(handle);
+  return value;
+}
+
+int64_t count_rows(const std::string& db, const std::string& sql) {
+  const int64_t count = query_integer(db, sql);
+  REQUIRE(count >= 0);
   return count;
 }
 
@@ -129,6 +143,45 @@ TEST_CASE("raising the trial count resumes the sweep without repeating trials", 
   CHECK_THAT(second.output, Contains("1 trials run, 1 already finished"));
   CHECK(count_rows(db, "SELECT COUNT(*) FROM trials") == 2);
   CHECK(count_rows(db, "SELECT COUNT(DISTINCT seed) FROM trials") == 2);
+}
+
+TEST_CASE("a sweep killed mid-trial resumes without losing or duplicating trials", "[e2e]") {
+  lowbit::testing::TemporaryFolder folder;
+  const auto db = folder.file("results.db");
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["precisions"] = {"2W2A"};
+  spec["trials"] = 4;
+  spec["training"]["epochs"] = 3;
+  const auto file = write_experiment(folder, "killed.json", spec);
+
+  const std::string command = fmt::format("exec '{}/bin/lowbit' run '{}' --db '{}' --threads 1 "
+                                          ">/dev/null 2>&1", LOWBIT_BINARY_DIR, file, db);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Kill it hard once some, but not all, trials are stored.
+  int64_t stored = 0;
+  for (int i = 0; i < 1200 && stored <= 0; ++i) {
+    ::usleep(50 * 1000);
+    if (boost::filesystem::exists(db)) stored = query_integer(db, "SELECT COUNT(*) FROM trials");
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(stored >= 1);
+  const int64_t before = count_rows(db, "SELECT COUNT(*) FROM trials");
+  REQUIRE(before < 4);
+
+  auto resumed = lowbit_cli(fmt::format("run '{}' --db '{}' --threads 1", file, db));
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK_THAT(resumed.output, Contains(fmt::format("{} trials run, {} already finished", 4 - before, before)));
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM trials") == 4);
+  CHECK(count_rows(db, "SELECT COUNT(DISTINCT trial_index) FROM trials") == 4);
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM epochs") == 4 * 3);
 }
 
 TEST_CASE("bad input is refused before anything is written", "[e2e]") {
