@@ -1,5 +1,6 @@
 // The `lowbit` command line: run experiment matrices, list components, render result tables.
 
+#include <lowbit/bench/step_bench.h>
 #include <lowbit/experiment/experiment.h>
 #include <lowbit/models/zoo.h>
 #include <lowbit/plugins/plugin_loader.h>
@@ -117,6 +118,30 @@ int command_table(const std::string& db, const std::string& experiment, const st
   return 0;
 }
 
+int command_bench(Environment& env, lowbit::StepBenchOptions options, const std::string& precision,
+                  const std::string& device, int64_t threads) {
+  require_no_plugin_failures(env);
+  nlohmann::json text = precision;
+  auto experiment_precision = lowbit::parse_precision(text, "", "--precision");
+  options.weight_bits = experiment_precision.first;
+  options.activation_bits = experiment_precision.second;
+  options.device = lowbit::resolve_device(device);
+  if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
+  auto result = lowbit::bench_training_steps(env.registry, options);
+  fmt::print("{} {} batch {} input {}x{}x{} on {} ({} threads), median of {} steps\n",
+             options.model, options.quantizer, options.batch_size, options.channels,
+             options.image_size, options.image_size, options.device.str(),
+             torch::get_num_threads(), options.steps);
+  fmt::print("{:<8} {:>10} {:>10} {:>12}\n", "setting", "ms/step", "img/s", "peak MB");
+  for (const auto* timing : {&result.full_precision, &result.quantized}) {
+    fmt::print("{:<8} {:>10.1f} {:>10.0f} {:>12.0f}\n", timing->setting, timing->median_ms,
+               timing->images_per_second, timing->peak_memory_mb);
+  }
+  fmt::print("quantizer overhead (quantized / full-precision step time): {:.2f}\n",
+             result.overhead());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,6 +179,23 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   table->add_option("-o,--output", output, "write to this file instead of standard output");
 
+  auto* bench = app.add_subcommand("bench", "time training steps at full precision and quantized");
+  lowbit::StepBenchOptions bench_options;
+  std::string bench_precision = "2W2A";
+  std::string bench_device = "auto";
+  int64_t bench_threads = 0;
+  bench->add_option("--model", bench_options.model, "model of the zoo")->capture_default_str();
+  bench->add_option("--quantizer", bench_options.quantizer, "quantizer")->capture_default_str();
+  bench->add_option("--precision", bench_precision, "quantized setting, e.g. 2W2A")->capture_default_str();
+  bench->add_option("--batch", bench_options.batch_size, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--channels", bench_options.channels, "input channels")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--image-size", bench_options.image_size, "input height and width")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--classes", bench_options.classes, "classes")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--steps", bench_options.steps, "timed steps")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--warmup", bench_options.warmup_steps, "untimed steps first")->capture_default_str()->check(CLI::NonNegativeNumber);
+  bench->add_option("--device", bench_device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
+  bench->add_option("--threads", bench_threads, "intra-op threads (0: LibTorch's default)")->check(CLI::NonNegativeNumber);
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -161,6 +203,9 @@ int main(int argc, char** argv) {
     Environment env;
     load_components(env, plugin_dirs);
     if (run->parsed()) return command_run(env, files, db, sweep, dry_run);
+    if (bench->parsed()) {
+      return command_bench(env, bench_options, bench_precision, bench_device, bench_threads);
+    }
     return command_plugins(env);
   } catch (const std::exception& e) {
     std::cerr << "lowbit: error: " << e.what() << "\n";

@@ -77,8 +77,10 @@ void validate_options(const ComponentChoice& choice, const std::string& file,
   options.reject_unknown_keys();
 }
 
-std::pair<int, int> read_precision(const nlohmann::json& item, const std::string& file,
-                                   const std::string& pointer) {
+}  // namespace
+
+std::pair<int, int> parse_precision(const nlohmann::json& item, const std::string& file,
+                                    const std::string& pointer) {
   static const std::regex pattern("^([0-9]+)W([0-9]+)A$");
   const std::string allowed = "\"<w>W<a>A\" with bit-widths 1..32, e.g. \"2W2A\", \"32W32A\"";
   std::smatch match;
@@ -93,6 +95,8 @@ std::pair<int, int> read_precision(const nlohmann::json& item, const std::string
   }
   return {weight_bits, activation_bits};
 }
+
+namespace {
 
 DataOptions read_data(const JsonReader& reader, TrainingOptions& training) {
   DataOptions data;
@@ -269,7 +273,7 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
   std::vector<std::pair<int, int>> precisions;
   auto precision_list = as_list(root, "precisions");
   for (size_t i = 0; i < precision_list.size(); ++i) {
-    precisions.push_back(read_precision(precision_list[i], file, item_pointer(root, "precisions", i)));
+    precisions.push_back(parse_precision(precision_list[i], file, item_pointer(root, "precisions", i)));
   }
 
   // Each entry is one combination of strategies; [] (the default) is the plain baseline.

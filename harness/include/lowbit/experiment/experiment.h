@@ -75,6 +75,11 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
 /// Reads `path` and parses it (a missing file or bad JSON is a ConfigError too).
 Experiment load_experiment(const std::string& path, const Registry& registry);
 
+/// Parses "<w>W<a>A" (bit-widths 1..32) into {weight bits, activation bits}; a ConfigError
+/// names `file` and `pointer` otherwise.
+std::pair<int, int> parse_precision(const nlohmann::json& value, const std::string& file,
+                                    const std::string& pointer);
+
 /// "2W2A" for 2-bit weights and activations; 32 reads as "32".
 std::string precision_label(int weight_bits, int activation_bits);
 

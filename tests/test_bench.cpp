@@ -1,0 +1,32 @@
+#include <lowbit/bench/step_bench.h>
+
+#include "test_support.h"
+
+#include <catch2/catch.hpp>
+
+TEST_CASE("median of step times", "[bench]") {
+  CHECK(lowbit::median({3.0, 1.0, 2.0}) == 2.0);
+  CHECK(lowbit::median({4.0, 1.0, 3.0, 2.0}) == 2.5);
+  CHECK(lowbit::median({}) == 0.0);
+}
+
+TEST_CASE("the step benchmark times full precision and the quantized setting", "[bench]") {
+  auto components = lowbit::testing::load_components();
+  lowbit::StepBenchOptions options;
+  options.batch_size = 4;
+  options.image_size = 8;
+  options.channels = 1;
+  options.warmup_steps = 1;
+  options.steps = 3;
+  options.weight_bits = 4;
+  options.activation_bits = 2;
+  auto result = lowbit::bench_training_steps(components->registry, options);
+  CHECK(result.full_precision.setting == "32W32A");
+  CHECK(result.quantized.setting == "4W2A");
+  for (const auto* timing : {&result.full_precision, &result.quantized}) {
+    CHECK(timing->median_ms > 0);
+    CHECK(timing->images_per_second == Approx(4 / (timing->median_ms / 1000.0)));
+    CHECK(timing->peak_memory_mb > 1);
+  }
+  CHECK(result.overhead() == Approx(result.quantized.median_ms / result.full_precision.median_ms));
+}
