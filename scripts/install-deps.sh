@@ -8,6 +8,7 @@ packages=(
   libboost-dev libboost-filesystem-dev   # Boost.DLL (header-only) and the filesystem it builds on
   nlohmann-json3-dev libsqlite3-dev sqlite3 libfmt-dev catch2 libcli11-dev zlib1g-dev
   dataset-fashion-mnist   # the embedded default data set, under /usr/share/datasets/fashion-mnist
+  python3-torch bc        # bench/: the PyTorch Python reference and its comparison script
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
