@@ -184,6 +184,26 @@ TEST_CASE("a sweep killed mid-trial resumes without losing or duplicating trials
   CHECK(count_rows(db, "SELECT COUNT(*) FROM epochs") == 4 * 3);
 }
 
+TEST_CASE("jobs split a sweep over processes sharing one database", "[e2e][parallel]") {
+  lowbit::testing::TemporaryFolder folder;
+  const auto db = folder.file("results.db");
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["trials"] = 3;
+  spec["training"]["epochs"] = 1;
+  const auto file = write_experiment(folder, "jobs.json", spec);
+  auto run = lowbit_cli(fmt::format("run '{}' --db '{}' --jobs 3 --threads 1", file, db));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK_THAT(run.output, Contains("left to other shards"));
+  CHECK_THAT(run.output, Contains("(n=3)"));
+  CHECK(count_rows(db, "SELECT COUNT(*) FROM trials WHERE status = 'finished'") == 6);
+  CHECK(count_rows(db, "SELECT COUNT(DISTINCT run_id || '-' || trial_index) FROM trials") == 6);
+
+  // Shards of a finished sweep find nothing left to do.
+  auto again = lowbit_cli(fmt::format("run '{}' --db '{}' --shard 1/3", file, db));
+  CHECK_THAT(again.output, Contains("0 trials run, 2 already finished, 0 failed, 4 left to other shards"));
+}
+
 TEST_CASE("bad input is refused before anything is written", "[e2e]") {
   lowbit::testing::TemporaryFolder folder;
   const auto db = folder.file("results.db");

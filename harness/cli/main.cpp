@@ -6,13 +6,19 @@
 #include <lowbit/plugins/plugin_loader.h>
 #include <lowbit/results/store.h>
 #include <lowbit/results/table.h>
+#include <lowbit/runner/jobs.h>
+#include <lowbit/runner/slurm.h>
 #include <lowbit/runner/sweep.h>
 #include <lowbit/sdk/error.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/filesystem.hpp>
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <thread>
+#include <tuple>
 #include <fstream>
 #include <iostream>
 
@@ -63,6 +69,63 @@ int command_plugins(Environment& env) {
   return env.failures.empty() ? 0 : 1;
 }
 
+void print_experiment_table(lowbit::ResultStore& store, const std::string& experiment) {
+  fmt::print("{}\n", lowbit::render_table(store.summaries(experiment), lowbit::TableFormat::markdown));
+}
+
+std::string lowbit_executable() {
+  return boost::filesystem::canonical(boost::dll::program_location()).string();
+}
+
+/// `run` split over `jobs` processes sharing the database; prints the tables once all are done.
+int command_run_parallel(Environment& env, const std::vector<std::string>& files,
+                         const std::string& db, const lowbit::SweepOptions& options,
+                         const std::vector<std::string>& plugin_dirs, int jobs,
+                         const std::vector<std::string>& gpus) {
+  require_no_plugin_failures(env);
+  std::vector<lowbit::Experiment> experiments;
+  for (const auto& file : files) experiments.push_back(lowbit::load_experiment(file, env.registry));
+  lowbit::ParallelRunOptions parallel;
+  parallel.executable = lowbit_executable();
+  parallel.jobs = jobs;
+  parallel.gpus = gpus;
+  for (const auto& folder : plugin_dirs) parallel.arguments.insert(parallel.arguments.end(), {"--plugin-dir", folder});
+  parallel.arguments.push_back("run");
+  parallel.arguments.insert(parallel.arguments.end(), files.begin(), files.end());
+  parallel.arguments.insert(parallel.arguments.end(), {"--db", db});
+  if (!options.device.empty()) parallel.arguments.insert(parallel.arguments.end(), {"--device", options.device});
+  // Without a thread count each job would take every core; share them out instead.
+  const int64_t threads = options.threads >= 0
+                              ? options.threads
+                              : std::max<int64_t>(1, std::thread::hardware_concurrency() / jobs);
+  parallel.arguments.insert(parallel.arguments.end(), {"--threads", std::to_string(threads)});
+  const int failed = lowbit::run_parallel_jobs(parallel);
+  lowbit::ResultStore store(db);
+  for (const auto& experiment : experiments) print_experiment_table(store, experiment.name);
+  if (failed > 0) fmt::print(stderr, "lowbit: {} of {} jobs failed\n", failed, jobs);
+  return failed == 0 ? 0 : 2;
+}
+
+int command_slurm(Environment& env, const std::string& file, lowbit::SlurmOptions options,
+                  std::string output, const std::vector<std::string>& plugin_dirs) {
+  require_no_plugin_failures(env);
+  const auto experiment = lowbit::load_experiment(file, env.registry);
+  options.executable = lowbit_executable();
+  options.experiment = boost::filesystem::canonical(file).string();
+  options.shard_folder = boost::filesystem::absolute(options.shard_folder).lexically_normal().string();
+  options.name = experiment.name;
+  for (const auto& folder : plugin_dirs) {
+    options.plugin_dirs.push_back(boost::filesystem::canonical(folder).string());
+  }
+  if (output.empty()) output = options.shard_folder + "/" + experiment.name + ".sbatch";
+  boost::filesystem::create_directories(boost::filesystem::path(output).parent_path());
+  write_atomically(output, lowbit::slurm_array_script(options));
+  fmt::print("wrote {} ({} array tasks, {} trials in all)\nsubmit:  sbatch {}\nthen:    {} merge --db results/lowbit.db {}\n",
+             output, options.shards, experiment.runs.size() * experiment.trials, output,
+             options.executable, lowbit::shard_database(options, "*"));
+  return 0;
+}
+
 void print_plan(const lowbit::Experiment& experiment) {
   fmt::print("{} ({}): {} runs x {} trials\n", experiment.name, experiment.file,
              experiment.runs.size(), experiment.trials);
@@ -89,11 +152,13 @@ int command_run(Environment& env, const std::vector<std::string>& files, const s
   for (const auto& experiment : experiments) {
     auto summary = runner.run(experiment, options);
     failed += summary.trials_failed;
-    fmt::print("\n{}: {} trials run, {} already finished, {} failed; results in {}\n\n",
+    fmt::print("\n{}: {} trials run, {} already finished, {} failed{}; results in {}\n\n",
                experiment.name, summary.trials_run, summary.trials_skipped, summary.trials_failed,
+               summary.trials_elsewhere > 0
+                   ? fmt::format(", {} left to other shards", summary.trials_elsewhere)
+                   : std::string(),
                store.path());
-    fmt::print("{}\n", lowbit::render_table(store.summaries(experiment.name),
-                                            lowbit::TableFormat::markdown));
+    if (options.shard_count == 1) print_experiment_table(store, experiment.name);
   }
   return failed == 0 ? 0 : 2;
 }
@@ -164,6 +229,30 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   bool dry_run = false;
   run->add_flag("--dry-run", dry_run, "validate and list the runs without training");
+  std::string shard = "0/1";
+  run->add_option("--shard", shard, "train only shard i of N of the sweep's trials (\"i/N\")");
+  int jobs = 1;
+  run->add_option("--jobs", jobs, "run N trials at once, in N processes sharing the database")
+      ->check(CLI::Range(1, 1024));
+  std::vector<std::string> gpus;
+  run->add_option("--gpus", gpus, "GPU ids the jobs are spread over (round robin)")->delimiter(',');
+
+  auto* slurm = app.add_subcommand("slurm", "write a Slurm job-array script for an experiment");
+  std::string slurm_file;
+  std::string slurm_output;
+  lowbit::SlurmOptions slurm_options;
+  slurm_options.shard_folder = "results/shards";
+  slurm->add_option("experiment", slurm_file, "experiment JSON file")->required()->check(CLI::ExistingFile);
+  slurm->add_option("--shards", slurm_options.shards, "array tasks (each its own database)")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  slurm->add_option("--shard-folder", slurm_options.shard_folder, "where the shard databases go")->capture_default_str();
+  slurm->add_option("--cpus-per-task", slurm_options.cpus_per_task, "CPUs (and threads) per task")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  slurm->add_option("--partition", slurm_options.partition, "partition (default: the cluster's)");
+  slurm->add_option("--time", slurm_options.time_limit, "time limit per task, e.g. 04:00:00");
+  slurm->add_option("--device", slurm_options.device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
+  slurm->add_option("-o,--output", slurm_output, "script file (default: <shard-folder>/<name>.sbatch)");
 
   app.add_subcommand("plugins", "list models, quantizers and strategies and where they come from");
 
@@ -202,7 +291,15 @@ int main(int argc, char** argv) {
     if (table->parsed()) return command_table(table_db, experiment, format, output);
     Environment env;
     load_components(env, plugin_dirs);
-    if (run->parsed()) return command_run(env, files, db, sweep, dry_run);
+    if (run->parsed()) {
+      std::tie(sweep.shard_index, sweep.shard_count) = lowbit::parse_shard(shard);
+      if (jobs > 1 && !dry_run) {
+        if (sweep.shard_count > 1) throw std::invalid_argument("--jobs and --shard do not combine");
+        return command_run_parallel(env, files, db, sweep, plugin_dirs, jobs, gpus);
+      }
+      return command_run(env, files, db, sweep, dry_run);
+    }
+    if (slurm->parsed()) return command_slurm(env, slurm_file, slurm_options, slurm_output, plugin_dirs);
     if (bench->parsed()) {
       return command_bench(env, bench_options, bench_precision, bench_device, bench_threads);
     }

@@ -44,6 +44,26 @@ ModelSpec model_spec(const DataSplits& data) {
 
 }  // namespace
 
+std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  try {
+    if (slash != std::string::npos) {
+      size_t used_index = 0;
+      size_t used_count = 0;
+      const auto index = std::stoll(text.substr(0, slash), &used_index);
+      const auto count = std::stoll(text.substr(slash + 1), &used_count);
+      if (used_index == slash && used_count == text.size() - slash - 1 && count >= 1 &&
+          index >= 0 && index < count) {
+        return {index, count};
+      }
+    }
+  } catch (const std::exception&) {
+    // Falls through to the message below.
+  }
+  throw std::invalid_argument(fmt::format(
+      "bad shard \"{}\" (allowed: \"i/N\" with 0 <= i < N, e.g. \"0/4\")", text));
+}
+
 torch::Device resolve_device(const std::string& requested) {
   if (requested == "cpu") return torch::kCPU;
   if (requested == "cuda") {
@@ -85,6 +105,11 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
     const auto& run = experiment.runs[r];
     const int64_t run_id = store_.ensure_run(experiment_id, run.record);
     for (int64_t t = 0; t < experiment.trials; ++t) {
+      const auto position = static_cast<int64_t>(r) * experiment.trials + t;
+      if (position % options.shard_count != options.shard_index) {
+        ++summary.trials_elsewhere;
+        continue;
+      }
       const auto label = fmt::format("[run {}/{} {} {} {} trial {}/{}]", r + 1,
                                      experiment.runs.size(), run.model, run.record.method,
                                      precision_label(run.record.weight_bits, run.record.activation_bits),

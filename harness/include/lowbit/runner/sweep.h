@@ -17,6 +17,11 @@ namespace lowbit {
 struct SweepOptions {
   std::string device;   ///< overrides the experiment's "device" when not empty
   int64_t threads = -1; ///< overrides the experiment's "threads" when >= 0
+  /// This process trains only the trials whose position in the sweep (run-major, counted
+  /// from 0) is shard_index modulo shard_count; concurrent jobs and Slurm array tasks split a
+  /// sweep this way, so they never train the same trial.
+  int64_t shard_index = 0;
+  int64_t shard_count = 1;
   std::ostream* progress = nullptr;
 };
 
@@ -24,7 +29,11 @@ struct SweepSummary {
   int64_t trials_run = 0;
   int64_t trials_skipped = 0;  ///< already finished in the database
   int64_t trials_failed = 0;
+  int64_t trials_elsewhere = 0;  ///< left to other shards
 };
+
+/// Parses "i/N" (0 <= i < N) into {i, N}; throws std::invalid_argument saying what is allowed.
+std::pair<int64_t, int64_t> parse_shard(const std::string& text);
 
 /// "auto" picks CUDA when LibTorch sees a GPU; "cuda" without one is an error.
 torch::Device resolve_device(const std::string& requested);
