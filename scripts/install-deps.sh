@@ -8,6 +8,9 @@ packages=(
   libboost-dev libboost-filesystem-dev   # Boost.DLL (header-only) and the filesystem it builds on
   nlohmann-json3-dev libsqlite3-dev sqlite3 libfmt-dev catch2 libcli11-dev zlib1g-dev
   dataset-fashion-mnist   # the embedded default data set, under /usr/share/datasets/fashion-mnist
+  libstb-dev              # stb_image: JPEG/PNG decoding for image-folder data
+  chromium                # headless browser the report's page test loads the HTML in
+  python3-torch           # the export test reads the exported file back with torch.load
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

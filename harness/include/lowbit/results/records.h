@@ -55,6 +55,13 @@ struct TrialRecord {
   std::vector<EpochRecord> epochs;
 };
 
+/// A run as stored: its database id, its experiment and what defines it.
+struct StoredRun {
+  int64_t id = 0;
+  std::string experiment;
+  RunRecord record;
+};
+
 /// Mean and sample standard deviation of a run's finished trials.
 struct RunSummary {
   std::string experiment;
