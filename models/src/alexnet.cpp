@@ -23,11 +23,12 @@ const std::vector<ConvLayer> kConvs{{96, 11, 4, 2, true},
                                     {384, 3, 1, 1, false},
                                     {256, 3, 1, 1, true}};
 constexpr int64_t kPooledSize = 6;
-constexpr int64_t kHidden = 4096;
 
 }  // namespace
 
-AlexNetBNImpl::AlexNetBNImpl(const ModelSpec& data, LayerFactory& layers) {
+AlexNetBNImpl::AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& layers) {
+  const auto& data = options.data();
+  const int64_t hidden = options.hidden();
   int64_t in_channels = data.in_channels;
   for (size_t i = 0; i < kConvs.size(); ++i) {
     const auto& layer = kConvs[i];
@@ -45,18 +46,18 @@ AlexNetBNImpl::AlexNetBNImpl(const ModelSpec& data, LayerFactory& layers) {
     in_channels = layer.out_channels;
   }
   const int64_t features = in_channels * kPooledSize * kPooledSize;
-  fc6_ = layers.linear(LinearSpec{"fc6", features, kHidden, LayerRole::inner});
+  fc6_ = layers.linear(LinearSpec{"fc6", features, hidden, LayerRole::inner});
   register_module("fc6", fc6_.ptr());
-  bn6_ = register_module("bn6", torch::nn::BatchNorm1d(kHidden));
-  act6_ = layers.activation(activation_spec("act6", "", kHidden));
+  bn6_ = register_module("bn6", torch::nn::BatchNorm1d(hidden));
+  act6_ = layers.activation(activation_spec("act6", "", hidden));
   register_module("act6", act6_.ptr());
-  fc7_ = layers.linear(LinearSpec{"fc7", kHidden, kHidden, LayerRole::inner});
+  fc7_ = layers.linear(LinearSpec{"fc7", hidden, hidden, LayerRole::inner});
   register_module("fc7", fc7_.ptr());
-  bn7_ = register_module("bn7", torch::nn::BatchNorm1d(kHidden));
+  bn7_ = register_module("bn7", torch::nn::BatchNorm1d(hidden));
   // Feeds the classifier: full precision unless the run quantizes all layers.
-  act7_ = layers.activation(activation_spec("act7", "", kHidden, LayerRole::last));
+  act7_ = layers.activation(activation_spec("act7", "", hidden, LayerRole::last));
   register_module("act7", act7_.ptr());
-  fc8_ = layers.linear(LinearSpec{"fc8", kHidden, data.num_classes, LayerRole::last});
+  fc8_ = layers.linear(LinearSpec{"fc8", hidden, data.num_classes, LayerRole::last});
   register_module("fc8", fc8_.ptr());
   init_weights(*this);
 }

@@ -57,7 +57,7 @@ void register_builtin_models(Registry& registry) {
                      "convs, 4096-4096 FCs",
                      [](const ModelSpec& spec, LayerFactory& layers) {
                        return std::static_pointer_cast<NetworkImpl>(
-                           std::make_shared<AlexNetBNImpl>(spec, layers));
+                           std::make_shared<AlexNetBNImpl>(AlexNetBNOptions().data(spec), layers));
                      });
 }
 

@@ -16,10 +16,16 @@ namespace lowbit::models {
 /// average pool to 6x6 (so other input sizes work), FC 4096, FC 4096, FC classes. Convs have no
 /// bias (BN follows); FCs keep theirs. 62,396,104 parameters for 3 channels and 1000 classes
 /// (+ (in_channels - 3) * 11616 + (classes - 1000) * 4097 for other shapes).
+struct AlexNetBNOptions {
+  /// Width of the two hidden FC layers (4096 in AlexNet; smaller for quick tests).
+  TORCH_ARG(int64_t, hidden) = 4096;
+  TORCH_ARG(ModelSpec, data) = ModelSpec{};
+};
+
 /// stage_features: the outputs of the three max-pools.
 class AlexNetBNImpl : public NetworkImpl {
  public:
-  AlexNetBNImpl(const ModelSpec& data, LayerFactory& layers);
+  AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& layers);
   NetworkOutput forward(torch::Tensor images) override;
 
  private:
