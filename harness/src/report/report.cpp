@@ -51,19 +51,23 @@ double tick_step(double span, int count) {
   return 10 * power;
 }
 
-/// Widens a range to whole tick steps (and to a non-empty span).
-Range padded(Range range, int ticks) {
-  if (range.empty()) return {0, 1};
+/// Widens a range to whole tick steps (and to a non-empty span); `step` is the tick step.
+Range padded(Range range, int ticks, double& step) {
+  if (range.empty()) {
+    step = 0.2;
+    return {0, 1};
+  }
   if (range.high - range.low < 1e-9) {
     // A flat curve: centre it in a span of a few whole ticks.
     const double pad = std::max(1.0, std::abs(range.high) * 0.05);
     range = {range.low - pad, range.high + pad};
   }
-  const double step = tick_step(range.high - range.low, ticks);
+  step = tick_step(range.high - range.low, ticks);
   return {std::floor(range.low / step) * step, std::ceil(range.high / step) * step};
 }
 
 std::string number(double value) {
+  if (std::abs(value) < 1e-9) return "0";  // not "-0" from accumulated steps
   if (std::abs(value) >= 1000 || value == std::floor(value)) return fmt::format("{:.0f}", value);
   return fmt::format("{:.3g}", value);
 }
@@ -308,8 +312,10 @@ std::string render_svg_chart(const Chart& chart) {
     for (double v : b.low) ys.add(v);
     for (double v : b.high) ys.add(v);
   }
-  const Range x_range = padded(xs, 6);
-  const Range y_range = padded(ys, 5);
+  double x_step = 1, y_step = 1;
+  const Range x_range = padded(xs, 6, x_step);
+  const Range y_range = padded(ys, 5, y_step);
+  x_step = std::max(1.0, x_step);  // epochs are whole numbers
   const double plot_w = kWidth - kLeft - kRight;
   const double plot_h = kHeight - kTop - kBottom;
   auto px = [&](double x) { return kLeft + (x - x_range.low) / (x_range.high - x_range.low) * plot_w; };
@@ -323,13 +329,12 @@ std::string render_svg_chart(const Chart& chart) {
   svg << fmt::format("<text class=\"title\" x=\"{}\" y=\"16\">{}</text>\n", kLeft,
                      html_escape(chart.title));
   // Grid and tick labels.
-  const double y_step = tick_step(y_range.high - y_range.low, 5);
-  for (double y = y_range.low; y <= y_range.high + y_step * 1e-6; y += y_step) {
+  for (double y = std::ceil(y_range.low / y_step - 1e-9) * y_step; y <= y_range.high + y_step * 1e-6;
+       y += y_step) {
     svg << fmt::format("<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>"
                        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n",
                        kLeft, kLeft + plot_w, py(y), py(y), kLeft - 6, py(y) + 4, number(y));
   }
-  const double x_step = std::max(1.0, tick_step(x_range.high - x_range.low, 6));
   for (double x = std::ceil(x_range.low / x_step) * x_step; x <= x_range.high + 1e-9; x += x_step) {
     svg << fmt::format("<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>"
                        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
