@@ -8,7 +8,10 @@ packages=(
   libboost-dev libboost-filesystem-dev   # Boost.DLL (header-only) and the filesystem it builds on
   nlohmann-json3-dev libsqlite3-dev sqlite3 libfmt-dev catch2 libcli11-dev zlib1g-dev
   dataset-fashion-mnist   # the embedded default data set, under /usr/share/datasets/fashion-mnist
-  python3-torch bc        # bench/: the PyTorch Python reference and its comparison script
+  libstb-dev              # stb_image: JPEG/PNG decoding for image-folder data
+  chromium                # headless browser the report's page test loads the HTML in
+  python3-torch bc        # the export test's torch.load; bench/'s Python reference and script
+  slurm-wlm munge         # the test that runs a sweep as a Slurm job array on a one-node cluster
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

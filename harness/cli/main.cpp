@@ -1,9 +1,13 @@
-// The `lowbit` command line: run experiment matrices, list components, render result tables.
+// The `lowbit` command line: run experiment matrices, list components, render result tables,
+// HTML reports and exported trial weights.
 
 #include <lowbit/bench/step_bench.h>
 #include <lowbit/experiment/experiment.h>
+#include <lowbit/export/export.h>
 #include <lowbit/models/zoo.h>
 #include <lowbit/plugins/plugin_loader.h>
+#include <lowbit/report/report.h>
+#include <lowbit/results/merge.h>
 #include <lowbit/results/store.h>
 #include <lowbit/results/table.h>
 #include <lowbit/runner/jobs.h>
@@ -207,6 +211,37 @@ int command_bench(Environment& env, lowbit::StepBenchOptions options, const std:
   return 0;
 }
 
+int command_merge(const std::string& db, const std::vector<std::string>& sources) {
+  lowbit::ResultStore target(db);
+  lowbit::MergeSummary total;
+  const auto target_file = boost::filesystem::canonical(target.path());
+  for (const auto& source_path : sources) {
+    if (boost::filesystem::canonical(source_path) == target_file) {
+      throw std::invalid_argument(fmt::format("{}: cannot merge a database into itself", source_path));
+    }
+    lowbit::ResultStore source(source_path);
+    const auto merged = lowbit::merge_results(target, source);
+    fmt::print("{}: {} trials added, {} already there\n", source_path, merged.trials_added,
+               merged.trials_present);
+    total.trials_added += merged.trials_added;
+    total.trials_present += merged.trials_present;
+    total.failures_added += merged.failures_added;
+  }
+  fmt::print("{}: {} trials added, {} already there, {} failed trials recorded\n", db,
+             total.trials_added, total.trials_present, total.failures_added);
+  return 0;
+}
+
+int command_report(const std::string& db, const std::string& experiment, const std::string& output) {
+  lowbit::ResultStore store(db);
+  lowbit::ReportOptions options;
+  options.experiment = experiment;
+  if (!experiment.empty()) options.title = "lowbit results: " + experiment;
+  lowbit::write_report(store, output, options);
+  fmt::print("wrote {}\n", output);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -285,12 +320,50 @@ int main(int argc, char** argv) {
   bench->add_option("--device", bench_device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   bench->add_option("--threads", bench_threads, "intra-op threads (0: LibTorch's default)")->check(CLI::NonNegativeNumber);
 
+  auto* merge = app.add_subcommand("merge", "add shard databases' trials to a database, without duplicates");
+  std::string merge_db = "results/lowbit.db";
+  std::vector<std::string> merge_sources;
+  merge->add_option("--db", merge_db, "database to merge into (created if absent)")->capture_default_str();
+  merge->add_option("databases", merge_sources, "databases to take trials from")
+      ->required()->check(CLI::ExistingFile);
+
+  auto* report = app.add_subcommand("report", "write a self-contained HTML report (tables, curves)");
+  std::string report_db = "results/lowbit.db";
+  std::string report_experiment;
+  std::string report_output = "results/report.html";
+  report->add_option("--db", report_db, "results database")->capture_default_str()->check(CLI::ExistingFile);
+  report->add_option("--experiment", report_experiment, "only this experiment (default: all)");
+  report->add_option("-o,--output", report_output, "HTML file to write")->capture_default_str();
+
+  auto* export_cmd = app.add_subcommand(
+      "export", "write a trained trial's tensors (with quantized weights' integer codes) for torch.load");
+  std::string export_db = "results/lowbit.db";
+  lowbit::RunSelector selector;
+  int64_t export_trial = 0;
+  std::string export_output;
+  export_cmd->add_option("--db", export_db, "results database")->capture_default_str()->check(CLI::ExistingFile);
+  export_cmd->add_option("--run", selector.hash_prefix, "run hash (or a unique prefix)");
+  export_cmd->add_option("--experiment", selector.experiment, "select the run by experiment name");
+  export_cmd->add_option("--model", selector.model, "select the run by model");
+  export_cmd->add_option("--method", selector.method, "select the run by method, e.g. dorefa");
+  export_cmd->add_option("--precision", selector.precision, "select the run by precision, e.g. 2W2A");
+  export_cmd->add_option("--trial", export_trial, "trial index")->capture_default_str()->check(CLI::NonNegativeNumber);
+  export_cmd->add_option("-o,--output", export_output, "file to write (.pt)")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (table->parsed()) return command_table(table_db, experiment, format, output);
+    if (report->parsed()) return command_report(report_db, report_experiment, report_output);
+    if (merge->parsed()) return command_merge(merge_db, merge_sources);
     Environment env;
     load_components(env, plugin_dirs);
+    if (export_cmd->parsed()) {
+      lowbit::ResultStore store(export_db);
+      lowbit::export_trial(env.registry, store, selector, export_trial, export_output);
+      fmt::print("wrote {}\n", export_output);
+      return 0;
+    }
     if (run->parsed()) {
       std::tie(sweep.shard_index, sweep.shard_count) = lowbit::parse_shard(shard);
       if (jobs > 1 && !dry_run) {

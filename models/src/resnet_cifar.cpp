@@ -1,46 +1,14 @@
 #include <lowbit/models/resnet_cifar.h>
 
+#include "layer_specs.h"
+
 #include <fmt/format.h>
 
 namespace lowbit::models {
-namespace {
-
-ConvSpec conv_spec(const std::string& name, const std::string& fragment, int64_t in, int64_t out,
-                   int64_t kernel, int64_t stride, LayerRole role = LayerRole::inner) {
-  ConvSpec spec;
-  spec.name = name;
-  spec.fragment = fragment;
-  spec.in_channels = in;
-  spec.out_channels = out;
-  spec.kernel = kernel;
-  spec.stride = stride;
-  spec.padding = kernel / 2;
-  spec.role = role;
-  return spec;
-}
-
-ActivationSpec activation_spec(const std::string& name, const std::string& fragment,
-                               int64_t channels, LayerRole role = LayerRole::inner) {
-  return ActivationSpec{name, fragment, channels, role};
-}
-
-bool needs_projection(int64_t in_channels, int64_t out_channels, int64_t stride) {
-  return stride != 1 || in_channels != out_channels;
-}
-
-void init_weights(torch::nn::Module& network) {
-  // He initialisation for convolutions, as in the ResNet papers; BN starts as identity.
-  for (auto& module : network.modules(/*include_self=*/false)) {
-    if (auto* conv = module->as<torch::nn::Conv2d>()) {
-      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
-    } else if (auto* bn = module->as<torch::nn::BatchNorm2d>()) {
-      torch::nn::init::ones_(bn->weight);
-      torch::nn::init::zeros_(bn->bias);
-    }
-  }
-}
-
-}  // namespace
+using detail::activation_spec;
+using detail::conv_spec;
+using detail::init_weights;
+using detail::needs_projection;
 
 BasicBlockImpl::BasicBlockImpl(LayerFactory& layers, const std::string& name, int64_t in_channels,
                                int64_t out_channels, int64_t stride, LayerRole output_role) {

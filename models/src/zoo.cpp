@@ -1,3 +1,5 @@
+#include <lowbit/models/alexnet.h>
+#include <lowbit/models/resnet.h>
 #include <lowbit/models/resnet_cifar.h>
 #include <lowbit/models/zoo.h>
 
@@ -13,6 +15,13 @@ ModelFactory cifar_resnet(int64_t depth, bool preactivation) {
   };
 }
 
+ModelFactory resnet(int64_t depth, bool preactivation, ResNetStem stem) {
+  return [depth, preactivation, stem](const ModelSpec& spec, LayerFactory& layers) {
+    auto options = ResNetOptions(depth).preactivation(preactivation).stem(stem).data(spec);
+    return std::static_pointer_cast<NetworkImpl>(std::make_shared<ResNetImpl>(options, layers));
+  };
+}
+
 }  // namespace
 
 void register_builtin_models(Registry& registry) {
@@ -24,6 +33,32 @@ void register_builtin_models(Registry& registry) {
                        fmt::format("CIFAR-style pre-activation ResNet-{}", depth),
                        cifar_resnet(depth, true));
   }
+  for (int64_t depth : {18, 34, 50}) {
+    const char* block = depth == 50 ? "bottleneck" : "basic";
+    registry.add_model(fmt::format("resnet{}", depth),
+                       fmt::format("ResNet-{} ({} blocks, ImageNet stem: 7x7/2 conv, max-pool)",
+                                   depth, block),
+                       resnet(depth, false, ResNetStem::imagenet));
+    registry.add_model(fmt::format("resnet{}_cifar", depth),
+                       fmt::format("ResNet-{} ({} blocks, CIFAR stem: 3x3/1 conv, no pool)", depth,
+                                   block),
+                       resnet(depth, false, ResNetStem::cifar));
+    registry.add_model(fmt::format("preresnet{}", depth),
+                       fmt::format("pre-activation ResNet-{} ({} blocks, ImageNet stem)", depth,
+                                   block),
+                       resnet(depth, true, ResNetStem::imagenet));
+    registry.add_model(fmt::format("preresnet{}_cifar", depth),
+                       fmt::format("pre-activation ResNet-{} ({} blocks, CIFAR stem)", depth,
+                                   block),
+                       resnet(depth, true, ResNetStem::cifar));
+  }
+  registry.add_model("alexnet_bn",
+                     "AlexNet with BN and no dropout (the paper's AlexNet*), 96-256-384-384-256 "
+                     "convs, 4096-4096 FCs",
+                     [](const ModelSpec& spec, LayerFactory& layers) {
+                       return std::static_pointer_cast<NetworkImpl>(
+                           std::make_shared<AlexNetBNImpl>(AlexNetBNOptions().data(spec), layers));
+                     });
 }
 
 }  // namespace lowbit::models

@@ -1,6 +1,8 @@
 #include <lowbit/data/dataset.h>
 
+#include <lowbit/data/cifar.h>
 #include <lowbit/data/fashion_mnist.h>
+#include <lowbit/data/image_folder.h>
 #include <lowbit/data/synthetic.h>
 
 #include <fmt/format.h>
@@ -24,22 +26,38 @@ void check_limit(int64_t value, const char* field) {
 DataSplits load_by_name(const DataOptions& options) {
   if (options.name == "fashion-mnist") return load_fashion_mnist(options.root);
   if (options.name == "synthetic") return make_synthetic(options);
+  if (options.name == "cifar10") return load_cifar10(options.root);
+  if (options.name == "cifar100") return load_cifar100(options.root, options.cifar100_labels);
+  if (options.name == "imagefolder") return load_image_folder(options);
   throw std::invalid_argument(fmt::format(
-      "data option name = \"{}\": unknown data set (allowed: \"fashion-mnist\", \"synthetic\")",
+      "data option name = \"{}\": unknown data set (allowed: \"fashion-mnist\", \"synthetic\", "
+      "\"cifar10\", \"cifar100\", \"imagefolder\")",
       options.name));
 }
 
 }  // namespace
 
 TensorDataset TensorDataset::to(torch::Device device) const {
-  return {to_device(images, device), to_device(labels, device)};
+  return {to_device(images, device), to_device(labels, device), source};
 }
 
 TensorDataset TensorDataset::head(int64_t count) const {
   if (count <= 0 || count >= size()) return *this;
   // Copy rather than view: a view would keep the whole data set's storage alive, and the point
-  // of a limit is usually to run small.
-  return {images.narrow(0, 0, count).clone(), labels.narrow(0, 0, count).clone()};
+  // of a limit is usually to run small. A streamed set keeps its source: its first `count`
+  // indices are the same examples.
+  auto held = images.defined() ? images.narrow(0, 0, count).clone() : images;
+  return {held, labels.narrow(0, 0, count).clone(), source};
+}
+
+torch::Tensor TensorDataset::select(const torch::Tensor& indices) const {
+  if (images.defined()) return images.index_select(0, indices);
+  return source->images(indices.to(torch::kCPU)).to(labels.device());
+}
+
+torch::Tensor TensorDataset::slice(int64_t start, int64_t length) const {
+  if (images.defined()) return images.narrow(0, start, length);
+  return source->images(torch::arange(start, start + length, torch::kLong)).to(labels.device());
 }
 
 DataSplits load_dataset(const DataOptions& options) {

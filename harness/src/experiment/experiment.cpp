@@ -100,11 +100,40 @@ namespace {
 
 DataOptions read_data(const JsonReader& reader, TrainingOptions& training) {
   DataOptions data;
-  data.name = reader.choice("name", data.name, {"fashion-mnist", "synthetic"});
+  data.name = reader.choice("name", data.name,
+                            {"fashion-mnist", "synthetic", "cifar10", "cifar100", "imagefolder"});
   data.limit = reader.integer("limit", 0, 0, int64_t{1} << 40);
   data.test_limit = reader.integer("test_limit", 0, 0, int64_t{1} << 40);
+  // Three values per channel (R, G, B), each in [min, max].
+  auto channel_values = [&reader](const std::string& key, std::vector<double> fallback,
+                                  double min, double max) {
+    if (!reader.has(key)) return fallback;
+    const auto& value = reader.member(key);
+    const std::string allowed = fmt::format("an array of 3 numbers in [{}, {}]", min, max);
+    if (!value.is_array() || value.size() != 3) reader.fail(key, "bad value " + value.dump(), allowed);
+    std::vector<double> out;
+    for (const auto& item : value) {
+      if (!item.is_number() || item.get<double>() < min || item.get<double>() > max) {
+        reader.fail(key, "bad value " + value.dump(), allowed);
+      }
+      out.push_back(item.get<double>());
+    }
+    return out;
+  };
   if (data.name == "fashion-mnist") {
     data.root = reader.string("root", data.root);
+  } else if (data.name == "cifar10") {
+    data.root = reader.string("root");
+  } else if (data.name == "cifar100") {
+    data.root = reader.string("root");
+    data.cifar100_labels = reader.choice("labels", data.cifar100_labels, {"fine", "coarse"});
+  } else if (data.name == "imagefolder") {
+    data.root = reader.string("root");
+    data.resize = reader.integer("resize", data.resize, 1, 4096);
+    data.crop = reader.integer("crop", data.crop, 1, 4096);
+    if (data.crop > data.resize) reader.fail("crop", "crop is larger than resize", "1..resize");
+    data.mean = channel_values("mean", data.mean, -1e3, 1e3);
+    data.std = channel_values("std", data.std, 1e-6, 1e3);
   } else {
     data.synthetic_train = reader.integer("train", data.synthetic_train, 1, 1 << 24);
     data.synthetic_test = reader.integer("test", data.synthetic_test, 1, 1 << 24);
@@ -184,6 +213,13 @@ nlohmann::json data_json(const DataOptions& data) {
     out["channels"] = data.synthetic_channels;
     out["image_size"] = data.synthetic_image_size;
     out["seed"] = data.synthetic_seed;
+  } else if (data.name == "cifar100") {
+    out["labels"] = data.cifar100_labels;
+  } else if (data.name == "imagefolder") {
+    out["resize"] = data.resize;
+    out["crop"] = data.crop;
+    out["mean"] = data.mean;
+    out["std"] = data.std;
   }
   // The root folder is where the data lives, not what it is: moving it keeps the run's identity.
   return out;

@@ -427,6 +427,42 @@ std::vector<std::string> ResultStore::experiment_names() {
   return names;
 }
 
+std::vector<StoredExperiment> ResultStore::experiments() {
+  Statement select(db_, path_, "SELECT name, file, spec_json FROM experiments ORDER BY id");
+  std::vector<StoredExperiment> experiments;
+  while (select.step()) {
+    experiments.push_back(
+        StoredExperiment{select.text(0), select.text(1), nlohmann::json::parse(select.text(2))});
+  }
+  return experiments;
+}
+
+std::vector<StoredRun> ResultStore::runs(const std::string& experiment) {
+  Statement select(db_, path_, R"sql(
+      SELECT r.id, e.name, r.hash, r.model, r.quantizer, r.weight_bits, r.activation_bits,
+             r.strategies, r.method, r.config_json
+      FROM runs r JOIN experiments e ON e.id = r.experiment_id
+      WHERE ?1 = '' OR e.name = ?1
+      ORDER BY r.id)sql");
+  select.bind(1, experiment);
+  std::vector<StoredRun> runs;
+  while (select.step()) {
+    StoredRun run;
+    run.id = select.int64(0);
+    run.experiment = select.text(1);
+    run.record.hash = select.text(2);
+    run.record.model = select.text(3);
+    run.record.quantizer = select.text(4);
+    run.record.weight_bits = static_cast<int>(select.int64(5));
+    run.record.activation_bits = static_cast<int>(select.int64(6));
+    run.record.strategies = nlohmann::json::parse(select.text(7)).get<std::vector<std::string>>();
+    run.record.method = select.text(8);
+    run.record.config = nlohmann::json::parse(select.text(9));
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
 std::vector<TrialRecord> ResultStore::trials(int64_t run_id) {
   Statement select(db_, path_, R"sql(
       SELECT id, trial_index, seed, status, error, top1, top5, final_loss, wall_seconds,

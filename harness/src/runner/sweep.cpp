@@ -134,6 +134,7 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
         trial_spec.seed = experiment.seed + static_cast<uint64_t>(t);
         trial_spec.label = label;
         trial_spec.weights_path = trial_weights_path(store_.path(), run.record.hash, t);
+        save_model_spec(spec, model_spec_path(store_.path(), run.record.hash));
         trial_spec.target = Stage{"main", experiment.training.epochs,
                                   experiment.training.optimizer.learning_rate,
                                   run.precision.weight_bits, run.precision.activation_bits};

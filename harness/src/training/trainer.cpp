@@ -101,7 +101,7 @@ Accuracy Trainer::evaluate(NetworkImpl& network) {
   const int64_t total = data_.test.size();
   for (int64_t start = 0; start < total; start += options_.eval_batch_size) {
     const int64_t length = std::min(options_.eval_batch_size, total - start);
-    auto images = data_.test.images.narrow(0, start, length);
+    auto images = data_.test.slice(start, length);
     auto labels = data_.test.labels.narrow(0, start, length);
     auto [hit1, hit5] = count_correct(network.forward(images).logits, labels);
     top1 += hit1;
@@ -130,7 +130,7 @@ EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimi
     const int64_t begin = step * options_.batch_size;
     const int64_t length = std::min(options_.batch_size, train_size - begin);
     auto index = order.narrow(0, begin, length);
-    Batch batch{augment_batch(data_.train.images.index_select(0, index), options_.augment),
+    Batch batch{augment_batch(data_.train.select(index), options_.augment),
                 data_.train.labels.index_select(0, index)};
 
     lr = learning_rate(*state.stage, state.epoch_in_stage, step, steps);

@@ -28,6 +28,7 @@ class QuantLinearImpl : public torch::nn::LinearImpl {
  public:
   QuantLinearImpl(torch::nn::LinearOptions options, std::shared_ptr<WeightQuantizerImpl> quantizer);
   torch::Tensor forward(const torch::Tensor& input);
+  WeightQuantizerImpl& weight_quantizer() { return *weight_quantizer_; }
 
  private:
   std::shared_ptr<WeightQuantizerImpl> weight_quantizer_;

@@ -55,6 +55,20 @@ struct TrialRecord {
   std::vector<EpochRecord> epochs;
 };
 
+/// An experiment as stored: its name, the file it was last run from and that file's content.
+struct StoredExperiment {
+  std::string name;
+  std::string file;
+  nlohmann::json spec;
+};
+
+/// A run as stored: its database id, its experiment and what defines it.
+struct StoredRun {
+  int64_t id = 0;
+  std::string experiment;
+  RunRecord record;
+};
+
 /// Mean and sample standard deviation of a run's finished trials.
 struct RunSummary {
   std::string experiment;

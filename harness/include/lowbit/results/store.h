@@ -39,6 +39,9 @@ class ResultStore {
   /// Summaries of runs with at least one finished trial; all experiments when `experiment` is "".
   std::vector<RunSummary> summaries(const std::string& experiment = "");
   std::vector<std::string> experiment_names();
+  std::vector<StoredExperiment> experiments();
+  /// Runs (with or without finished trials) in id order; all experiments when `experiment` is "".
+  std::vector<StoredRun> runs(const std::string& experiment = "");
   /// Trials of a run in index order, epochs included.
   std::vector<TrialRecord> trials(int64_t run_id);
 

@@ -1,0 +1,21 @@
+#pragma once
+// Combines result databases (e.g. the shards of a Slurm job array) into one.
+
+#include <lowbit/results/store.h>
+
+#include <cstdint>
+
+namespace lowbit {
+
+struct MergeSummary {
+  int64_t trials_added = 0;    ///< finished trials new to the target
+  int64_t trials_present = 0;  ///< finished in the target already: skipped, never duplicated
+  int64_t failures_added = 0;  ///< failed trials recorded where the target had nothing better
+};
+
+/// Adds `source`'s experiments, runs and trials to `target` (a run is the same run when its hash
+/// is), with the weights saved beside the source database. Each trial is one transaction, so an
+/// interrupted merge can simply be run again.
+MergeSummary merge_results(ResultStore& target, ResultStore& source);
+
+}  // namespace lowbit

@@ -1,0 +1,184 @@
+#include <lowbit/export/export.h>
+
+#include <lowbit/experiment/experiment.h>
+#include <lowbit/layers/quantized_layers.h>
+#include <lowbit/sdk/json_reader.h>
+#include <lowbit/training/trainer.h>
+#include <lowbit/training/weights.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <unistd.h>
+
+namespace lowbit {
+namespace {
+
+std::string describe(const StoredRun& run) {
+  return fmt::format("{} ({} {} {} {})", run.record.hash.substr(0, 12), run.experiment,
+                     run.record.model, run.record.method,
+                     precision_label(run.record.weight_bits, run.record.activation_bits));
+}
+
+bool matches(const StoredRun& run, const RunSelector& selector) {
+  const auto& r = run.record;
+  if (!selector.hash_prefix.empty()) return r.hash.rfind(selector.hash_prefix, 0) == 0;
+  return (selector.experiment.empty() || run.experiment == selector.experiment) &&
+         (selector.model.empty() || r.model == selector.model) &&
+         (selector.method.empty() || r.method == selector.method) &&
+         (selector.precision.empty() ||
+          precision_label(r.weight_bits, r.activation_bits) == selector.precision);
+}
+
+constexpr const char* kFormat =
+    "lowbit export v1: every parameter and buffer by name; for each quantized conv/linear "
+    "<layer>: <layer>.weight_quantized (what the forward pass uses), <layer>.weight_codes "
+    "(integers), <layer>.weight_scale and <layer>.weight_offset (float64) with weight_quantized "
+    "= weight_codes * weight_scale + weight_offset, <layer>.weight_bits. DoReFa k-bit weights: "
+    "scale 2/(2^k-1), offset -1.";
+
+torch::Tensor quantized_weight(torch::nn::Module& module, bool& found) {
+  found = true;
+  if (auto* conv = dynamic_cast<QuantConv2dImpl*>(&module)) {
+    return conv->weight_quantizer().forward(conv->weight);
+  }
+  if (auto* linear = dynamic_cast<QuantLinearImpl*>(&module)) {
+    return linear->weight_quantizer().forward(linear->weight);
+  }
+  found = false;
+  return {};
+}
+
+}  // namespace
+
+StoredRun find_run(ResultStore& store, const RunSelector& selector) {
+  if (selector.hash_prefix.empty() && selector.model.empty() && selector.method.empty() &&
+      selector.precision.empty() && selector.experiment.empty()) {
+    throw std::invalid_argument("choose a run: --run <hash prefix>, or --model/--method/--precision");
+  }
+  std::vector<StoredRun> found;
+  std::string all;
+  for (auto& run : store.runs()) {
+    all += "\n  " + describe(run);
+    if (matches(run, selector)) found.push_back(std::move(run));
+  }
+  if (found.size() == 1) return found.front();
+  if (found.empty()) {
+    throw std::invalid_argument(fmt::format("{}: no run matches; stored runs:{}", store.path(),
+                                            all.empty() ? " none" : all));
+  }
+  std::string candidates;
+  for (const auto& run : found) candidates += "\n  " + describe(run);
+  throw std::invalid_argument(fmt::format(
+      "{}: {} runs match; narrow the choice (e.g. --run <hash prefix>):{}", store.path(),
+      found.size(), candidates));
+}
+
+std::shared_ptr<NetworkImpl> rebuild_network(const Registry& registry, const StoredRun& run,
+                                             const ModelSpec& spec) {
+  const auto& config = run.record.config;
+  const auto quantizer_name = config.at("quantizer").at("name").get<std::string>();
+  const nlohmann::json quantizer_options = config.at("quantizer").at("options");
+  JsonReader reader(quantizer_options, "run " + run.record.hash, "/quantizer/options");
+  std::shared_ptr<const Quantizer> quantizer = registry.quantizer(quantizer_name)(reader);
+  PrecisionPolicy policy{config.at("weight_bits").get<int>(), config.at("activation_bits").get<int>(),
+                         config.at("quantize_all").get<bool>()};
+  QuantizedLayerFactory layers(quantizer, policy);
+  return registry.model(config.at("model").get<std::string>())(spec, layers);
+}
+
+bool uniform_codes(const torch::Tensor& quantized, int bits, torch::Tensor& codes, double& scale,
+                   double& offset) {
+  const auto values = quantized.detach().to(torch::kCPU, torch::kDouble);
+  const double levels = std::pow(2.0, std::min(bits, 30)) - 1;
+  const double low = values.min().item<double>();
+  const double high = values.max().item<double>();
+  const double tolerance = 1e-5 * std::max(1.0, std::max(std::abs(low), std::abs(high)));
+  auto fits = [&](double s, double o) {
+    if (s <= 0) return false;
+    auto c = values.sub(o).div(s).round();
+    if (c.min().item<double>() < 0 || c.max().item<double>() > levels) return false;
+    if (!c.mul(s).add(o).sub(values).abs().le(tolerance).all().item<bool>()) return false;
+    codes = c.to(bits <= 8 ? torch::kUInt8 : torch::kInt32);
+    scale = s;
+    offset = o;
+    return true;
+  };
+  // DoReFa's grid on [-1, 1] first (so codes mean the same whichever levels a layer uses), then
+  // the grid spanned by the layer's own extremes.
+  if (low >= -1 - tolerance && high <= 1 + tolerance && fits(2.0 / levels, -1.0)) return true;
+  if (high - low <= tolerance) return fits(1.0, low);
+  return fits((high - low) / levels, low);
+}
+
+c10::impl::GenericDict export_tensors(NetworkImpl& network, int weight_bits) {
+  c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+  torch::NoGradGuard no_grad;
+  network.eval();
+  for (const auto& item : network.named_parameters()) dict.insert(item.key(), item.value().detach().cpu());
+  for (const auto& item : network.named_buffers()) dict.insert(item.key(), item.value().detach().cpu());
+  std::string without_codes;
+  for (const auto& item : network.named_modules()) {
+    bool found = false;
+    auto quantized = quantized_weight(*item.value(), found);
+    if (!found) continue;
+    const auto& name = item.key();
+    dict.insert(name + ".weight_quantized", quantized.detach().cpu());
+    dict.insert(name + ".weight_bits", torch::tensor(static_cast<int64_t>(weight_bits)));
+    torch::Tensor codes;
+    double scale = 0, offset = 0;
+    if (weight_bits < kFullPrecisionBits && uniform_codes(quantized, weight_bits, codes, scale, offset)) {
+      dict.insert(name + ".weight_codes", codes);
+      dict.insert(name + ".weight_scale", torch::tensor(scale, torch::kDouble));
+      dict.insert(name + ".weight_offset", torch::tensor(offset, torch::kDouble));
+    } else {
+      without_codes += " " + name;
+    }
+  }
+  std::string format = kFormat;
+  if (!without_codes.empty()) format += " Layers without codes (full precision or no uniform grid):" + without_codes;
+  dict.insert("__format__", format);
+  return dict;
+}
+
+void export_trial(const Registry& registry, ResultStore& store, const RunSelector& selector,
+                  int64_t trial_index, const std::string& output) {
+  const auto run = find_run(store, selector);
+  const auto trials = store.trials(run.id);
+  const TrialRecord* trial = nullptr;
+  for (const auto& t : trials) {
+    if (t.trial_index == trial_index) trial = &t;
+  }
+  if (trial == nullptr || trial->status != "finished" || trial->epochs.empty()) {
+    throw std::invalid_argument(fmt::format("run {}: trial {} has not finished", describe(run), trial_index));
+  }
+  const auto spec = load_model_spec(model_spec_path(store.path(), run.record.hash));
+  auto network = rebuild_network(registry, run, spec);
+  load_weights(*network, trial_weights_path(store.path(), run.record.hash, trial_index));
+  // The precision the trial ended at (progressive strategies change it over the stages).
+  const auto& last = trial->epochs.back();
+  apply_stage_precision(*network, Stage{last.stage, 1, 0.0, last.weight_bits, last.activation_bits});
+
+  auto dict = export_tensors(*network, last.weight_bits);
+  dict.insert("__run__", nlohmann::json{{"hash", run.record.hash},
+                                        {"experiment", run.experiment},
+                                        {"trial", trial_index},
+                                        {"seed", trial->seed},
+                                        {"top1", trial->top1},
+                                        {"config", run.record.config}}.dump());
+  const auto bytes = torch::pickle_save(c10::IValue(dict));
+  const auto target = std::filesystem::path(output);
+  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
+  const auto temporary = output + fmt::format(".tmp-{}", ::getpid());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) throw std::runtime_error(fmt::format("{}: cannot write", temporary));
+  }
+  std::filesystem::rename(temporary, target);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,46 @@
+#include <lowbit/results/merge.h>
+#include <lowbit/training/weights.h>
+
+#include <boost/filesystem.hpp>
+
+namespace lowbit {
+namespace fs = boost::filesystem;
+namespace {
+
+/// Copies a file the source database keeps beside it, if it has one and the target does not.
+void copy_beside(const std::string& from, const std::string& to) {
+  if (!fs::is_regular_file(from) || fs::exists(to)) return;
+  fs::create_directories(fs::path(to).parent_path());
+  const std::string temporary = to + ".tmp";
+  fs::copy_file(from, temporary, fs::copy_options::overwrite_existing);
+  fs::rename(temporary, to);
+}
+
+}  // namespace
+
+MergeSummary merge_results(ResultStore& target, ResultStore& source) {
+  MergeSummary summary;
+  for (const auto& experiment : source.experiments()) {
+    const int64_t experiment_id =
+        target.ensure_experiment(experiment.name, experiment.file, experiment.spec);
+    for (const auto& run : source.runs(experiment.name)) {
+      const int64_t run_id = target.ensure_run(experiment_id, run.record);
+      const auto& hash = run.record.hash;
+      copy_beside(model_spec_path(source.path(), hash), model_spec_path(target.path(), hash));
+      for (const auto& trial : source.trials(run.id)) {
+        if (target.trial_finished(run_id, trial.trial_index)) {
+          if (trial.status == "finished") ++summary.trials_present;
+          continue;
+        }
+        // Weights first: a trial row without its weights would break `lowbit export`.
+        copy_beside(trial_weights_path(source.path(), hash, trial.trial_index),
+                    trial_weights_path(target.path(), hash, trial.trial_index));
+        target.record_trial(run_id, trial);
+        ++(trial.status == "finished" ? summary.trials_added : summary.failures_added);
+      }
+    }
+  }
+  return summary;
+}
+
+}  // namespace lowbit
