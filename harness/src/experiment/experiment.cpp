@@ -192,7 +192,8 @@ nlohmann::json component_json(const ComponentChoice& choice) {
 /// Resolves one matrix point: the configuration that defines it (hashed) and its labels.
 RunPlan make_run(const Experiment& experiment, const std::string& model,
                  const ComponentChoice& quantizer, std::pair<int, int> precision,
-                 const std::vector<ComponentChoice>& strategies, bool quantize_all) {
+                 const std::vector<ComponentChoice>& strategies, bool quantize_all,
+                 const Registry& registry) {
   RunPlan run;
   run.model = model;
   run.quantizer = quantizer;
@@ -204,7 +205,9 @@ RunPlan make_run(const Experiment& experiment, const std::string& model,
   for (const auto& strategy : strategies) {
     strategy_list.push_back(component_json(strategy));
     run.record.strategies.push_back(strategy.name);
-    method += "+" + strategy.name;
+    // Paper-style labels ("dorefa+TS+PP"): the strategy's registered short name, if it has one.
+    const auto& label = registry.info(ComponentKind::strategy, strategy.name).label;
+    method += "+" + (label.empty() ? strategy.name : label);
   }
   if (quantize_all) method += "*";
 
@@ -300,7 +303,7 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
       for (const auto& precision : precisions) {
         for (const auto& strategies : strategy_sets) {
           experiment.runs.push_back(
-              make_run(experiment, model, quantizer, precision, strategies, quantize_all));
+              make_run(experiment, model, quantizer, precision, strategies, quantize_all, registry));
         }
       }
     }
