@@ -38,6 +38,7 @@ ComponentChoice read_component(const nlohmann::json& item, const std::string& fi
   } else if (item.is_object()) {
     JsonReader reader(item, file, pointer);
     choice.name = reader.string("name");
+    if (kind == ComponentKind::strategy) choice.label = reader.string("label", "");
     if (reader.has("options")) {
       choice.options = reader.member("options");
       if (!choice.options.is_object()) {
@@ -206,7 +207,8 @@ RunPlan make_run(const Experiment& experiment, const std::string& model,
     strategy_list.push_back(component_json(strategy));
     run.record.strategies.push_back(strategy.name);
     // Paper-style labels ("dorefa+TS+PP"): the strategy's registered short name, if it has one.
-    const auto& label = registry.info(ComponentKind::strategy, strategy.name).label;
+    const auto& registered = registry.info(ComponentKind::strategy, strategy.name).label;
+    const auto& label = !strategy.label.empty() ? strategy.label : registered;
     method += "+" + (label.empty() ? strategy.name : label);
   }
   if (quantize_all) method += "*";
