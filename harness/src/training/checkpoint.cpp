@@ -130,6 +130,8 @@ void remove_checkpoint(const std::string& path) {
   boost::system::error_code ignored;
   fs::remove(path, ignored);
   fs::remove(path + ".tmp", ignored);
+  // The run's folder goes too once its last checkpoint has (fs::remove leaves a non-empty one).
+  fs::remove(fs::path(path).parent_path(), ignored);
 }
 
 bool checkpoint_exists(const std::string& path) {
