@@ -10,6 +10,7 @@
 #include <lowbit/runner/sweep.h>
 #include <lowbit/training/checkpoint.h>
 #include <lowbit/training/trainer.h>
+#include <lowbit/training/weights.h>
 
 #include "test_support.h"
 
@@ -226,4 +227,54 @@ TEST_CASE("an experiment may label a strategy's column; the label is not part of
   spec["strategies"] = json::parse(R"([[{"name": "stochastic", "lable": "x"}]])");
   CHECK_THROWS_WITH(lowbit::parse_experiment(spec, "labels.json", components().registry),
                     Catch::Contains("lable"));
+}
+
+TEST_CASE("KD starts a quantized student from a full-precision trial's weights and a teacher "
+          "from a quantized run's file", "[strategies][kd]") {
+  auto data = synthetic_data();
+  auto run = strategy_run(data);
+  lowbit::testing::TemporaryFolder folder;
+  // A full-precision network (no quantizer modules) and a quantized one (with them), saved as the
+  // sweep saves finished trials.
+  auto full_precision = run->spec.build_full_precision("resnet20");
+  auto quantized = run->spec.build_network();
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : full_precision->parameters()) p.fill_(0.125);
+    for (auto& p : quantized->parameters()) p.fill_(-0.5);
+  }
+  lowbit::save_weights(*full_precision, folder.file("fp.pt"));
+  lowbit::save_weights(*quantized, folder.file("q.pt"));
+
+  json options = {{"student_checkpoint", folder.file("fp.pt")},
+                  {"teacher_checkpoint", folder.file("q.pt")}};
+  auto kd = components().registry.strategy("kd")(lowbit::JsonReader(options, "t"));
+  auto student = run->spec.build_network();
+  lowbit::TrainingState state;
+  state.network = student.get();
+  state.model = "resnet20";
+  state.build_full_precision_network = run->spec.build_full_precision;
+  kd->on_trial_begin(state);
+  for (auto& p : student->parameters()) CHECK(torch::all(p == 0.125).item<bool>());
+
+  // The teacher (full precision, no quantizer modules) took the quantized file's values; they come
+  // back through the strategy's checkpoint state.
+  torch::serialize::OutputArchive archive;
+  kd->save_state(archive);
+  std::stringstream stream;
+  archive.save_to(stream);
+  torch::serialize::InputArchive restored;
+  restored.load_from(stream);
+  torch::serialize::InputArchive teacher;
+  restored.read("teacher", teacher);
+  torch::serialize::InputArchive classifier;
+  torch::Tensor weight;
+  REQUIRE(teacher.try_read("fc", classifier));
+  REQUIRE(classifier.try_read("weight", weight));
+  CHECK(torch::all(weight == -0.5).item<bool>());
+
+  json wrong = {{"student_checkpoint", folder.file("fp.pt")}, {"teacher", "resnet32"},
+                {"teacher_checkpoint", folder.file("fp.pt")}};
+  auto mismatched = components().registry.strategy("kd")(lowbit::JsonReader(wrong, "t"));
+  CHECK_THROWS_WITH(mismatched->on_trial_begin(state), Catch::Contains("fp.pt"));
 }
