@@ -191,3 +191,22 @@ TEST_CASE("csv with several experiments leads with an experiment column", "[tabl
       "alexnet,2W2A,Top-5,,,,88,0,1\n";
   CHECK(render_table(summaries, TableFormat::csv) == expected);
 }
+
+TEST_CASE("strategy columns: Baseline and +TS+PP under model and quantizer, bold per heading",
+          "[table]") {
+  const std::vector<RunSummary> summaries{
+      summary("resnet20", "dorefa", 2, 2, 60.0, 0.5, 85.0, 0.2),
+      summary("resnet20", "dorefa+TS+PP", 2, 2, 62.0, 0.5, 86.0, 0.2),
+      summary("resnet20", "dorefa+SP+KD*", 2, 2, 58.0, 0.5, 84.0, 0.2)};
+  const auto text = render_table(summaries, TableFormat::markdown, lowbit::TableOptions{true});
+  INFO(text);
+  CHECK(text.find("resnet20 dorefa Baseline") != std::string::npos);
+  CHECK(text.find("resnet20 dorefa +TS+PP") != std::string::npos);
+  CHECK(text.find("resnet20 dorefa\\* +SP+KD") != std::string::npos);  // markdown-escaped
+  // The all-layers run is its own heading, so it is the best of its row there too.
+  CHECK(text.find("**62.00±0.50**") != std::string::npos);
+  CHECK(text.find("**58.00±0.50**") != std::string::npos);
+  CHECK(text.find("**60.00±0.50**") == std::string::npos);
+  const auto plain = render_table(summaries, TableFormat::markdown);
+  CHECK(plain.find("Baseline") == std::string::npos);
+}

@@ -168,7 +168,7 @@ int command_run(Environment& env, const std::vector<std::string>& files, const s
 }
 
 int command_table(const std::string& db, const std::string& experiment, const std::string& format,
-                  const std::string& output) {
+                  const std::string& output, const lowbit::TableOptions& options) {
   lowbit::ResultStore store(db);
   if (!experiment.empty()) {
     auto names = store.experiment_names();
@@ -177,7 +177,8 @@ int command_table(const std::string& db, const std::string& experiment, const st
                                               experiment, names.empty() ? "none" : lowbit::join(names)));
     }
   }
-  auto text = lowbit::render_table(store.summaries(experiment), lowbit::parse_table_format(format));
+  auto text = lowbit::render_table(store.summaries(experiment), lowbit::parse_table_format(format),
+                                   options);
   if (output.empty()) {
     fmt::print("{}\n", text);
   } else {
@@ -302,6 +303,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"markdown", "md", "latex", "tex", "csv"}))
       ->capture_default_str();
   table->add_option("-o,--output", output, "write to this file instead of standard output");
+  lowbit::TableOptions table_options;
+  table->add_flag("--strategy-columns", table_options.strategy_columns,
+                  "paper-style columns: Baseline, +TS, +PP, +SP+KD, ... under each model and quantizer");
 
   auto* bench = app.add_subcommand("bench", "time training steps at full precision and quantized");
   lowbit::StepBenchOptions bench_options;
@@ -353,7 +357,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (table->parsed()) return command_table(table_db, experiment, format, output);
+    if (table->parsed()) return command_table(table_db, experiment, format, output, table_options);
     if (report->parsed()) return command_report(report_db, report_experiment, report_output);
     if (merge->parsed()) return command_merge(merge_db, merge_sources);
     Environment env;

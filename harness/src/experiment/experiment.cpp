@@ -38,6 +38,7 @@ ComponentChoice read_component(const nlohmann::json& item, const std::string& fi
   } else if (item.is_object()) {
     JsonReader reader(item, file, pointer);
     choice.name = reader.string("name");
+    if (kind == ComponentKind::strategy) choice.label = reader.string("label", "");
     if (reader.has("options")) {
       choice.options = reader.member("options");
       if (!choice.options.is_object()) {
@@ -232,7 +233,8 @@ nlohmann::json component_json(const ComponentChoice& choice) {
 /// Resolves one matrix point: the configuration that defines it (hashed) and its labels.
 RunPlan make_run(const Experiment& experiment, const std::string& model,
                  const ComponentChoice& quantizer, std::pair<int, int> precision,
-                 const std::vector<ComponentChoice>& strategies, bool quantize_all) {
+                 const std::vector<ComponentChoice>& strategies, bool quantize_all,
+                 const Registry& registry) {
   RunPlan run;
   run.model = model;
   run.quantizer = quantizer;
@@ -244,7 +246,10 @@ RunPlan make_run(const Experiment& experiment, const std::string& model,
   for (const auto& strategy : strategies) {
     strategy_list.push_back(component_json(strategy));
     run.record.strategies.push_back(strategy.name);
-    method += "+" + strategy.name;
+    // Paper-style labels ("dorefa+TS+PP"): the strategy's registered short name, if it has one.
+    const auto& registered = registry.info(ComponentKind::strategy, strategy.name).label;
+    const auto& label = !strategy.label.empty() ? strategy.label : registered;
+    method += "+" + (label.empty() ? strategy.name : label);
   }
   if (quantize_all) method += "*";
 
@@ -340,7 +345,7 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
       for (const auto& precision : precisions) {
         for (const auto& strategies : strategy_sets) {
           experiment.runs.push_back(
-              make_run(experiment, model, quantizer, precision, strategies, quantize_all));
+              make_run(experiment, model, quantizer, precision, strategies, quantize_all, registry));
         }
       }
     }

@@ -404,6 +404,17 @@ std::string render_csv(const std::vector<RunSummary>& summaries) {
   return out;
 }
 
+/// "dorefa+TS+PP*" under "resnet20" → "+TS+PP" under "resnet20 dorefa*"; no strategy: "Baseline".
+RunSummary as_strategy_column(RunSummary summary) {
+  std::string method = summary.method;
+  const bool all_layers = !method.empty() && method.back() == '*';
+  if (all_layers) method.pop_back();
+  const auto plus = method.find('+');
+  summary.model += " " + method.substr(0, plus) + (all_layers ? "*" : "");
+  summary.method = plus == std::string::npos ? "Baseline" : method.substr(plus);
+  return summary;
+}
+
 }  // namespace
 
 TableFormat parse_table_format(const std::string& name) {
@@ -414,8 +425,13 @@ TableFormat parse_table_format(const std::string& name) {
       "unknown table format \"{}\"; allowed: markdown (md), latex (tex), csv", name));
 }
 
-std::string render_table(const std::vector<RunSummary>& summaries, TableFormat format) {
-  if (summaries.empty()) return kNoData;
+std::string render_table(const std::vector<RunSummary>& given, TableFormat format,
+                         const TableOptions& options) {
+  if (given.empty()) return kNoData;
+  std::vector<RunSummary> summaries = given;
+  if (options.strategy_columns) {
+    for (auto& summary : summaries) summary = as_strategy_column(summary);
+  }
   if (format == TableFormat::csv) return render_csv(summaries);
   const std::vector<Grid> grids = make_grids(summaries);
   const bool with_headings = grids.size() > 1;

@@ -1,5 +1,6 @@
 #include <lowbit/layers/quantized_layers.h>
 #include <lowbit/runner/sweep.h>
+#include <lowbit/training/checkpoint.h>
 #include <lowbit/training/trainer.h>
 #include <lowbit/training/weights.h>
 
@@ -120,6 +121,8 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
         continue;
       }
       TrialRecord trial;
+      // A killed sweep leaves this trial's last epoch checkpoint; the trainer continues from it.
+      const auto checkpoint_path = trial_checkpoint_path(store_.path(), run.record.hash, t);
       try {
         JsonReader quantizer_options(run.quantizer.options, experiment.file, "/quantizers");
         std::shared_ptr<const Quantizer> quantizer =
@@ -135,6 +138,8 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
         trial_spec.label = label;
         trial_spec.weights_path = trial_weights_path(store_.path(), run.record.hash, t);
         save_model_spec(spec, model_spec_path(store_.path(), run.record.hash));
+        trial_spec.checkpoint_path = checkpoint_path;
+        trial_spec.model = run.model;
         trial_spec.target = Stage{"main", experiment.training.epochs,
                                   experiment.training.optimizer.learning_rate,
                                   run.precision.weight_bits, run.precision.activation_bits};
@@ -164,6 +169,7 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
       trial.cuda_version = cuda_runtime_version(device);
       trial.plugin_hashes = plugin_hashes(run, registry_, plugins_);
       store_.record_trial(run_id, trial);
+      remove_checkpoint(checkpoint_path);
       if (out && trial.status == "finished") {
         fmt::print(*out, "{} finished: top-1 {:.2f}% top-5 {:.2f}% in {:.1f}s ({:.0f} img/s)\n",
                    label, trial.top1, trial.top5, trial.wall_seconds, trial.images_per_second);

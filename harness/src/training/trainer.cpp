@@ -1,4 +1,5 @@
 #include <lowbit/data/augment.h>
+#include <lowbit/training/checkpoint.h>
 #include <lowbit/training/trainer.h>
 #include <lowbit/training/weights.h>
 
@@ -43,6 +44,42 @@ std::vector<torch::Tensor> trainable_parameters(NetworkImpl& network,
     for (auto& extra : strategy->extra_parameters()) parameters.push_back(extra);
   }
   return parameters;
+}
+
+double cross_entropy_weight(const std::vector<Strategy*>& strategies) {
+  double weight = 1.0;
+  for (auto* strategy : strategies) weight *= strategy->cross_entropy_weight();
+  return weight;
+}
+
+/// Strategy metrics for the progress line, e.g. " teacher_top1 91.2".
+std::string format_extra(const std::map<std::string, double>& extra) {
+  std::string text;
+  for (const auto& [key, value] : extra) text += fmt::format(" {} {:.4g}", key, value);
+  return text;
+}
+
+std::string strategy_key(size_t index) { return fmt::format("strategy{}", index); }
+
+void save_checkpoint(const std::string& path, NetworkImpl& network, torch::optim::SGD& optimizer,
+                     const std::vector<Strategy*>& strategies, const TrainingPosition& position,
+                     const std::vector<EpochRecord>& epochs, torch::Device device) {
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive network_archive;
+  network.save(network_archive);
+  archive.write("network", network_archive);
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer.save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  for (size_t i = 0; i < strategies.size(); ++i) {
+    torch::serialize::OutputArchive strategy_archive;
+    strategies[i]->save_state(strategy_archive);
+    archive.write(strategy_key(i), strategy_archive);
+  }
+  write_position(archive, position);
+  write_generators(archive, capture_generators(device));
+  write_epoch_records(archive, epochs);
+  save_archive_atomically(archive, path);
 }
 
 }  // namespace
@@ -122,6 +159,7 @@ EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimi
   auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
   int64_t seen = 0;
   double lr = 0;
+  const double ce_weight = cross_entropy_weight(spec.strategies);
 
   synchronize(device_);
   const auto start = Clock::now();
@@ -135,10 +173,12 @@ EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimi
 
     lr = learning_rate(*state.stage, state.epoch_in_stage, step, steps);
     set_learning_rate(optimizer, lr);
+    state.learning_rate = lr;
+    state.learning_rate_scale = state.stage->learning_rate > 0 ? lr / state.stage->learning_rate : 0;
     for (auto* strategy : spec.strategies) strategy->on_step_begin(state, batch);
 
     auto output = network.forward(batch.images);
-    auto loss = torch::nn::functional::cross_entropy(output.logits, batch.labels);
+    auto loss = ce_weight * torch::nn::functional::cross_entropy(output.logits, batch.labels);
     for (auto* strategy : spec.strategies) {
       auto extra = strategy->extra_loss(state, batch, output);
       if (extra.defined()) loss = loss + extra;
@@ -195,6 +235,7 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   state.network = network.get();
   state.device = device_;
   state.seed = spec.seed;
+  state.model = spec.model;
   state.steps_per_epoch = steps_per_epoch();
   state.build_full_precision_network = spec.build_full_precision;
   state.evaluate = [this](NetworkImpl& other) {
@@ -204,12 +245,46 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   for (const auto& stage : plan.stages) state.total_epochs += stage.epochs;
   for (auto* strategy : spec.strategies) strategy->on_trial_begin(state);
 
+  // A checkpoint of this trial: continue after its last completed epoch. Everything built above
+  // (network, strategies' own networks) is overwritten from it, and the random generators are put
+  // back where the interrupted run had them, so the rest of the trial is the same.
+  TrainingPosition start;
+  std::unique_ptr<torch::serialize::InputArchive> resume;
+  if (checkpoint_exists(spec.checkpoint_path)) {
+    resume = std::make_unique<torch::serialize::InputArchive>();
+    resume->load_from(spec.checkpoint_path, device_);
+    start = read_position(*resume);
+    if (start.stage_index >= static_cast<int64_t>(plan.stages.size()) || start.epoch <= 0) {
+      throw std::runtime_error(fmt::format(
+          "{}: the checkpoint does not fit this trial's plan (stage {} of {}); remove it to "
+          "start the trial over", spec.checkpoint_path, start.stage_index, plan.stages.size()));
+    }
+    torch::serialize::InputArchive network_archive;
+    resume->read("network", network_archive);
+    network->load(network_archive);
+    for (size_t i = 0; i < spec.strategies.size(); ++i) {
+      torch::serialize::InputArchive strategy_archive;
+      resume->read(strategy_key(i), strategy_archive);
+      spec.strategies[i]->load_state(strategy_archive);
+    }
+    trial.epochs = read_epoch_records(*resume);
+    state.epoch = start.epoch;
+    state.global_step = start.global_step;
+    if (progress_ != nullptr) {
+      fmt::print(*progress_, "{} resumed after epoch {}/{} from {}\n", spec.label, start.epoch,
+                 state.total_epochs, spec.checkpoint_path);
+    }
+  }
+  const GeneratorState resumed_generators =
+      resume ? read_generators(*resume) : GeneratorState{};
+
   // Throughput over the whole trial counts training steps only, not evaluation.
   const int64_t images_per_epoch =
       std::min(data_.train.size(), state.steps_per_epoch * options_.batch_size);
   int64_t images = 0;
   double train_seconds = 0;
-  for (size_t s = 0; s < plan.stages.size(); ++s) {
+  int64_t epochs_this_session = 0;
+  for (size_t s = static_cast<size_t>(start.stage_index); s < plan.stages.size(); ++s) {
     const auto& stage = plan.stages[s];
     state.stage = &stage;
     state.stage_index = static_cast<int64_t>(s);
@@ -221,9 +296,19 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
             .momentum(options_.optimizer.momentum)
             .nesterov(options_.optimizer.nesterov)
             .weight_decay(options_.optimizer.weight_decay));
+    const bool resuming_here = resume && s == static_cast<size_t>(start.stage_index);
+    const int64_t first_epoch = resuming_here ? start.epoch_in_stage : 0;
+    // The interrupted run drew from the generators in on_stage_begin only at the stage's start.
+    if (resuming_here && first_epoch == 0) restore_generators(resumed_generators, device_);
     for (auto* strategy : spec.strategies) strategy->on_stage_begin(state);
+    if (resuming_here && first_epoch > 0) {
+      torch::serialize::InputArchive optimizer_archive;
+      resume->read("optimizer", optimizer_archive);
+      optimizer.load(optimizer_archive);
+      restore_generators(resumed_generators, device_);
+    }
 
-    for (int64_t e = 0; e < stage.epochs; ++e) {
+    for (int64_t e = first_epoch; e < stage.epochs; ++e) {
       state.epoch_in_stage = e;
       auto record = train_epoch(*network, optimizer, state, spec);
       for (auto* strategy : spec.strategies) strategy->on_epoch_end(state, record.extra);
@@ -231,16 +316,27 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
       train_seconds += images_per_epoch / record.images_per_second;
       trial.epochs.push_back(record);
       ++state.epoch;
+      ++epochs_this_session;
+      if (!spec.checkpoint_path.empty()) {
+        // The next position; the last epoch of a stage points at the next stage's start.
+        const bool stage_done = e + 1 == stage.epochs;
+        TrainingPosition next{static_cast<int64_t>(s) + (stage_done ? 1 : 0),
+                              stage_done ? 0 : e + 1, state.epoch, state.global_step};
+        if (next.stage_index < static_cast<int64_t>(plan.stages.size())) {
+          save_checkpoint(spec.checkpoint_path, *network, optimizer, spec.strategies, next,
+                          trial.epochs, device_);
+        }
+      }
       if (progress_ != nullptr) {
         const double elapsed = seconds_since(trial_start);
-        const double eta = elapsed / state.epoch * (state.total_epochs - state.epoch);
+        const double eta = elapsed / epochs_this_session * (state.total_epochs - state.epoch);
         fmt::print(*progress_,
                    "{} epoch {}/{} [{} {}] loss {:.4f} train {:.2f}% test {:.2f}% top5 {:.2f}% "
-                   "lr {:.4g} {:.0f} img/s ETA {}\n",
+                   "lr {:.4g} {:.0f} img/s ETA {}{}\n",
                    spec.label, record.epoch, state.total_epochs, stage.name,
                    precision_label(stage.weight_bits, stage.activation_bits), record.train_loss,
                    record.train_top1, record.test_top1, record.test_top5, record.learning_rate,
-                   record.images_per_second, format_duration(eta));
+                   record.images_per_second, format_duration(eta), format_extra(record.extra));
         progress_->flush();
       }
     }

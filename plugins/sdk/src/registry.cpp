@@ -23,7 +23,7 @@ void Registry::add_info(ComponentKind kind, const std::string& name, const std::
                                             to_string(kind), name, origin_,
                                             existing->second.origin));
   }
-  infos_[key] = ComponentInfo{name, kind, summary, origin_};
+  infos_[key] = ComponentInfo{name, kind, summary, origin_, ""};
 }
 
 void Registry::add_model(const std::string& name, const std::string& summary,
@@ -39,8 +39,9 @@ void Registry::add_quantizer(const std::string& name, const std::string& summary
 }
 
 void Registry::add_strategy(const std::string& name, const std::string& summary,
-                            StrategyFactory factory) {
+                            StrategyFactory factory, const std::string& label) {
   add_info(ComponentKind::strategy, name, summary);
+  infos_[{ComponentKind::strategy, name}].label = label;
   strategies_[name] = std::move(factory);
 }
 

@@ -43,6 +43,9 @@ struct TrainingOptions {
 /// A named component with its options, as the experiment file gave them.
 struct ComponentChoice {
   std::string name;
+  /// A strategy's column label in this file (e.g. "SP(layer)"); "" uses its registered label.
+  /// Presentation only: not part of the run's hash.
+  std::string label;
   nlohmann::json options = nlohmann::json::object();
 };
 

@@ -14,6 +14,14 @@ enum class TableFormat { markdown, latex, csv };
 /// Parses "markdown"/"md", "latex"/"tex", "csv"; throws std::invalid_argument listing them.
 TableFormat parse_table_format(const std::string& name);
 
-std::string render_table(const std::vector<RunSummary>& summaries, TableFormat format);
+struct TableOptions {
+  /// Paper-style strategy columns: method "dorefa+TS+PP" becomes column "+TS+PP" (a method
+  /// without strategies "Baseline") under the heading "<model> dorefa"; bold picks the best of
+  /// each row within that heading.
+  bool strategy_columns = false;
+};
+
+std::string render_table(const std::vector<RunSummary>& summaries, TableFormat format,
+                         const TableOptions& options = {});
 
 }  // namespace lowbit

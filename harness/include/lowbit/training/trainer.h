@@ -27,6 +27,11 @@ struct TrialSpec {
   std::vector<Strategy*> strategies;
   /// Where the trained network's weights go when the trial ends ("" keeps none).
   std::string weights_path;
+  /// The trial's per-epoch checkpoint ("" keeps none). If it exists when the trial starts, the
+  /// trial continues from it; the caller removes it once the trial is recorded.
+  std::string checkpoint_path;
+  /// The student's model name, passed on to strategies (TrainingState::model).
+  std::string model;
 };
 
 struct Accuracy {
@@ -40,7 +45,7 @@ class Trainer {
   Trainer(TrainingOptions options, const DataSplits& data, torch::Device device,
           std::ostream* progress);
 
-  /// Trains one trial from scratch, deterministically for its seed on the CPU. Throws on failure
+  /// Trains one trial from scratch (or from its checkpoint), deterministically for its seed on the CPU. Throws on failure
   /// (e.g. a diverged loss); the caller decides how to record it.
   TrialRecord train(const TrialSpec& spec);
 

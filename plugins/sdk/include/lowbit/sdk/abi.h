@@ -15,7 +15,7 @@ class Registry;
 }
 
 /// Bump whenever a type that crosses the boundary changes layout or meaning.
-#define LOWBIT_PLUGIN_API_VERSION 1u
+#define LOWBIT_PLUGIN_API_VERSION 2u
 
 #define LOWBIT_STRINGIFY_IMPL(x) #x
 #define LOWBIT_STRINGIFY(x) LOWBIT_STRINGIFY_IMPL(x)

@@ -26,13 +26,17 @@ struct ComponentInfo {
   ComponentKind kind = ComponentKind::model;
   std::string summary;
   std::string origin;  ///< "built-in" or the plugin file
+  /// Short name in method labels and table columns (strategies: "TS", "SP", ...); "" uses `name`.
+  std::string label;
 };
 
 class Registry {
  public:
   void add_model(const std::string& name, const std::string& summary, ModelFactory factory);
   void add_quantizer(const std::string& name, const std::string& summary, QuantizerFactory factory);
-  void add_strategy(const std::string& name, const std::string& summary, StrategyFactory factory);
+  /// `label` is the strategy's short name in method labels ("DoReFa+TS+PP"); "" uses `name`.
+  void add_strategy(const std::string& name, const std::string& summary, StrategyFactory factory,
+                    const std::string& label = "");
 
   /// Lookups throw std::invalid_argument listing the registered names of that kind.
   const ModelFactory& model(const std::string& name) const;

@@ -49,6 +49,12 @@ struct TrainingState {
   int64_t step_in_epoch = 0;
   int64_t steps_per_epoch = 0;
   int64_t global_step = 0;
+  /// The student's model name in the zoo (e.g. a KD teacher defaults to the same architecture).
+  std::string model;
+  /// The student's learning rate at this step, and the schedule's factor (lr / stage lr), so a
+  /// strategy's own optimizer (KD's teacher) can follow the same schedule.
+  double learning_rate = 0;
+  double learning_rate_scale = 1;
   /// Builds a full-precision network of the zoo for this data set (e.g. a KD teacher).
   std::function<std::shared_ptr<NetworkImpl>(const std::string& model)> build_full_precision_network;
   /// Evaluates any network on the test set: {top1, top5} in percent.
@@ -74,6 +80,13 @@ class Strategy {
   virtual void on_epoch_end(TrainingState& /*state*/, std::map<std::string, double>& /*metrics*/) {}
   /// Parameters, besides the network's, for the trainer's optimizer.
   virtual std::vector<torch::Tensor> extra_parameters() { return {}; }
+  /// Factor on the student's cross-entropy (KD's α2); the trainer multiplies the factors of all
+  /// strategies of the run.
+  virtual double cross_entropy_weight() const { return 1.0; }
+  /// State that must survive a killed run (a KD teacher and its optimizer). Written into the
+  /// trainer's per-epoch checkpoint and read back, after on_trial_begin, when a trial resumes.
+  virtual void save_state(torch::serialize::OutputArchive& /*archive*/) const {}
+  virtual void load_state(torch::serialize::InputArchive& /*archive*/) {}
 };
 
 using StrategyFactory = std::function<std::unique_ptr<Strategy>(const JsonReader& options)>;

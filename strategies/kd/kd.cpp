@@ -1,0 +1,225 @@
+#include "kd.h"
+
+#include <lowbit/sdk/abi.h>
+#include <lowbit/sdk/registry.h>
+
+#include <fstream>
+#include <stdexcept>
+
+namespace lowbit::kd {
+namespace {
+
+std::string join_path(const std::string& prefix, const std::string& key) {
+  return prefix.empty() ? key : prefix + "." + key;
+}
+
+void load_into(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+               const std::string& prefix, const std::string& path) {
+  torch::NoGradGuard no_grad;
+  auto copy = [&](const std::string& key, torch::Tensor& target, bool is_buffer) {
+    torch::Tensor value;
+    if (!archive.try_read(key, value, is_buffer)) {
+      throw std::runtime_error(path + ": no \"" + join_path(prefix, key) + "\" in the weights file");
+    }
+    if (value.sizes() != target.sizes()) {
+      throw std::runtime_error(path + ": \"" + join_path(prefix, key) + "\" has another shape");
+    }
+    target.copy_(value);
+  };
+  for (auto& item : module.named_parameters(/*recurse=*/false)) copy(item.key(), item.value(), false);
+  for (auto& item : module.named_buffers(/*recurse=*/false)) copy(item.key(), item.value(), true);
+  for (auto& child : module.named_children()) {
+    torch::serialize::InputArchive child_archive;
+    if (archive.try_read(child.key(), child_archive)) {
+      load_into(*child.value(), child_archive, join_path(prefix, child.key()), path);
+    } else if (!child.value()->parameters().empty() || !child.value()->buffers().empty()) {
+      throw std::runtime_error(path + ": no \"" + join_path(prefix, child.key()) +
+                               "\" in the weights file (another architecture?)");
+    }
+  }
+}
+
+std::vector<torch::Tensor> attention_maps(const std::vector<torch::Tensor>& features) {
+  std::vector<torch::Tensor> maps;
+  for (const auto& f : features) maps.push_back(attention_map(f));
+  return maps;
+}
+
+}  // namespace
+
+void load_matching_weights(torch::nn::Module& module, const std::string& path, torch::Device device) {
+  if (!std::ifstream(path).good()) throw std::runtime_error(path + ": no weights file there");
+  torch::serialize::InputArchive archive;
+  archive.load_from(path, device);
+  load_into(module, archive, "", path);
+}
+
+KdOptions read_options(const JsonReader& options) {
+  KdOptions out;
+  out.teacher = options.string("teacher", "");
+  out.teacher_checkpoint = options.string("teacher_checkpoint", "");
+  out.student_checkpoint = options.string("student_checkpoint", "");
+  out.joint = options.choice("mode", "joint", {"joint", "fixed"}) == "joint";
+  const auto loss = options.choice("loss", "both", {"posterior", "attention", "both"});
+  out.posterior = loss != "attention";
+  out.attention = loss != "posterior";
+  out.alpha_teacher = options.number("alpha_teacher", out.alpha_teacher, 0.0, 1e6);
+  out.alpha_student = options.number("alpha_student", out.alpha_student, 0.0, 1e6);
+  out.beta = options.number("beta", out.beta, 0.0, 1e6);
+  out.gamma = options.number("gamma", out.gamma, 0.0, 1e6);
+  out.temperature = options.number("temperature", out.temperature, 1e-3, 1e3);
+  out.teacher_lr = options.number("teacher_lr", 0.0, 0.0, 100.0);
+  out.teacher_momentum = options.number("teacher_momentum", out.teacher_momentum, 0.0, 1.0);
+  out.teacher_weight_decay = options.number("teacher_weight_decay", out.teacher_weight_decay, 0.0, 1.0);
+  out.quantize_teacher_map =
+      options.choice("teacher_map", "quantized", {"quantized", "full_precision"}) == "quantized";
+  if (!out.joint && out.teacher_checkpoint.empty()) {
+    options.fail("teacher_checkpoint", "a fixed teacher needs trained weights",
+                 "a weights file, e.g. <database folder>/weights/<run hash>/trial-0.pt of a "
+                 "32W32A run, or \"mode\": \"joint\"");
+  }
+  return out;
+}
+
+double KdStrategy::teacher_learning_rate(const TrainingState& state) const {
+  double base = options_.teacher_lr;
+  if (base <= 0) {
+    base = options_.teacher_checkpoint.empty() && state.stage != nullptr ? state.stage->learning_rate
+                                                                         : 0.001;
+  }
+  return base * state.learning_rate_scale;
+}
+
+void KdStrategy::on_trial_begin(TrainingState& state) {
+  const std::string model = options_.teacher.empty() ? state.model : options_.teacher;
+  if (model.empty()) throw std::runtime_error("kd: no teacher model given and no student model known");
+  teacher_ = state.build_full_precision_network(model);
+  teacher_->to(state.device);
+  if (!options_.teacher_checkpoint.empty()) {
+    load_matching_weights(*teacher_, options_.teacher_checkpoint, state.device);
+  }
+  if (!options_.student_checkpoint.empty()) {
+    load_matching_weights(*state.network, options_.student_checkpoint, state.device);
+  }
+  if (options_.joint) {
+    optimizer_ = std::make_unique<torch::optim::SGD>(
+        teacher_->parameters(), torch::optim::SGDOptions(1.0)
+                                    .momentum(options_.teacher_momentum)
+                                    .weight_decay(options_.teacher_weight_decay));
+  } else {
+    for (auto& parameter : teacher_->parameters()) parameter.requires_grad_(false);
+  }
+}
+
+torch::Tensor KdStrategy::extra_loss(TrainingState& state, const Batch& batch,
+                                     const NetworkOutput& output) {
+  NetworkOutput taught;
+  if (options_.joint) {
+    teacher_->train();
+    taught = teacher_->forward(batch.images);
+  } else {
+    teacher_->eval();
+    torch::NoGradGuard no_grad;
+    taught = teacher_->forward(batch.images);
+  }
+
+  torch::Tensor student = torch::zeros({}, output.logits.options());
+  torch::Tensor teacher = options_.alpha_teacher *
+                          torch::nn::functional::cross_entropy(taught.logits, batch.labels);
+  last_ = KdLosses{};
+  if (options_.posterior) {
+    auto for_student = posterior_loss(output.logits, taught.logits, options_.temperature);
+    auto for_teacher = posterior_loss(taught.logits, output.logits, options_.temperature);
+    student = student + options_.beta * for_student;
+    teacher = teacher + options_.beta * for_teacher;
+    last_.student_posterior = for_student.detach();
+    last_.teacher_posterior = for_teacher.detach();
+  }
+  if (options_.attention) {
+    if (output.stage_features.size() != taught.stage_features.size() ||
+        output.stage_features.empty()) {
+      throw std::runtime_error("kd: attention transfer needs student and teacher with the same "
+                               "number of stages (student " +
+                               std::to_string(output.stage_features.size()) + ", teacher " +
+                               std::to_string(taught.stage_features.size()) + ")");
+    }
+    const int bits = state.stage != nullptr ? state.stage->activation_bits : kFullPrecisionBits;
+    auto student_maps = attention_maps(output.stage_features);
+    auto teacher_maps = attention_maps(taught.stage_features);
+    torch::Tensor attention = torch::zeros({}, output.logits.options());
+    for (size_t j = 0; j < student_maps.size(); ++j) {
+      if (student_maps[j].sizes() != teacher_maps[j].sizes()) {
+        throw std::runtime_error("kd: stage " + std::to_string(j + 1) +
+                                 " of student and teacher differ in spatial size");
+      }
+      auto target = options_.quantize_teacher_map ? quantize_map(teacher_maps[j], bits)
+                                                  : teacher_maps[j];
+      // Same value for both networks; each one's gradient reaches only itself.
+      attention = attention + attention_loss(student_maps[j], target);
+      teacher = teacher + options_.gamma * attention_loss(target, student_maps[j]);
+    }
+    student = student + options_.gamma * attention;
+    last_.attention = attention.detach();
+  }
+  if (options_.joint) {
+    teacher_loss_ = teacher;
+    last_.teacher_total = teacher.detach();
+  }
+  return student;
+}
+
+void KdStrategy::on_step_end(TrainingState& state) {
+  if (!options_.joint || !teacher_loss_.defined()) return;
+  for (auto& group : optimizer_->param_groups()) {
+    static_cast<torch::optim::SGDOptions&>(group.options()).lr(teacher_learning_rate(state));
+  }
+  optimizer_->zero_grad();
+  teacher_loss_.backward();
+  optimizer_->step();
+  teacher_loss_ = torch::Tensor();
+}
+
+void KdStrategy::on_epoch_end(TrainingState& state, std::map<std::string, double>& metrics) {
+  auto [top1, top5] = state.evaluate(*teacher_);
+  metrics["teacher_top1"] = top1;
+  metrics["teacher_top5"] = top5;
+}
+
+void KdStrategy::save_state(torch::serialize::OutputArchive& archive) const {
+  torch::serialize::OutputArchive teacher;
+  teacher_->save(teacher);
+  archive.write("teacher", teacher);
+  if (optimizer_) {
+    torch::serialize::OutputArchive optimizer;
+    optimizer_->save(optimizer);
+    archive.write("teacher_optimizer", optimizer);
+  }
+}
+
+void KdStrategy::load_state(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive teacher;
+  archive.read("teacher", teacher);
+  teacher_->load(teacher);
+  if (optimizer_) {
+    torch::serialize::InputArchive optimizer;
+    archive.read("teacher_optimizer", optimizer);
+    optimizer_->load(optimizer);
+  }
+}
+
+std::unique_ptr<Strategy> make_kd(const JsonReader& options) {
+  return std::make_unique<KdStrategy>(read_options(options));
+}
+
+void register_kd(Registry& registry) {
+  registry.add_strategy("kd",
+                        "KD: joint knowledge distillation from a full-precision teacher (options: "
+                        "teacher, teacher_checkpoint, student_checkpoint, mode joint|fixed, loss "
+                        "posterior|attention|both, alpha_teacher, alpha_student, beta, gamma, "
+                        "temperature, teacher_lr, teacher_map)",
+                        make_kd, "KD");
+}
+
+}  // namespace lowbit::kd
+
+LOWBIT_PLUGIN("kd", lowbit::kd::register_kd)

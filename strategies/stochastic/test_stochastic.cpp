@@ -1,0 +1,169 @@
+// SP: the δ schedule, the fragments it finds, which fragments a step quantized (and that the
+// frequencies follow 1−δ), W/A drawn separately, and the fully quantized network between steps.
+
+#include "stochastic.h"
+
+#include <lowbit/sdk/abi.h>
+#include <lowbit/sdk/error.h>
+#include <lowbit/sdk/registry.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
+
+namespace {
+
+using nlohmann::json;
+using lowbit::stochastic::StochasticStrategy;
+
+class SignWeights : public lowbit::WeightQuantizerImpl {
+ public:
+  using WeightQuantizerImpl::WeightQuantizerImpl;
+
+ protected:
+  torch::Tensor quantize(const torch::Tensor& weight) override { return weight.sign(); }
+};
+
+class RoundActivations : public lowbit::ActivationQuantizerImpl {
+ public:
+  using ActivationQuantizerImpl::ActivationQuantizerImpl;
+
+ protected:
+  torch::Tensor quantize(const torch::Tensor& input) override { return input.round(); }
+};
+
+/// Two "blocks" of a weight and an activation quantizer each, plus a stem outside any block.
+class TinyNetwork : public lowbit::NetworkImpl {
+ public:
+  TinyNetwork() {
+    add("stem.conv", "", true);
+    for (std::string block : {"layer1.0", "layer1.1"}) {
+      add(block + ".conv1", block, true);
+      add(block + ".act1", block, false);
+    }
+  }
+  lowbit::NetworkOutput forward(torch::Tensor images) override { return {images, {}}; }
+
+  std::vector<std::shared_ptr<lowbit::TensorQuantizerImpl>> quantizers;
+
+ private:
+  void add(const std::string& name, const std::string& fragment, bool weights) {
+    lowbit::LayerContext context{name, fragment, 1, 1};
+    std::shared_ptr<lowbit::TensorQuantizerImpl> quantizer;
+    if (weights) {
+      quantizer = std::make_shared<SignWeights>(context, 2);
+    } else {
+      quantizer = std::make_shared<RoundActivations>(context, 2);
+    }
+    std::string key = name;
+    std::replace(key.begin(), key.end(), '.', '_');
+    register_module(key, quantizer);
+    quantizers.push_back(quantizer);
+  }
+};
+
+std::unique_ptr<StochasticStrategy> make(const json& options) {
+  auto strategy = lowbit::stochastic::make_stochastic(lowbit::JsonReader(options, "test.json"));
+  return std::unique_ptr<StochasticStrategy>(static_cast<StochasticStrategy*>(strategy.release()));
+}
+
+lowbit::TrainingState state_for(TinyNetwork& network, int64_t total_epochs) {
+  lowbit::TrainingState state;
+  state.network = &network;
+  state.total_epochs = total_epochs;
+  return state;
+}
+
+}  // namespace
+
+TEST_CASE("stochastic registers with the label SP", "[stochastic]") {
+  lowbit::Registry registry;
+  lowbit_plugin_entry()->register_components(registry);
+  CHECK(registry.info(lowbit::ComponentKind::strategy, "stochastic").label == "SP");
+}
+
+TEST_CASE("SP: delta decays linearly from 0.5 to 0 at the configured epoch", "[stochastic]") {
+  json defaults = json::object();
+  auto options = lowbit::stochastic::read_options(lowbit::JsonReader(defaults, "t"));
+  CHECK(lowbit::stochastic::delta_at(options, 0, 40) == Approx(0.5));
+  CHECK(lowbit::stochastic::delta_at(options, 10, 40) == Approx(0.25));
+  CHECK(lowbit::stochastic::delta_at(options, 19, 40) == Approx(0.025));
+  CHECK(lowbit::stochastic::delta_at(options, 20, 40) == 0.0);
+  CHECK(lowbit::stochastic::delta_at(options, 39, 40) == 0.0);
+  json custom = {{"delta", 0.8}, {"zero_at_epoch", 4}};
+  options = lowbit::stochastic::read_options(lowbit::JsonReader(custom, "t"));
+  CHECK(lowbit::stochastic::delta_at(options, 1, 40) == Approx(0.6));
+  CHECK(lowbit::stochastic::delta_at(options, 4, 40) == 0.0);
+}
+
+TEST_CASE("SP: fragments are residual blocks or single layers; the stem is none", "[stochastic]") {
+  TinyNetwork network;
+  auto state = state_for(network, 4);
+  auto blocks = make(json::object());
+  blocks->on_trial_begin(state);
+  CHECK(blocks->fragments() == std::vector<std::string>{"layer1.0", "layer1.1"});
+  auto layers = make({{"fragment", "layer"}});
+  layers->on_trial_begin(state);
+  CHECK(layers->fragments() == std::vector<std::string>{"layer1.0.conv1", "layer1.0.act1",
+                                                        "layer1.1.conv1", "layer1.1.act1"});
+  CHECK_THROWS_WITH(make({{"fragment", "stage"}}), Catch::Contains("/fragment") &&
+                                                       Catch::Contains("block, layer"));
+}
+
+TEST_CASE("SP: each step quantizes each fragment with probability 1-delta", "[stochastic]") {
+  torch::manual_seed(3);
+  TinyNetwork network;
+  auto state = state_for(network, 4);  // δ: epoch 0 → 0.5, epoch 1 → 0.25, epoch 2 → 0
+  auto strategy = make(json::object());
+  strategy->on_trial_begin(state);
+  lowbit::Batch batch;
+  for (int64_t epoch : {0, 1, 2}) {
+    state.epoch = epoch;
+    int64_t quantized = 0;
+    const int64_t steps = 2000;
+    for (int64_t step = 0; step < steps; ++step) {
+      strategy->on_step_begin(state, batch);
+      for (const auto& [name, choice] : strategy->last_choice()) {
+        CHECK(choice.weights == choice.activations);  // one draw per fragment without "wa"
+        quantized += choice.weights;
+      }
+      // The quantizers follow the choice: a block's weight and activation together; stem always.
+      const auto& choice = strategy->last_choice().at("layer1.0");
+      CHECK(network.quantizers[0]->is_quantizing());
+      CHECK(network.quantizers[1]->is_quantizing() == choice.weights);
+      CHECK(network.quantizers[2]->is_quantizing() == choice.weights);
+      strategy->on_step_end(state);
+      for (auto& quantizer : network.quantizers) CHECK(quantizer->is_quantizing());
+    }
+    const double expected = 1.0 - lowbit::stochastic::delta_at({}, epoch, 4);
+    CHECK(static_cast<double>(quantized) / (2 * steps) == Approx(expected).margin(0.03));
+    std::map<std::string, double> metrics;
+    strategy->on_epoch_end(state, metrics);
+    CHECK(metrics.at("sp_delta") == Approx(1.0 - expected));
+    CHECK(metrics.at("sp_quantized_fraction") == Approx(expected).margin(0.03));
+  }
+}
+
+TEST_CASE("SP with wa: weights and activations are drawn separately", "[stochastic]") {
+  torch::manual_seed(5);
+  TinyNetwork network;
+  auto state = state_for(network, 4);
+  auto strategy = make({{"wa", true}});
+  strategy->on_trial_begin(state);
+  int64_t differ = 0;
+  const int64_t steps = 1000;
+  for (int64_t step = 0; step < steps; ++step) {
+    strategy->on_step_begin(state, {});
+    const auto& choice = strategy->last_choice().at("layer1.1");
+    CHECK(network.quantizers[3]->is_quantizing() == choice.weights);
+    CHECK(network.quantizers[4]->is_quantizing() == choice.activations);
+    differ += choice.weights != choice.activations;
+    strategy->on_step_end(state);
+  }
+  // Independent draws with δ = 0.5 differ half the time.
+  CHECK(static_cast<double>(differ) / steps == Approx(0.5).margin(0.06));
+}

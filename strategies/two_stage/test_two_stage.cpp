@@ -1,0 +1,90 @@
+// TS: the stage plan it writes, alone and composed with a planner before it; option errors.
+
+#include "two_stage.h"
+
+#include <lowbit/sdk/abi.h>
+#include <lowbit/sdk/error.h>
+#include <lowbit/sdk/registry.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
+
+namespace {
+
+using nlohmann::json;
+
+lowbit::Registry& registry() {
+  static lowbit::Registry loaded = [] {
+    lowbit::Registry r;
+    r.set_origin("test");
+    lowbit_plugin_entry()->register_components(r);
+    return r;
+  }();
+  return loaded;
+}
+
+lowbit::TrainingPlan planned_by(const json& options, lowbit::TrainingPlan plan) {
+  auto strategy = registry().strategy("two_stage")(lowbit::JsonReader(options, "test.json"));
+  strategy->plan(plan);
+  return plan;
+}
+
+lowbit::TrainingPlan one_stage(int w, int a) { return {{lowbit::Stage{"main", 6, 0.1, w, a}}}; }
+
+}  // namespace
+
+TEST_CASE("two_stage registers with the label TS", "[two_stage]") {
+  CHECK(lowbit_plugin_entry()->api_version == LOWBIT_PLUGIN_API_VERSION);
+  CHECK(registry().info(lowbit::ComponentKind::strategy, "two_stage").label == "TS");
+}
+
+TEST_CASE("TS: stage 1 quantizes weights only, stage 2 both, with per-stage epochs and lr",
+          "[two_stage]") {
+  auto plan = planned_by({{"stage1", {{"epochs", 2}, {"lr", 0.05}}}, {"stage2", {{"epochs", 3}}}},
+                         one_stage(2, 2));
+  REQUIRE(plan.stages.size() == 2);
+  CHECK(plan.stages[0].name == "ts1");
+  CHECK(plan.stages[0].weight_bits == 2);
+  CHECK(plan.stages[0].activation_bits == 32);
+  CHECK(plan.stages[0].epochs == 2);
+  CHECK(plan.stages[0].learning_rate == Approx(0.05));
+  CHECK(plan.stages[1].name == "ts2");
+  CHECK(plan.stages[1].weight_bits == 2);
+  CHECK(plan.stages[1].activation_bits == 2);
+  CHECK(plan.stages[1].epochs == 3);
+  CHECK(plan.stages[1].learning_rate == Approx(0.1));
+}
+
+TEST_CASE("TS: stage-1 activations at K bits, never below the target", "[two_stage]") {
+  auto plan = planned_by({{"activation_bits", 8}}, one_stage(2, 4));
+  CHECK(plan.stages[0].activation_bits == 8);
+  plan = planned_by({{"activation_bits", 2}}, one_stage(2, 4));
+  CHECK(plan.stages[0].activation_bits == 4);
+  CHECK(plan.stages[0].epochs == 6);
+}
+
+TEST_CASE("TS after another planner: its stages go to stage 1, the target to stage 2",
+          "[two_stage]") {
+  lowbit::TrainingPlan progressive{{lowbit::Stage{"pp32W32A", 1, 0.1, 32, 32},
+                                    lowbit::Stage{"pp4W4A", 1, 0.1, 4, 4},
+                                    lowbit::Stage{"pp2W2A", 1, 0.1, 2, 2}}};
+  auto plan = planned_by(json::object(), progressive);
+  REQUIRE(plan.stages.size() == 4);
+  CHECK(plan.stages[0].name == "ts1/pp32W32A");
+  CHECK(plan.stages[1].weight_bits == 4);
+  CHECK(plan.stages[1].activation_bits == 32);
+  CHECK(plan.stages[2].weight_bits == 2);
+  CHECK(plan.stages[2].activation_bits == 32);
+  CHECK(plan.stages[3].name == "ts2/pp2W2A");
+  CHECK(plan.stages[3].activation_bits == 2);
+}
+
+TEST_CASE("TS: bad options name the field and the allowed values", "[two_stage]") {
+  json bad = {{"stage1", {{"epoch", 2}}}};
+  CHECK_THROWS_WITH(planned_by(bad, one_stage(2, 2)), Catch::Contains("/stage1") &&
+                                                          Catch::Contains("epochs"));
+  json range = {{"activation_bits", 40}};
+  CHECK_THROWS_AS(planned_by(range, one_stage(2, 2)), lowbit::ConfigError);
+}
