@@ -15,7 +15,8 @@ class Registry;
 }
 
 /// Bump whenever a type that crosses the boundary changes layout or meaning.
-#define LOWBIT_PLUGIN_API_VERSION 1u
+/// 2: LayerFactory::residual_block, Quantizer::incompatibility/wrap_layers, LayerContext::kernel.
+#define LOWBIT_PLUGIN_API_VERSION 2u
 
 #define LOWBIT_STRINGIFY_IMPL(x) #x
 #define LOWBIT_STRINGIFY(x) LOWBIT_STRINGIFY_IMPL(x)
