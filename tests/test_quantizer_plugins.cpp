@@ -110,6 +110,24 @@ TEST_CASE("groupnet turns each ResNet-20 block into K bases", "[plugins]") {
   auto output = network->forward(torch::randn({2, 1, 8, 8}));
   CHECK(output.logits.sizes() == torch::IntArrayRef({2, 4}));
   CHECK(torch::isfinite(output.logits).all().item<bool>());
+
+  // Soft gates: one per block after the first; trains end to end across the stage boundaries.
+  auto gated = build(components->registry, "groupnet", {{"bases", 2}, {"gates", true}}, 1);
+  int64_t gates = 0;
+  for (const auto& parameter : gated->named_parameters()) {
+    if (parameter.key().size() >= 5 && parameter.key().substr(parameter.key().size() - 5) == ".gate") {
+      ++gates;
+    }
+  }
+  CHECK(gates == 8);
+  for (int step = 0; step < 2; ++step) {
+    auto logits = gated->forward(torch::randn({2, 1, 8, 8})).logits;
+    logits.sum().backward();
+  }
+  for (const auto& parameter : gated->named_parameters()) {
+    INFO(parameter.key());
+    CHECK(parameter.value().grad().defined());
+  }
 }
 
 TEST_CASE("SP's full-precision switch works on every plugin's modules", "[plugins]") {

@@ -69,6 +69,12 @@ torch::Tensor binary_weight(const torch::Tensor& w, WeightScale scale, SignZero 
   return ScaledSign::apply(w, static_cast<int64_t>(scale), static_cast<int64_t>(zero));
 }
 
+torch::Tensor soft_gate(const torch::Tensor& base, const torch::Tensor& aggregate,
+                        const torch::Tensor& theta) {
+  const auto weight = torch::sigmoid(theta);
+  return weight * base + (1 - weight) * aggregate;
+}
+
 torch::Tensor pad_with_ones(const torch::Tensor& x, int64_t padding) {
   if (padding == 0) return x;
   return torch::constant_pad_nd(x, {padding, padding, padding, padding}, 1.0);

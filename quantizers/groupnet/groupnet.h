@@ -18,6 +18,8 @@
 //   ActivationGradient::clipped is the paper text's STE 1[|x| <= 1].
 // * alpha per tensor as the code (§8.14); WeightScale::channel gives per-output-channel alpha.
 // * Padding +1 as the reference (§8.12), also when SP holds a layer at full precision.
+// * Variant (§8.15): no soft gates + learned scales (model_ablation_2.py) by default; the soft
+//   gates (ablation_1, model.py) and mean aggregation are options of the plugin.
 // * Full precision (32 bits, SP): activations tanh, the reference's FP pretraining nonlinearity;
 //   weights unchanged.
 
@@ -37,6 +39,10 @@ torch::Tensor binary_activation(const torch::Tensor& x,
 /// Q_W: alpha sign(W), identity backward.
 torch::Tensor binary_weight(const torch::Tensor& w, WeightScale scale = WeightScale::tensor,
                             SignZero zero = SignZero::plus_one);
+
+/// The soft connection between blocks: sigmoid(theta) base + (1 - sigmoid(theta)) aggregate.
+torch::Tensor soft_gate(const torch::Tensor& base, const torch::Tensor& aggregate,
+                        const torch::Tensor& theta);
 
 /// Pads the last two dimensions with the constant +1 (self_conv), `padding` on every side.
 torch::Tensor pad_with_ones(const torch::Tensor& x, int64_t padding);

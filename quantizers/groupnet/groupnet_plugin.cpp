@@ -1,23 +1,27 @@
 // The "groupnet" quantizer plugin: binary modules around groupnet.h, and Group-Net's structure as a
 // transform of the model's recipe (Quantizer::wrap_layers): every residual block the model asks
-// for becomes K parallel binary bases (spec §4.4, the variant of model_ablation_2.py: no soft
-// gates, learned scales):
+// for becomes K parallel binary bases (spec §4.4; by default the variant of model_ablation_2.py:
+// no soft gates, learned scales):
 //   a = sign(x);  R = x, or BN_d(BinConv1x1/stride(a)) where the shape changes (shared by all bases)
 //   base k:  o1 = BN1k(ReLU(BinConv1k(pad1(a)))) + R;  o2 = BN2k(ReLU(BinConv2k(pad1(sign(o1))))) + o1
 //   Y = sum_k lambda_k o2_k,  lambda_k ~ U[0, 1) learned           ("aggregation": "scales")
 //   Y = (1/K) sum_k o2_k                                           ("aggregation": "mean")
 // pad1 pads with the constant +1. Outside blocks the transform drops the model's nonlinearities:
 // Group-Net's stem is conv -> (maxpool ->) BN with no ReLU and its head pools the real sum.
-// The shared downsample is computed once per step (the reference recomputes it per base, which
-// gives the same output but updates the shared BN's running statistics K times).
+// Without gates the shared downsample is computed once per step (the reference recomputes it per
+// base, which gives the same output but updates the shared BN's running statistics K times).
 //
-// Not implemented: the soft-gated variants (model_ablation_1.py, model.py), whose base k of
-// block b reads base k of block b-1; that needs per-base state across blocks, which a
-// tensor-to-tensor block cannot carry. Their base computation is the one above and is tested
-// against the spec's gated-block vector by feeding the gated mixture as the base input.
+// Soft gates ("gates": true; model_ablation_1.py with "scales", model.py with "mean"): base k of
+// block b reads x_k = sigmoid(theta_b) o2_k^(b-1) + (1 - sigmoid(theta_b)) Y_(b-1), with one
+// learned theta_b ~ U[0, 1) per block; the network's first block has no gate. Each base then has
+// its own sign(x_k) and shortcut (R = x_k, or the shared downsample on sign(x_k), whose BN then
+// sees K batches per step as in the reference). The factory builds blocks in the order they run
+// and links each to the one before; a block hands its per-base outputs to the next block once per
+// forward pass (the tensor-to-tensor block interface carries only Y).
 //
 // Options (the run's "options" object):
 //   "bases": 5                  K, 1..16
+//   "gates": false (default, model_ablation_2) | true (soft connections between blocks)
 //   "aggregation": "scales" (default) | "mean"
 //   "activation_gradient": "approx_sign" (default, code) | "reference" (code incl. the x == 1
 //                          quirk) | "clipped" (paper text)
@@ -52,6 +56,7 @@ struct Options {
   WeightScale scale = WeightScale::tensor;
   SignZero zero = SignZero::plus_one;
   bool structure = true;
+  bool gates = false;
 };
 
 namespace {
@@ -151,11 +156,13 @@ class GroupNetBaseImpl : public torch::nn::Module {
 };
 TORCH_MODULE(GroupNetBase);
 
-/// K bases in parallel on the same block input, aggregated.
+/// K bases in parallel, aggregated. With soft gates, base k reads a mix of base k of the block
+/// before and that block's aggregate (`previous`, set by the factory that builds them in order).
 class GroupNetBlockImpl : public torch::nn::Module {
  public:
-  GroupNetBlockImpl(LayerFactory& layers, const BlockSpec& spec, const Options& options)
-      : aggregation_(options.aggregation) {
+  GroupNetBlockImpl(LayerFactory& layers, const BlockSpec& spec, const Options& options,
+                    GroupNetBlockImpl* previous)
+      : previous_(options.gates ? previous : nullptr) {
     const auto& name = spec.name;
     sign_ = layers.activation(ActivationSpec{name + ".sign", name, spec.in_channels});
     register_module("sign", sign_.ptr());
@@ -171,32 +178,61 @@ class GroupNetBlockImpl : public torch::nn::Module {
           GroupNetBase(layers, fmt::format("{}.base{}", name, k), name, spec.in_channels,
                        spec.out_channels, spec.stride)));
     }
-    if (aggregation_ == Aggregation::scales) {
+    if (options.aggregation == Aggregation::scales) {
       scales_ = register_parameter("scales", torch::rand({options.bases}));
+    }
+    if (previous_ != nullptr) {
+      gate_ = register_parameter("gate", torch::rand({1}));
+      previous_->keeps_base_outputs_ = true;
     }
   }
 
   torch::Tensor forward(torch::Tensor x) {
-    const auto binary = sign_.forward(x);
-    const auto shortcut =
-        downsample_conv_.is_empty() ? x : downsample_bn_->forward(downsample_conv_.forward(binary));
+    std::vector<torch::Tensor> inputs(bases_.size(), x);
+    if (previous_ != nullptr) {
+      // Handed over once: the block before keeps them only until this block has read them.
+      auto previous_outputs = std::move(previous_->base_outputs_);
+      previous_->base_outputs_.clear();
+      TORCH_CHECK(previous_outputs.size() == bases_.size(),
+                  "groupnet: a gated block runs right after the block before it");
+      for (size_t k = 0; k < bases_.size(); ++k) inputs[k] = soft_gate(previous_outputs[k], x, gate_);
+    }
+    torch::Tensor shared_binary, shared_shortcut;
+    if (previous_ == nullptr) {
+      shared_binary = sign_.forward(x);
+      shared_shortcut = shortcut(x, shared_binary);
+    }
+    std::vector<torch::Tensor> outputs;
     torch::Tensor sum;
     for (size_t k = 0; k < bases_.size(); ++k) {
-      auto out = bases_[k]->forward(binary, shortcut);
+      torch::Tensor out;
+      if (previous_ == nullptr) {
+        out = bases_[k]->forward(shared_binary, shared_shortcut);
+      } else {
+        const auto binary = sign_.forward(inputs[k]);
+        out = bases_[k]->forward(binary, shortcut(inputs[k], binary));
+      }
+      if (keeps_base_outputs_) outputs.push_back(out);
       if (scales_.defined()) out = out * scales_[static_cast<int64_t>(k)];
       sum = sum.defined() ? sum + out : out;
     }
+    base_outputs_ = std::move(outputs);
     return scales_.defined() ? sum : sum / static_cast<double>(bases_.size());
   }
 
-  std::vector<GroupNetBase>& bases() { return bases_; }
-
  private:
-  Aggregation aggregation_;
+  torch::Tensor shortcut(const torch::Tensor& x, const torch::Tensor& binary) {
+    return downsample_conv_.is_empty() ? x
+                                       : downsample_bn_->forward(downsample_conv_.forward(binary));
+  }
+
+  GroupNetBlockImpl* previous_;
+  bool keeps_base_outputs_ = false;
+  std::vector<torch::Tensor> base_outputs_;
   torch::nn::AnyModule sign_, downsample_conv_;
   torch::nn::BatchNorm2d downsample_bn_{nullptr};
   std::vector<GroupNetBase> bases_;
-  torch::Tensor scales_;
+  torch::Tensor scales_, gate_;
 };
 TORCH_MODULE(GroupNetBlock);
 
@@ -208,7 +244,10 @@ class GroupNetLayerFactory : public LayerFactoryDecorator {
       : LayerFactoryDecorator(std::move(inner)), options_(options) {}
 
   torch::nn::AnyModule residual_block(const BlockSpec& spec, const BlockBuilder&) override {
-    return torch::nn::AnyModule(GroupNetBlock(inner(), spec, options_));
+    // Blocks are made in the order they run, so the last one made is the one before.
+    GroupNetBlock block(inner(), spec, options_, previous_.get());
+    previous_ = block.ptr();
+    return torch::nn::AnyModule(block);
   }
   /// Outside blocks Group-Net has no nonlinearity (stem conv -> BN, head on the real sum).
   torch::nn::AnyModule activation(const ActivationSpec& spec) override {
@@ -218,6 +257,7 @@ class GroupNetLayerFactory : public LayerFactoryDecorator {
 
  private:
   Options options_;
+  std::shared_ptr<GroupNetBlockImpl> previous_;
 };
 
 class GroupNetQuantizer : public Quantizer {
@@ -255,6 +295,7 @@ class GroupNetQuantizer : public Quantizer {
 std::unique_ptr<Quantizer> make_groupnet(const JsonReader& reader) {
   Options options;
   options.bases = reader.integer("bases", 5, 1, 16);
+  options.gates = reader.boolean("gates", false);
   options.aggregation = reader.choice("aggregation", "scales", {"scales", "mean"}) == "mean"
                             ? Aggregation::mean
                             : Aggregation::scales;

@@ -180,9 +180,53 @@ TEST_CASE("groupnet full precision (SP, 32 bits) is tanh and real weights", "[gr
   CHECK_THROWS(weight->set_bits(4));
 }
 
+TEST_CASE("groupnet soft gate mixes a base with the aggregate", "[groupnet]") {
+  const auto base = values({0.8}), mean = values({-0.4});
+  check_close(soft_gate(base, mean, values({0.0})), values({0.2}));
+  check_close(soft_gate(base, mean, values({2.0})), values({0.6569564}));
+}
+
+TEST_CASE("groupnet gated blocks feed base k of the block before into base k", "[groupnet]") {
+  auto quantizer = make_quantizer({{"bases", 2}, {"gates", true}});
+  auto layers = quantizer->wrap_layers(std::make_shared<lowbit::testing::TestLayers>(quantizer, 1));
+  auto none = [](lowbit::LayerFactory&) { return torch::nn::AnyModule(); };
+  auto first = layers->residual_block(lowbit::BlockSpec{"layer1.0", 1, 1, 1}, none);
+  auto second = layers->residual_block(lowbit::BlockSpec{"layer1.1", 1, 1, 1}, none);
+  CHECK_FALSE(first.ptr()->named_parameters().contains("gate"));  // the first block has no gate
+  auto p1 = first.ptr()->named_parameters();
+  auto p2 = second.ptr()->named_parameters();
+  REQUIRE(p2.contains("gate"));
+  {
+    // Zero weights make every binary conv 0 (alpha = 0), so base k outputs input + its BN biases.
+    torch::NoGradGuard no_grad;
+    for (auto& item : p1) {
+      if (item.key().find("conv") != std::string::npos) item.value().zero_();
+    }
+    for (auto& item : p2) {
+      if (item.key().find("conv") != std::string::npos) item.value().zero_();
+    }
+    p1["base0.bn1.bias"].fill_(0.3);
+    p1["base1.bn2.bias"].fill_(-0.2);
+    p1["scales"].fill_(0.5);
+    p2["gate"].fill_(0.0);
+    p2["scales"].copy_(values({0.6, 0.4}));
+  }
+  first.ptr()->eval();
+  second.ptr()->eval();
+  const auto x = values({-0.6, 0.2, 1.3, 0.1}).reshape({1, 1, 2, 2});
+  // Block 1: bases x + 0.3 and x - 0.2, Y1 = x + 0.05. Block 2 (gate 1/2): base inputs
+  // x + 0.175 and x - 0.075, Y2 = 0.6 (x + 0.175) + 0.4 (x - 0.075) = x + 0.075.
+  auto y1 = first.forward(x);
+  check_close(y1, x + 0.05);
+  check_close(second.forward(y1), x + 0.075);
+  // The hand-over is one-shot: block 2 cannot run twice on one pass of block 1.
+  CHECK_THROWS(second.forward(y1));
+}
+
 TEST_CASE("groupnet options and matrix points", "[groupnet]") {
   CHECK_THROWS_AS(make_quantizer({{"bases", 0}}), lowbit::ConfigError);
   CHECK_THROWS_AS(make_quantizer({{"aggregation", "gates"}}), lowbit::ConfigError);
+  CHECK_THROWS_AS(make_quantizer({{"gates", "yes"}}), lowbit::ConfigError);
   auto quantizer = make_quantizer();
   CHECK(quantizer->incompatibility(1, 1, {"two_stage", "stochastic", "kd"}).empty());
   CHECK_THAT(quantizer->incompatibility(4, 4, {}), Catch::Contains("binary"));
