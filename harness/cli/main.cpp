@@ -130,6 +130,13 @@ int command_slurm(Environment& env, const std::string& file, lowbit::SlurmOption
   return 0;
 }
 
+void print_skipped(const lowbit::Experiment& experiment) {
+  for (const auto& skipped : experiment.skipped) {
+    fmt::print("  skipped {} {} {}: {}\n", skipped.model, skipped.method, skipped.precision,
+               skipped.reason);
+  }
+}
+
 void print_plan(const lowbit::Experiment& experiment) {
   fmt::print("{} ({}): {} runs x {} trials\n", experiment.name, experiment.file,
              experiment.runs.size(), experiment.trials);
@@ -138,6 +145,7 @@ void print_plan(const lowbit::Experiment& experiment) {
                lowbit::precision_label(run.record.weight_bits, run.record.activation_bits),
                run.record.hash.substr(0, 12));
   }
+  print_skipped(experiment);
 }
 
 int command_run(Environment& env, const std::vector<std::string>& files, const std::string& db,
@@ -154,6 +162,7 @@ int command_run(Environment& env, const std::vector<std::string>& files, const s
   lowbit::SweepRunner runner(env.registry, env.plugins, store);
   int64_t failed = 0;
   for (const auto& experiment : experiments) {
+    print_skipped(experiment);
     auto summary = runner.run(experiment, options);
     failed += summary.trials_failed;
     fmt::print("\n{}: {} trials run, {} already finished, {} failed{}; results in {}\n\n",

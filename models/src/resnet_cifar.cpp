@@ -89,13 +89,15 @@ CifarResNetImpl::CifarResNetImpl(const CifarResNetOptions& options, LayerFactory
       const auto name = fmt::format("layer{}.{}", s + 1, b);
       const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
       const bool last_block = s + 1 == widths.size() && b + 1 == blocks_per_stage;
-      if (pre) {
-        stage->push_back(PreActBlock(layers, name, in_channels, widths[s], stride));
-      } else {
-        // The last block's output feeds pooling and the classifier: it keeps full precision.
-        stage->push_back(BasicBlock(layers, name, in_channels, widths[s], stride,
-                                    last_block ? LayerRole::last : LayerRole::inner));
-      }
+      // The last block's output feeds pooling and the classifier: it keeps full precision.
+      const auto role = last_block && !pre ? LayerRole::last : LayerRole::inner;
+      const int64_t in = in_channels, out = widths[s];
+      // Built through the factory, so structural transforms can replace the whole block.
+      stage->push_back(layers.residual_block(
+          BlockSpec{name, in, out, stride, role}, [&](LayerFactory& factory) {
+            return pre ? torch::nn::AnyModule(PreActBlock(factory, name, in, out, stride))
+                       : torch::nn::AnyModule(BasicBlock(factory, name, in, out, stride, role));
+          }));
       in_channels = widths[s];
     }
     stages_.push_back(register_module(fmt::format("layer{}", s + 1), stage));

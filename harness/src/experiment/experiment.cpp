@@ -342,10 +342,21 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
 
   for (const auto& model : models) {
     for (const auto& quantizer : quantizers) {
+      JsonReader options(quantizer.options, file, "/quantizers");
+      const auto instance = registry.quantizer(quantizer.name)(options);
       for (const auto& precision : precisions) {
         for (const auto& strategies : strategy_sets) {
-          experiment.runs.push_back(
-              make_run(experiment, model, quantizer, precision, strategies, quantize_all, registry));
+          auto run = make_run(experiment, model, quantizer, precision, strategies, quantize_all, registry);
+          // A point the quantizer cannot run is skipped with its reason rather than failing.
+          auto reason = instance->incompatibility(precision.first, precision.second,
+                                                  run.record.strategies);
+          if (!reason.empty()) {
+            experiment.skipped.push_back(
+                SkippedRun{model, run.record.method,
+                           precision_label(precision.first, precision.second), reason});
+            continue;
+          }
+          experiment.runs.push_back(std::move(run));
         }
       }
     }

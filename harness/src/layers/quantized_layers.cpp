@@ -36,7 +36,7 @@ torch::nn::AnyModule QuantizedLayerFactory::conv2d(const ConvSpec& spec) {
                      .padding(spec.padding)
                      .bias(false);
   if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::Conv2d(options));
-  LayerContext context{spec.name, spec.fragment, spec.in_channels, spec.out_channels};
+  LayerContext context{spec.name, spec.fragment, spec.in_channels, spec.out_channels, spec.kernel};
   return torch::nn::AnyModule(
       QuantConv2d(options, quantizer_->weight_quantizer(context, policy_.weight_bits)));
 }

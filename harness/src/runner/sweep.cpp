@@ -145,8 +145,9 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
                                   run.precision.weight_bits, run.precision.activation_bits};
         const auto& model_factory = registry_.model(run.model);
         trial_spec.build_network = [&, quantizer] {
-          QuantizedLayerFactory layers(quantizer, run.precision);
-          return model_factory(spec, layers);
+          auto layers = quantizer->wrap_layers(
+              std::make_shared<QuantizedLayerFactory>(quantizer, run.precision));
+          return model_factory(spec, *layers);
         };
         trial_spec.build_full_precision = [&](const std::string& model) {
           QuantizedLayerFactory layers(nullptr, PrecisionPolicy{});

@@ -16,7 +16,9 @@ function(lowbit_add_plugin name)
   target_compile_options(${name} PRIVATE -Wall -Wextra)
 endfunction()
 
-# In the lowbit tree, make `lowbit` depend on every plugin it ships.
+# In the lowbit tree, make `lowbit` depend on every plugin it ships, and install it where the
+# installed `lowbit` looks (<prefix>/lib/lowbit/plugins, beside bin/).
 macro(lowbit_ship_plugin name)
   add_dependencies(lowbit_plugins ${name})
+  install(TARGETS ${name} LIBRARY DESTINATION lib/lowbit/plugins)
 endmacro()

@@ -58,6 +58,14 @@ struct RunPlan {
   PrecisionPolicy precision;
 };
 
+/// A matrix point left out because its quantizer cannot run it (e.g. 2W2A for a binary-only one).
+struct SkippedRun {
+  std::string model;
+  std::string method;     ///< as RunRecord::method
+  std::string precision;  ///< "2W2A"
+  std::string reason;
+};
+
 struct Experiment {
   std::string name;
   std::string file;
@@ -70,6 +78,7 @@ struct Experiment {
   std::string device = "auto";  ///< "auto", "cpu" or "cuda"
   int64_t threads = 0;    ///< intra-op threads (0: LibTorch's default)
   std::vector<RunPlan> runs;
+  std::vector<SkippedRun> skipped;  ///< points the quantizer declined, with its reason
 };
 
 /// Parses and validates; every error is a ConfigError naming file, JSON pointer and allowed values.

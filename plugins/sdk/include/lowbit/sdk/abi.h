@@ -15,6 +15,8 @@ class Registry;
 }
 
 /// Bump whenever a type that crosses the boundary changes layout or meaning.
+/// 2: LayerFactory::residual_block, Quantizer::incompatibility/wrap_layers, LayerContext::kernel;
+///    Strategy state save/load, cross_entropy_weight, TrainingState model and learning rate.
 #define LOWBIT_PLUGIN_API_VERSION 2u
 
 #define LOWBIT_STRINGIFY_IMPL(x) #x

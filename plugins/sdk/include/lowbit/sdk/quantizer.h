@@ -4,12 +4,14 @@
 // change their precision at run time (PP sets bits, SP switches layers to full precision).
 
 #include <lowbit/sdk/json_reader.h>
+#include <lowbit/sdk/layer_factory.h>
 
 #include <torch/torch.h>
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace lowbit {
 
@@ -22,6 +24,7 @@ struct LayerContext {
   std::string fragment;    ///< residual block the layer belongs to, e.g. "layer1.0" (SP "block")
   int64_t in_channels = 0;
   int64_t out_channels = 0;
+  int64_t kernel = 1;      ///< square kernel size of a conv weight (1 for linear layers)
 };
 
 /// Common state of every tensor quantizer: its target precision and a full-precision override.
@@ -79,6 +82,22 @@ class Quantizer {
                                                                 int bits) const = 0;
   virtual std::shared_ptr<ActivationQuantizerImpl> activation_quantizer(const LayerContext& layer,
                                                                         int bits) const = 0;
+
+  /// Why this quantizer cannot run a matrix point (bit-widths and strategy names), or "" if it
+  /// can. The experiment expansion skips such points and prints the reason.
+  virtual std::string incompatibility(int weight_bits, int activation_bits,
+                                      const std::vector<std::string>& strategies) const {
+    (void)weight_bits;
+    (void)activation_bits;
+    (void)strategies;
+    return "";
+  }
+
+  /// A structural transform of the model recipe (e.g. Bi-Real's real shortcuts): the factory the
+  /// model is built from. The default builds the model as it is.
+  virtual std::shared_ptr<LayerFactory> wrap_layers(std::shared_ptr<LayerFactory> layers) const {
+    return layers;
+  }
 };
 
 /// Builds a Quantizer from the run's "options" object; reads every option it accepts through

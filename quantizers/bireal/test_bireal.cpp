@@ -1,0 +1,176 @@
+// Bi-Real Net against the vectors of the quantizer spec (§7.1-7.3, shared/spec/
+// vectors_quantizers.txt, from the authors' own PyTorch modules), and the plugin as the harness
+// uses it: modules and the block transform from the plugin's entry point.
+
+#include "bireal.h"
+
+#include <lowbit/sdk/abi.h>
+#include <lowbit/sdk/error.h>
+#include <lowbit/sdk/json_reader.h>
+#include <lowbit/sdk/quantizer.h>
+#include <lowbit/sdk/registry.h>
+#include <quantizer_test_layers.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
+
+namespace {
+
+using namespace lowbit::bireal;
+
+constexpr double kTolerance = 1e-5;
+
+torch::Tensor values(std::vector<float> list) { return torch::tensor(list); }
+
+void check_close(const torch::Tensor& actual, const torch::Tensor& expected,
+                 double tolerance = kTolerance) {
+  INFO("actual   " << actual);
+  INFO("expected " << expected);
+  REQUIRE(actual.sizes() == expected.sizes());
+  CHECK(torch::allclose(actual.to(torch::kFloat), expected.to(torch::kFloat), 0.0, tolerance));
+}
+
+std::shared_ptr<lowbit::Quantizer> make_quantizer(nlohmann::json options = nlohmann::json::object()) {
+  lowbit::Registry registry;
+  lowbit_plugin_entry()->register_components(registry);
+  lowbit::JsonReader reader(options, "test.json", "/quantizers/0/options");
+  std::shared_ptr<lowbit::Quantizer> quantizer = registry.quantizer("bireal")(reader);
+  reader.reject_unknown_keys();
+  return quantizer;
+}
+
+const torch::Tensor kX = values({-1.5, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 1.5});
+
+torch::Tensor spec_weight() {
+  return torch::stack({values({0.5, -0.25, 0.1, -1.5}), values({0.2, 0.2, -0.2, 0.4})})
+      .reshape({2, 1, 2, 2});
+}
+
+/// dL/dW for L = sum(conv(W_b, [[1,2],[3,4]])).
+torch::Tensor weight_gradient(WeightGradient gradient) {
+  auto w = spec_weight().requires_grad_();
+  auto input = values({1, 2, 3, 4}).reshape({1, 1, 2, 2});
+  auto out = torch::conv2d(input, binary_weight(w, gradient));
+  check_close(out.flatten(), values({-1.175, 1.0}));
+  out.sum().backward();
+  return w.grad().reshape({2, 4});
+}
+
+}  // namespace
+
+TEST_CASE("bireal ApproxSign: forward sign, piecewise-linear gradient", "[bireal]") {
+  auto x = kX.clone().requires_grad_();
+  auto y = binary_activation(x);
+  check_close(y, values({-1, -1, -1, -1, 1, 1, 1, 1, 1}));  // sign(0) = +1
+  y.sum().backward();
+  check_close(x.grad(), values({0, 0, 1, 1.5, 2, 1.5, 1, 0, 0}));
+  // Reference parity: torch.sign gives 0 at 0.
+  check_close(binary_activation(kX, SignZero::zero), values({-1, -1, -1, -1, 0, 1, 1, 1, 1}));
+}
+
+TEST_CASE("bireal weights: per-channel alpha and the three gradients", "[bireal]") {
+  auto wb = binary_weight(spec_weight()).reshape({2, 4});
+  check_close(wb[0], values({0.5875, -0.5875, 0.5875, -0.5875}));
+  check_close(wb[1], values({0.25, 0.25, -0.25, 0.25}));
+  auto paper = weight_gradient(WeightGradient::magnitude_aware);
+  check_close(paper[0], values({0.5875, 1.175, 1.7625, 0}));
+  check_close(paper[1], values({0.25, 0.5, 0.75, 1.0}));
+  auto clipped = weight_gradient(WeightGradient::clipped);
+  check_close(clipped[0], values({1, 2, 3, 0}));
+  check_close(clipped[1], values({1, 2, 3, 4}));
+  auto plain = weight_gradient(WeightGradient::identity);
+  check_close(plain, values({1, 2, 3, 4, 1, 2, 3, 4}).reshape({2, 4}));
+  // sign(0) = +1 keeps a zero weight binary.
+  check_close(binary_weight(values({0.0, -2.0}).reshape({1, 2})), values({1.0, -1.0}).reshape({1, 2}));
+}
+
+TEST_CASE("bireal block transform reproduces the authors' BasicBlock", "[bireal]") {
+  auto quantizer = make_quantizer();
+  auto layers = quantizer->wrap_layers(std::make_shared<lowbit::testing::TestLayers>(quantizer, 1));
+  bool standard_called = false;
+  auto block = layers->residual_block(lowbit::BlockSpec{"layer1.0", 1, 1, 1}, [&](lowbit::LayerFactory&) {
+    standard_called = true;
+    return torch::nn::AnyModule(torch::nn::Identity());
+  });
+  CHECK_FALSE(standard_called);
+  auto params = block.ptr()->named_parameters();
+  REQUIRE(params.contains("unit1.conv.weight"));
+  REQUIRE(params.contains("unit2.conv.weight"));
+  CHECK_FALSE(params.contains("unit1.downsample_conv.weight"));
+  {
+    torch::NoGradGuard no_grad;
+    params["unit1.conv.weight"].copy_(
+        values({0.3, -0.1, 0.2, -0.4, 0.5, 0.1, -0.2, 0.05, 0.25}).reshape({1, 1, 3, 3}));
+  }
+  block.ptr()->eval();
+  auto x = values({-0.6, 0.2, 1.3, 0.1, -1.2, 0.4, 0.7, -0.3, 0.9}).reshape({1, 1, 3, 3});
+  // The spec's values for the unit with the given weight.
+  const auto expected = values({-0.6, 0.6666644, 1.7666643, 0.5666644, -1.8999965, 1.3333287,
+                                0.2333356, 0.1666644, 0.9})
+                            .reshape({1, 1, 3, 3});
+  // One unit is BN_eval(conv(sign x, alpha sign W)) + x; a zero weight (alpha = 0) makes the
+  // second unit the identity, so the block output is the first unit's.
+  {
+    torch::NoGradGuard no_grad;
+    params["unit2.conv.weight"].zero_();
+  }
+  check_close(block.forward(x), expected);
+}
+
+TEST_CASE("bireal downsample shortcut is AvgPool -> real 1x1 conv -> BN", "[bireal]") {
+  auto quantizer = make_quantizer();
+  auto layers = quantizer->wrap_layers(std::make_shared<lowbit::testing::TestLayers>(quantizer, 1));
+  auto block = layers->residual_block(lowbit::BlockSpec{"layer2.0", 2, 4, 2},
+                                      [](lowbit::LayerFactory&) { return torch::nn::AnyModule(); });
+  auto params = block.ptr()->named_parameters();
+  REQUIRE(params.contains("unit1.downsample_conv.weight"));
+  CHECK(params["unit1.downsample_conv.weight"].sizes() == torch::IntArrayRef({4, 2, 1, 1}));
+  // The downsample conv is full precision: no quantizer among its children.
+  for (const auto& quantizer_module : lowbit::tensor_quantizers(*block.ptr())) {
+    CHECK(quantizer_module->context().name.find("downsample") == std::string::npos);
+  }
+  auto x = torch::randn({2, 2, 8, 8}).requires_grad_();
+  auto y = block.forward(x);
+  CHECK(y.sizes() == torch::IntArrayRef({2, 4, 4, 4}));
+  y.sum().backward();
+  CHECK(x.grad().abs().sum().item<float>() > 0);
+  // Outside blocks the transform has no nonlinearity.
+  auto stem_act = layers->activation(lowbit::ActivationSpec{"act1", "", 4});
+  check_close(stem_act.forward(values({-3.0, 0.5})), values({-3.0, 0.5}));
+}
+
+TEST_CASE("bireal full precision (SP, 32 bits) is clip(-1, 1) and real weights", "[bireal]") {
+  auto quantizer = make_quantizer({{"weight_gradient", "clipped"}});
+  lowbit::LayerContext context{"layer1.0.unit1.conv", "layer1.0", 1, 2, 2};
+  auto act = quantizer->activation_quantizer(context, 1);
+  act->set_full_precision(true);
+  check_close(act->forward(kX), values({-1, -1, -0.5, -0.25, 0, 0.25, 0.5, 1, 1}));
+  act->set_full_precision(false);
+  check_close(act->forward(kX), values({-1, -1, -1, -1, 1, 1, 1, 1, 1}));
+  auto weight = quantizer->weight_quantizer(context, 1);
+  weight->set_full_precision(true);
+  check_close(weight->forward(spec_weight()), spec_weight());
+  weight->set_bits(32);
+  weight->set_full_precision(false);
+  check_close(weight->forward(spec_weight()), spec_weight());
+  CHECK_THROWS(weight->set_bits(2));
+  CHECK_THROWS(quantizer->activation_quantizer(context, 4));
+}
+
+TEST_CASE("bireal options and matrix points", "[bireal]") {
+  CHECK_THROWS_AS(make_quantizer({{"weight_gradient", "paper"}}), lowbit::ConfigError);
+  auto quantizer = make_quantizer();
+  CHECK(quantizer->incompatibility(1, 1, {"two_stage", "stochastic", "kd"}).empty());
+  CHECK(quantizer->incompatibility(32, 32, {}).empty());
+  CHECK_THAT(quantizer->incompatibility(2, 2, {}), Catch::Contains("binary"));
+  CHECK_THAT(quantizer->incompatibility(1, 1, {"progressive"}), Catch::Contains("progressive"));
+  // "structure": "none" keeps the model's own blocks.
+  auto plain = make_quantizer({{"structure", "none"}});
+  auto inner = std::make_shared<lowbit::testing::TestLayers>(plain, 1);
+  CHECK(plain->wrap_layers(inner) == inner);
+}
