@@ -38,8 +38,6 @@ int64_t count_children(torch::nn::Module& module, const std::string& name_part) 
   return count;
 }
 
-class NoStrategy : public lowbit::Strategy {};
-
 }  // namespace
 
 TEST_CASE("a quantizer declines matrix points it cannot run, and says why", "[plugins]") {
@@ -60,15 +58,12 @@ TEST_CASE("a quantizer declines matrix points it cannot run, and says why", "[pl
   CHECK(experiment.skipped[1].method == "groupnet");
 
   // By strategy name: progressive precision needs multi-bit layers.
-  components->registry.add_strategy("progressive", "test stand-in", [](const lowbit::JsonReader&) {
-    return std::unique_ptr<lowbit::Strategy>(std::make_unique<NoStrategy>());
-  });
   spec["precisions"] = {"1W1A"};
   spec["strategies"] = nlohmann::json::parse(R"([[], ["progressive"]])");
   auto staged = lowbit::parse_experiment(spec, "declines.json", components->registry);
   CHECK(staged.runs.size() == 4);  // three baselines + lqnet+progressive
   REQUIRE(staged.skipped.size() == 2);
-  CHECK(staged.skipped[0].method == "bireal+progressive");
+  CHECK(staged.skipped[0].method == "bireal+PP");
   CHECK_THAT(staged.skipped[0].reason, Catch::Contains("progressive"));
 }
 
