@@ -205,7 +205,7 @@ int command_bench(Environment& env, lowbit::StepBenchOptions options, const std:
   options.weight_bits = experiment_precision.first;
   options.activation_bits = experiment_precision.second;
   options.device = lowbit::resolve_device(device);
-  if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
+  lowbit::set_intra_op_threads(threads);
   auto result = lowbit::bench_training_steps(env.registry, options);
   fmt::print("{} {} batch {} input {}x{}x{} on {} ({} threads), median of {} steps\n",
              options.model, options.quantizer, options.batch_size, options.channels,
@@ -331,7 +331,7 @@ int main(int argc, char** argv) {
   bench->add_option("--steps", bench_options.steps, "timed steps")->capture_default_str()->check(CLI::PositiveNumber);
   bench->add_option("--warmup", bench_options.warmup_steps, "untimed steps first")->capture_default_str()->check(CLI::NonNegativeNumber);
   bench->add_option("--device", bench_device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
-  bench->add_option("--threads", bench_threads, "intra-op threads (0: LibTorch's default)")->check(CLI::NonNegativeNumber);
+  bench->add_option("--threads", bench_threads, "intra-op threads (0: every hardware thread)")->check(CLI::NonNegativeNumber);
 
   auto* merge = app.add_subcommand("merge", "add shard databases' trials to a database, without duplicates");
   std::string merge_db = "results/lowbit.db";

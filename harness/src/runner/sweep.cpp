@@ -10,6 +10,7 @@
 #include <torch/version.h>
 
 #include <chrono>
+#include <thread>
 #include <ctime>
 
 namespace lowbit {
@@ -65,6 +66,11 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
       "bad shard \"{}\" (allowed: \"i/N\" with 0 <= i < N, e.g. \"0/4\")", text));
 }
 
+void set_intra_op_threads(int64_t threads) {
+  if (threads <= 0) threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  torch::set_num_threads(static_cast<int>(threads));
+}
+
 torch::Device resolve_device(const std::string& requested) {
   if (requested == "cpu") return torch::kCPU;
   if (requested == "cuda") {
@@ -83,7 +89,7 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
   std::ostream* out = options.progress;
   const auto device = resolve_device(options.device.empty() ? experiment.device : options.device);
   const int64_t threads = options.threads >= 0 ? options.threads : experiment.threads;
-  if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
+  set_intra_op_threads(threads);
 
   const int64_t experiment_id =
       store_.ensure_experiment(experiment.name, experiment.file, experiment.spec);

@@ -76,7 +76,7 @@ struct Experiment {
   int64_t trials = 1;
   uint64_t seed = 0;      ///< trial i uses seed + i
   std::string device = "auto";  ///< "auto", "cpu" or "cuda"
-  int64_t threads = 0;    ///< intra-op threads (0: LibTorch's default)
+  int64_t threads = 0;    ///< intra-op threads (0: every hardware thread)
   std::vector<RunPlan> runs;
   std::vector<SkippedRun> skipped;  ///< points the quantizer declined, with its reason
 };

@@ -35,6 +35,10 @@ struct SweepSummary {
 /// Parses "i/N" (0 <= i < N) into {i, N}; throws std::invalid_argument saying what is allowed.
 std::pair<int64_t, int64_t> parse_shard(const std::string& text);
 
+/// Sets LibTorch's intra-op threads: `threads` > 0 as given, 0 every hardware thread (LibTorch's
+/// own default can be one thread on virtual machines that report one core per socket).
+void set_intra_op_threads(int64_t threads);
+
 /// "auto" picks CUDA when LibTorch sees a GPU; "cuda" without one is an error.
 torch::Device resolve_device(const std::string& requested);
 
