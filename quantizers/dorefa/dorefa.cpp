@@ -2,9 +2,6 @@
 
 #include <lowbit/sdk/quantizer.h>
 
-#include <ATen/Parallel.h>
-
-#include <algorithm>
 #include <cmath>
 
 namespace lowbit::dorefa {
@@ -53,76 +50,6 @@ struct ClipUnit : public torch::autograd::Function<ClipUnit> {
   }
 };
 
-/// Q_k(clip(x, 0, 1)) and its clipped straight-through gradient in one pass each over a
-/// contiguous float32 CPU tensor, where the composite takes four passes forward and five back
-/// (activations are the large tensors of a training step). Elementwise it performs the same float
-/// operations in the same order as the composite (clamp, multiply by n, round half to even,
-/// divide by n), so the results are bit-identical.
-struct FusedActivation : public torch::autograd::Function<FusedActivation> {
-  static bool applies_to(const torch::Tensor& x) {
-    return x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.is_contiguous();
-  }
-
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, double levels) {
-    ctx->save_for_backward({x});
-    auto y = torch::empty_like(x);
-    const float* in = x.data_ptr<float>();
-    float* out = y.data_ptr<float>();
-    const auto n = static_cast<float>(levels);
-    at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
-      quantize_span(in + begin, out + begin, end - begin, n);
-    });
-    return y;
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-    const auto x = ctx->get_saved_variables()[0];
-    const auto grad = grad_outputs[0].contiguous();
-    auto grad_input = torch::empty_like(x);
-    const float* in = x.data_ptr<float>();
-    const float* g = grad.data_ptr<float>();
-    float* out = grad_input.data_ptr<float>();
-    at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
-      mask_span(in + begin, g + begin, out + begin, end - begin);
-    });
-    return {grad_input, torch::Tensor()};
-  }
-
-  static constexpr int64_t kGrain = 1 << 15;
-
-  // Branch-free loops over restrict pointers, which the compiler vectorises (with
-  // -fno-trapping-math, set for this file in CMakeLists.txt: no floating-point exception flag
-  // is ever read here, and it lets the clamps become vector min/max).
-  static void quantize_span(const float* __restrict in, float* __restrict out, int64_t count,
-                            float n) {
-    constexpr float kMagic = 12582912.0f;      // 1.5 * 2^23
-    constexpr float kMagicLimit = 4194304.0f;  // 2^22
-    if (n < kMagicLimit) {
-      // For 0 <= v < 2^22, (v + 1.5 * 2^23) - 1.5 * 2^23 is v rounded half to even (the sum's
-      // spacing is 1), in plain arithmetic, unlike a call to nearbyint.
-      for (int64_t i = 0; i < count; ++i) {
-        float v = in[i] < 0.0f ? 0.0f : in[i];
-        v = v > 1.0f ? 1.0f : v;
-        out[i] = ((v * n + kMagic) - kMagic) / n;
-      }
-      return;
-    }
-    for (int64_t i = 0; i < count; ++i) {
-      float v = in[i] < 0.0f ? 0.0f : in[i];
-      v = v > 1.0f ? 1.0f : v;
-      out[i] = std::nearbyint(v * n) / n;  // half to even, as torch::round
-    }
-  }
-
-  static void mask_span(const float* __restrict in, const float* __restrict grad,
-                        float* __restrict out, int64_t count) {
-    for (int64_t i = 0; i < count; ++i) {
-      const bool inside = (in[i] >= 0.0f) & (in[i] <= 1.0f);
-      out[i] = inside ? grad[i] : 0.0f;
-    }
-  }
-};
-
 torch::Tensor generic_weight(const torch::Tensor& w, int bits, bool detach_max) {
   const auto t = torch::tanh(w);
   // The floor only matters for an all-zero tensor, which would otherwise give 0/0 = NaN; it is far
@@ -157,15 +84,6 @@ torch::Tensor quantize_weight(const torch::Tensor& w, int bits, const WeightOpti
 }
 
 torch::Tensor quantize_activation(const torch::Tensor& x, int bits) {
-  check_bits(bits, "quantize_activation");
-  if (bits == kFullPrecisionBits) return torch::relu(x);
-  if (FusedActivation::applies_to(x)) {
-    return FusedActivation::apply(x, std::ldexp(1.0, bits) - 1.0);
-  }
-  return quantize_activation_composite(x, bits);
-}
-
-torch::Tensor quantize_activation_composite(const torch::Tensor& x, int bits) {
   check_bits(bits, "quantize_activation");
   if (bits == kFullPrecisionBits) return torch::relu(x);
   return quantize_unit(ClipUnit::apply(x), bits);

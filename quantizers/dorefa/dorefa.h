@@ -61,12 +61,7 @@ torch::Tensor quantize_unit(const torch::Tensor& r, int bits);
 torch::Tensor quantize_weight(const torch::Tensor& w, int bits,
                               const WeightOptions& options = WeightOptions());
 
-/// DoReFa activation quantizer Q_k(clip(x, 0, 1)); relu(x) at k = 32. Contiguous float32 CPU
-/// tensors take a fused kernel (one pass forward, one back); others the composite below.
+/// DoReFa activation quantizer Q_k(clip(x, 0, 1)); relu(x) at k = 32.
 torch::Tensor quantize_activation(const torch::Tensor& x, int bits);
-
-/// The same function from LibTorch's elementwise ops: the reference the fused kernel is tested
-/// against, and the path for other devices and types.
-torch::Tensor quantize_activation_composite(const torch::Tensor& x, int bits);
 
 }  // namespace lowbit::dorefa
