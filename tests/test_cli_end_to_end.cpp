@@ -18,27 +18,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-struct Result {
-  int exit_code = -1;
-  std::string output;
-};
-
-/// Runs the CLI with `arguments`, capturing standard output and error together.
-Result lowbit_cli(const std::string& arguments) {
-  const std::string command =
-      fmt::format("'{}/bin/lowbit' {} 2>&1", LOWBIT_BINARY_DIR, arguments);
-  Result result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  size_t read = 0;
-  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
-    result.output.append(buffer.data(), read);
-  }
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using lowbit::testing::lowbit_cli;
 
 /// The single integer a query returns, or -1 when the database cannot answer yet (not created,
 /// schema not written, locked).

@@ -18,26 +18,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-struct Result {
-  int exit_code = -1;
-  std::string output;
-};
-
-Result shell(const std::string& command) {
-  Result result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  size_t read = 0;
-  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), read);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-Result lowbit_cli(const std::string& arguments) {
-  return shell(fmt::format("'{}/bin/lowbit' {}", LOWBIT_BINARY_DIR, arguments));
-}
+using lowbit::testing::lowbit_cli;
+using lowbit::testing::run_shell;
 
 c10::impl::GenericDict read_export(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -133,7 +115,7 @@ TEST_CASE("export writes a trained trial's tensors and codes that reproduce its 
 
   SECTION("from Python") {
     const std::string python = LOWBIT_PYTHON3;
-    auto probe = shell(fmt::format("'{}' -c 'import torch'", python));
+    auto probe = run_shell(fmt::format("'{}' -c 'import torch'", python));
     if (python.empty() || probe.exit_code != 0) {
       WARN("SKIPPED: no python3 with torch (Debian: python3-torch)");
       return;
@@ -147,7 +129,7 @@ worst = max(float((d[l + ".weight_codes"].double() * d[l + ".weight_scale"] + d[
                   - d[l + ".weight_quantized"].double()).abs().max()) for l in codes)
 print("layers", len(codes), "worst", worst, "fc", tuple(d["fc.weight"].shape))
 )py";
-    auto read = shell(fmt::format("'{}' '{}' '{}'", python, script, output));
+    auto read = run_shell(fmt::format("'{}' '{}' '{}'", python, script, output));
     INFO(read.output);
     REQUIRE(read.exit_code == 0);
     CHECK_THAT(read.output, Contains("layers 20 worst"));

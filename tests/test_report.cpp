@@ -20,6 +20,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
+using lowbit::testing::run_shell;
+
 lowbit::EpochRecord epoch(int64_t number, double top1, int bits, std::map<std::string, double> extra) {
   lowbit::EpochRecord record;
   record.epoch = number;
@@ -93,26 +95,10 @@ int count(const std::string& text, const std::string& needle) {
   return n;
 }
 
-struct Result {
-  int exit_code = -1;
-  std::string output;
-};
-
-Result shell(const std::string& command) {
-  Result result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  size_t read = 0;
-  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), read);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 std::string find_chromium() {
   for (const char* name : {"chromium", "chromium-browser", "google-chrome"}) {
-    auto found = shell(fmt::format("command -v {}", name));
+    auto found = run_shell(fmt::format("command -v {}", name));
     if (found.exit_code == 0 && !found.output.empty()) return found.output.substr(0, found.output.find('\n'));
   }
   return "";
@@ -197,7 +183,7 @@ TEST_CASE("the report loads in headless Chromium without console errors", "[repo
       "--enable-logging=stderr --v=0",
       folder.file("profile"));
 
-  auto dom = shell(fmt::format("timeout 60 '{}' {} --dump-dom 'file://{}'", chromium, flags, page));
+  auto dom = run_shell(fmt::format("timeout 60 '{}' {} --dump-dom 'file://{}'", chromium, flags, page));
   INFO(dom.output.substr(0, 4000));
   REQUIRE(dom.exit_code == 0);
   CHECK(count(dom.output, "<svg class=\"chart\"") == 8);
@@ -205,7 +191,7 @@ TEST_CASE("the report loads in headless Chromium without console errors", "[repo
   CHECK(dom.output.find("CONSOLE") == std::string::npos);
   CHECK(dom.output.find("Uncaught") == std::string::npos);
 
-  auto shot = shell(fmt::format("timeout 60 '{}' {} --window-size=1200,1600 --screenshot='{}' 'file://{}'",
+  auto shot = run_shell(fmt::format("timeout 60 '{}' {} --window-size=1200,1600 --screenshot='{}' 'file://{}'",
                                 chromium, flags, screenshot, page));
   INFO(shot.output.substr(0, 4000));
   REQUIRE(shot.exit_code == 0);

@@ -19,15 +19,9 @@ using Catch::Matchers::Contains;
 namespace {
 
 std::string run_command(const std::string& command, int* exit_code = nullptr) {
-  std::string output;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t read = 0;
-  while ((read = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, read);
-  const int status = ::pclose(pipe);
-  if (exit_code != nullptr) *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return output;
+  auto result = lowbit::testing::run_shell(command);
+  if (exit_code != nullptr) *exit_code = result.exit_code;
+  return result.output;
 }
 
 bool on_path(const std::string& program) {

@@ -10,9 +10,14 @@
 
 #include <boost/filesystem.hpp>
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <zlib.h>
 
+#include <sys/wait.h>
+
+#include <array>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,6 +95,30 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& byt
   REQUIRE(gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size())) ==
           static_cast<int>(bytes.size()));
   REQUIRE(gzclose(file) == Z_OK);
+}
+
+struct ShellResult {
+  int exit_code = -1;
+  std::string output;  ///< standard output and error together
+};
+
+inline ShellResult run_shell(const std::string& command) {
+  ShellResult result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buffer{};
+  size_t read = 0;
+  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+    result.output.append(buffer.data(), read);
+  }
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+/// Runs this build's `lowbit` with `arguments`.
+inline ShellResult lowbit_cli(const std::string& arguments) {
+  return run_shell(fmt::format("'{}/bin/lowbit' {}", LOWBIT_BINARY_DIR, arguments));
 }
 
 }  // namespace lowbit::testing
