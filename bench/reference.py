@@ -115,6 +115,8 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--channels-last", action="store_true",
+                        help="NHWC layout for the inputs and the networks, as lowbit's --channels-last")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -127,6 +129,11 @@ def main():
         teacher = ResNet20(args.channels, args.classes, 32, 32).train()
         opt_t = torch.optim.SGD(teacher.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     images = torch.randn(args.batch, args.channels, args.image_size, args.image_size)
+    if args.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+        for net in (student, teacher):
+            if net is not None:
+                net.to(memory_format=torch.channels_last)
     labels = torch.randint(args.classes, (args.batch,))
 
     def step():

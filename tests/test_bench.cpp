@@ -30,3 +30,29 @@ TEST_CASE("the step benchmark times full precision and the quantized setting", "
   }
   CHECK(result.overhead() == Approx(result.quantized.median_ms / result.full_precision.median_ms));
 }
+
+TEST_CASE("the step benchmark times KD through the kd plugin, and honours its options",
+          "[bench]") {
+  auto components = lowbit::testing::load_components();
+  lowbit::StepBenchOptions options;
+  options.batch_size = 4;
+  options.image_size = 8;
+  options.channels = 1;
+  options.warmup_steps = 1;
+  options.steps = 2;
+  options.kd = true;
+  options.kd_options = {{"loss", "both"}};
+  options.quantizer_options = {{"kernels", "composite"}};
+  options.performance.channels_last = true;
+  auto result = lowbit::bench_training_steps(components->registry, options);
+  CHECK(result.distilled.setting == "2W2A+KD");
+  CHECK(result.distilled.median_ms > 0);
+
+  options.kd_options = {{"loss", "all"}};
+  CHECK_THROWS_WITH(lowbit::bench_training_steps(components->registry, options),
+                    Catch::Contains("/kd_options/loss") && Catch::Contains("posterior"));
+  options.kd = false;
+  options.quantizer_options = {{"kernel", "fused"}};
+  CHECK_THROWS_WITH(lowbit::bench_training_steps(components->registry, options),
+                    Catch::Contains("kernel") && Catch::Contains("kernels"));
+}

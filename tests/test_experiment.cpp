@@ -62,6 +62,23 @@ TEST_CASE("a run's hash depends on what defines it and on nothing else", "[exper
   other_lr["training"]["optimizer"]["lr"] = 0.01;
   CHECK(lowbit::parse_experiment(other_lr, "exp.json", registry()).runs[0].record.hash !=
         base.runs[0].record.hash);
+
+  // Speed settings: off is what runs had before they existed (same hash); layout and precision
+  // change the arithmetic (another run); cuDNN's algorithm search does not.
+  auto speed_off = spec;
+  speed_off["training"]["channels_last"] = false;
+  speed_off["training"]["mixed_precision"] = "off";
+  speed_off["training"]["cudnn_benchmark"] = true;
+  CHECK(lowbit::parse_experiment(speed_off, "exp.json", registry()).runs[0].record.hash ==
+        base.runs[0].record.hash);
+  for (const auto& [key, value] : {std::pair<std::string, nlohmann::json>{"channels_last", true},
+                                   {"mixed_precision", "bf16"}}) {
+    auto changed = spec;
+    changed["training"][key] = value;
+    auto parsed = lowbit::parse_experiment(changed, "exp.json", registry());
+    CHECK(parsed.runs[0].record.hash != base.runs[0].record.hash);
+    CHECK(parsed.runs[0].record.config["training"][key] == value);
+  }
 }
 
 TEST_CASE("unknown fields are errors naming the pointer and the allowed fields", "[experiment]") {
@@ -116,6 +133,12 @@ TEST_CASE("bad values name the field and the allowed values", "[experiment]") {
   spec = lowbit::testing::tiny_experiment();
   spec["training"]["batch_size"] = "128";
   CHECK_THAT(error_of(spec).problem(), Contains("expected an integer"));
+
+  spec = lowbit::testing::tiny_experiment();
+  spec["training"]["mixed_precision"] = "fp16";
+  error = error_of(spec);
+  CHECK(error.pointer() == "/training/mixed_precision");
+  CHECK(error.allowed() == "off, bf16");
 
   spec = lowbit::testing::tiny_experiment();
   spec["device"] = "tpu";

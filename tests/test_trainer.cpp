@@ -187,3 +187,79 @@ TEST_CASE("a diverging trial fails with a reason", "[trainer]") {
   spec.target.learning_rate = 1e30;
   CHECK_THROWS_WITH(trainer.train(spec), Catch::Matchers::Contains("diverged"));
 }
+
+namespace {
+
+/// Checks, at every step, the layout and the forward pass's type that the options ask for.
+class LayoutProbe : public lowbit::Strategy {
+ public:
+  bool channels_last = false;
+  torch::ScalarType logits_type = torch::kFloat;
+  int64_t checked = 0;
+
+  void on_step_begin(lowbit::TrainingState& state, const lowbit::Batch& batch) override {
+    const auto layout = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+    CHECK(batch.images.is_contiguous(layout));
+    for (auto& parameter : state.network->parameters()) {
+      if (parameter.dim() == 4) CHECK(parameter.is_contiguous(layout));
+    }
+  }
+  torch::Tensor extra_loss(lowbit::TrainingState&, const lowbit::Batch&,
+                           const lowbit::NetworkOutput& output) override {
+    CHECK(output.logits.scalar_type() == logits_type);
+    ++checked;
+    return {};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("channels-last training keeps NHWC and learns what NCHW learns", "[trainer][performance]") {
+  auto data = synthetic_data();
+  auto options = tiny_training(3);
+  // Full precision: at 2 bits a last-bit difference can move a value to another level, and the
+  // runs drift apart for that reason alone.
+  auto nchw = lowbit::Trainer(options, data, torch::kCPU, nullptr).train(trial_spec(data, 32, 32, 3, 4));
+  options.performance.channels_last = true;
+  LayoutProbe probe;
+  probe.channels_last = true;
+  auto spec = trial_spec(data, 32, 32, 3, 4);
+  spec.strategies = {&probe};
+  auto nhwc = lowbit::Trainer(options, data, torch::kCPU, nullptr).train(spec);
+  CHECK(probe.checked == 3 * 4);
+  // Same arithmetic in another order: the losses agree to float rounding, not bit for bit.
+  for (size_t e = 0; e < nchw.epochs.size(); ++e) {
+    CHECK(nhwc.epochs[e].train_loss == Approx(nchw.epochs[e].train_loss).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("bf16 mixed precision runs the forward pass in bfloat16 and still learns",
+          "[trainer][performance]") {
+  auto data = synthetic_data();
+  auto options = tiny_training(8);
+  options.performance.mixed_precision = "bf16";
+  LayoutProbe probe;
+  probe.logits_type = torch::kBFloat16;
+  auto spec = trial_spec(data, 32, 32, 8, 3);
+  spec.strategies = {&probe};
+  auto trial = lowbit::Trainer(options, data, torch::kCPU, nullptr).train(spec);
+  CHECK(probe.checked == 8 * 4);
+  CHECK(trial.epochs.back().train_loss < trial.epochs.front().train_loss);
+  CHECK(trial.top1 > 80.0);
+  // Outside the step autocast is off again, and parameters stayed float32.
+  CHECK_FALSE(torch::ones({2, 2}).mm(torch::ones({2, 2})).scalar_type() == torch::kBFloat16);
+}
+
+TEST_CASE("an autocast scope restores what was there before", "[performance]") {
+  auto matmul_type = [] { return torch::ones({2, 2}).mm(torch::ones({2, 2})).scalar_type(); };
+  CHECK(matmul_type() == torch::kFloat);
+  {
+    lowbit::AutocastScope outer(torch::kCPU, true);
+    CHECK(matmul_type() == torch::kBFloat16);
+    {
+      lowbit::AutocastScope off(torch::kCPU, false);  // a disabled scope changes nothing
+      CHECK(matmul_type() == torch::kBFloat16);
+    }
+  }
+  CHECK(matmul_type() == torch::kFloat);
+}

@@ -197,9 +197,26 @@ int command_table(const std::string& db, const std::string& experiment, const st
   return 0;
 }
 
+/// A JSON object given on the command line, e.g. --quantizer-options '{"kernels": "composite"}'.
+nlohmann::json json_object_argument(const std::string& text, const std::string& option) {
+  nlohmann::json value;
+  try {
+    value = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::invalid_argument(fmt::format("{}: not JSON ({})", option, e.what()));
+  }
+  if (!value.is_object()) {
+    throw std::invalid_argument(fmt::format("{}: must be a JSON object, e.g. '{{\"loss\": \"both\"}}'", option));
+  }
+  return value;
+}
+
 int command_bench(Environment& env, lowbit::StepBenchOptions options, const std::string& precision,
-                  const std::string& device, int64_t threads) {
+                  const std::string& device, int64_t threads, const std::string& quantizer_options,
+                  const std::string& kd_options) {
   require_no_plugin_failures(env);
+  options.quantizer_options = json_object_argument(quantizer_options, "--quantizer-options");
+  if (!kd_options.empty()) options.kd_options = json_object_argument(kd_options, "--kd-options");
   nlohmann::json text = precision;
   auto experiment_precision = lowbit::parse_precision(text, "", "--precision");
   options.weight_bits = experiment_precision.first;
@@ -207,13 +224,15 @@ int command_bench(Environment& env, lowbit::StepBenchOptions options, const std:
   options.device = lowbit::resolve_device(device);
   lowbit::set_intra_op_threads(threads);
   auto result = lowbit::bench_training_steps(env.registry, options);
-  fmt::print("{} {} batch {} input {}x{}x{} on {} ({} threads), median of {} steps\n",
+  fmt::print("{} {} batch {} input {}x{}x{} on {} ({} threads{}{}), median of {} steps\n",
              options.model, options.quantizer, options.batch_size, options.channels,
              options.image_size, options.image_size, options.device.str(),
-             torch::get_num_threads(), options.steps);
-  fmt::print("{:<8} {:>10} {:>10} {:>12}\n", "setting", "ms/step", "img/s", "peak MB");
-  for (const auto* timing : {&result.full_precision, &result.quantized}) {
-    fmt::print("{:<8} {:>10.1f} {:>10.0f} {:>12.0f}\n", timing->setting, timing->median_ms,
+             torch::get_num_threads(), options.performance.channels_last ? ", channels-last" : "",
+             options.performance.mixed_precision == "bf16" ? ", bf16 autocast" : "", options.steps);
+  fmt::print("{:<10} {:>10} {:>10} {:>12}\n", "setting", "ms/step", "img/s", "peak MB");
+  for (const auto* timing : {&result.full_precision, &result.quantized, &result.distilled}) {
+    if (timing->setting.empty()) continue;
+    fmt::print("{:<10} {:>10.1f} {:>10.0f} {:>12.0f}\n", timing->setting, timing->median_ms,
                timing->images_per_second, timing->peak_memory_mb);
   }
   fmt::print("quantizer overhead (quantized / full-precision step time): {:.2f}\n",
@@ -332,6 +351,14 @@ int main(int argc, char** argv) {
   bench->add_option("--warmup", bench_options.warmup_steps, "untimed steps first")->capture_default_str()->check(CLI::NonNegativeNumber);
   bench->add_option("--device", bench_device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   bench->add_option("--threads", bench_threads, "intra-op threads (0: every hardware thread)")->check(CLI::NonNegativeNumber);
+  std::string bench_quantizer_options = "{}";
+  std::string bench_kd_options;
+  bench->add_option("--quantizer-options", bench_quantizer_options, "the quantizer's options as a JSON object")->capture_default_str();
+  bench->add_flag("--kd", bench_options.kd, "also time the quantized setting with joint knowledge distillation");
+  bench->add_option("--kd-options", bench_kd_options, "the kd strategy's options as a JSON object (default {\"loss\": \"posterior\"}, as bench/reference.py)");
+  bench->add_flag("--channels-last", bench_options.performance.channels_last, "NHWC layout for inputs and 4-d parameters");
+  bench->add_option("--mixed-precision", bench_options.performance.mixed_precision, "off or bf16 (autocast)")->check(CLI::IsMember({"off", "bf16"}))->capture_default_str();
+  bench->add_flag("--cudnn-benchmark", bench_options.performance.cudnn_benchmark, "let cuDNN time and pick convolution algorithms");
 
   auto* merge = app.add_subcommand("merge", "add shard databases' trials to a database, without duplicates");
   std::string merge_db = "results/lowbit.db";
@@ -387,7 +414,8 @@ int main(int argc, char** argv) {
     }
     if (slurm->parsed()) return command_slurm(env, slurm_file, slurm_options, slurm_output, plugin_dirs);
     if (bench->parsed()) {
-      return command_bench(env, bench_options, bench_precision, bench_device, bench_threads);
+      return command_bench(env, bench_options, bench_precision, bench_device, bench_threads,
+                           bench_quantizer_options, bench_kd_options);
     }
     return command_plugins(env);
   } catch (const std::exception& e) {

@@ -1,5 +1,7 @@
 #include "dorefa.h"
 
+#include "fused_kernels.h"
+
 #include <lowbit/sdk/quantizer.h>
 
 #include <cmath>
@@ -9,6 +11,10 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+// The floor under max|tanh(w)|: it only matters for an all-zero tensor, which would otherwise give
+// 0/0 = NaN; it is far below any real max|tanh(w)|, where it leaves value and gradient unchanged.
+constexpr double kMaxFloor = 1e-12;
 
 void check_bits(int bits, const char* what) {
   TORCH_CHECK(bits >= 1 && bits <= kFullPrecisionBits, "dorefa ", what, ": bit-width must be 1..",
@@ -50,11 +56,51 @@ struct ClipUnit : public torch::autograd::Function<ClipUnit> {
   }
 };
 
+/// Q_k(clip(x, 0, 1)) in one pass each way (fused_kernels.h); same values and gradient as
+/// quantize_unit(ClipUnit(x)).
+struct FusedActivation : public torch::autograd::Function<FusedActivation> {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, double levels) {
+    ctx->save_for_backward({x});
+    return fused::activation_forward(x, static_cast<float>(levels));
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto x = ctx->get_saved_variables()[0];
+    return {fused::activation_backward(x, grad_outputs[0]), torch::Tensor()};
+  }
+};
+
+/// The k >= 2 weight formula as one node: tanh and the max stay LibTorch ops (vectorised
+/// already), the elementwise chains before and after the rounding are one kernel each.
+struct FusedWeight : public torch::autograd::Function<FusedWeight> {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor w, double levels,
+                               bool detach_max) {
+    auto t = torch::tanh(w);
+    auto max_raw = t.abs().max();
+    auto max_abs = max_raw.clamp_min(kMaxFloor);
+    ctx->save_for_backward({t, max_raw, max_abs});
+    ctx->saved_data["detach_max"] = detach_max;
+    return fused::weight_forward(t, max_abs, static_cast<float>(levels));
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& t = saved[0];
+    const auto& max_raw = saved[1];
+    const auto& max_abs = saved[2];
+    const auto& grad = grad_outputs[0];
+    torch::Tensor share = torch::zeros({}, t.options());
+    if (!ctx->saved_data["detach_max"].toBool()) {
+      // What the composite's autograd does: d(t / M)/dM summed, through clamp_min's mask, spread
+      // evenly over the elements attaining max|t|.
+      const auto to_max = (-grad * t / (max_abs * max_abs)).sum() * (max_raw >= kMaxFloor);
+      share = to_max / (t.abs() == max_raw).sum();
+    }
+    return {fused::weight_backward(t, grad, max_abs, share), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 torch::Tensor generic_weight(const torch::Tensor& w, int bits, bool detach_max) {
   const auto t = torch::tanh(w);
-  // The floor only matters for an all-zero tensor, which would otherwise give 0/0 = NaN; it is far
-  // below any real max|tanh(w)|, where it leaves value and gradient unchanged.
-  auto max_abs = t.abs().max().clamp_min(1e-12);
+  auto max_abs = t.abs().max().clamp_min(kMaxFloor);
   if (detach_max) max_abs = max_abs.detach();
   // Same operation order as the authors' normalization_on_weights, for identical float32 rounding.
   const auto unit = t / max_abs * 0.5 + 0.5;
@@ -80,12 +126,19 @@ torch::Tensor quantize_weight(const torch::Tensor& w, int bits, const WeightOpti
     }
     return SignSTE::apply(w) * mean_abs;
   }
+  if (options.kernels() == Kernels::fused && fused::supports(w)) {
+    return FusedWeight::apply(w, std::ldexp(1.0, bits) - 1.0, options.detach_max());
+  }
   return generic_weight(w, bits, options.detach_max());
 }
 
-torch::Tensor quantize_activation(const torch::Tensor& x, int bits) {
+torch::Tensor quantize_activation(const torch::Tensor& x, int bits,
+                                  const ActivationOptions& options) {
   check_bits(bits, "quantize_activation");
   if (bits == kFullPrecisionBits) return torch::relu(x);
+  if (options.kernels() == Kernels::fused && fused::supports(x)) {
+    return FusedActivation::apply(x, std::ldexp(1.0, bits) - 1.0);
+  }
   return quantize_unit(ClipUnit::apply(x), bits);
 }
 

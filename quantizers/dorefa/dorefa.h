@@ -33,6 +33,9 @@
 //   WeightOptions::k1_identity_gradient gives that form (option "k1_gradient": "identity").
 // * Activations: the clip's gradient mask is written out (closed interval) rather than left to
 //   torch::clamp's backward, so the boundary convention cannot change with the LibTorch version.
+// * Kernels: float32 tensors on the CPU (and on CUDA when the plugin is built with its kernels)
+//   take one-pass fused kernels (fused_kernels.h) with the composite's results; Kernels::composite
+//   (option "kernels": "composite") keeps the chain of LibTorch ops, e.g. to compare the two.
 
 #include <torch/torch.h>
 
@@ -44,6 +47,12 @@ enum class K1Weights {
   authors,  ///< the generic formula at k = 1: unscaled +-1 (Zhuang et al.'s code)
 };
 
+/// How the quantizers compute (see the header comment).
+enum class Kernels {
+  fused,      ///< one-pass kernels where they apply, the composite elsewhere
+  composite,  ///< LibTorch ops only
+};
+
 struct WeightOptions {
   /// 1-bit weight form.
   TORCH_ARG(K1Weights, k1_weights) = K1Weights::scaled;
@@ -52,6 +61,13 @@ struct WeightOptions {
   /// Scaled 1-bit weights: pass dL/dw_q through unchanged (tensorpack's sign(w/E)*E) instead of
   /// E * dL/dw_q.
   TORCH_ARG(bool, k1_identity_gradient) = false;
+  /// Fused kernels or the composite (k >= 2, and the "authors" form at k = 1).
+  TORCH_ARG(Kernels, kernels) = Kernels::fused;
+};
+
+struct ActivationOptions {
+  /// Fused kernels or the composite (k < 32).
+  TORCH_ARG(Kernels, kernels) = Kernels::fused;
 };
 
 /// Q_k(r) = round((2^k - 1) r) / (2^k - 1) with a straight-through gradient; identity at k = 32.
@@ -62,6 +78,7 @@ torch::Tensor quantize_weight(const torch::Tensor& w, int bits,
                               const WeightOptions& options = WeightOptions());
 
 /// DoReFa activation quantizer Q_k(clip(x, 0, 1)); relu(x) at k = 32.
-torch::Tensor quantize_activation(const torch::Tensor& x, int bits);
+torch::Tensor quantize_activation(const torch::Tensor& x, int bits,
+                                  const ActivationOptions& options = ActivationOptions());
 
 }  // namespace lowbit::dorefa

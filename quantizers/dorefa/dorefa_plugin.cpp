@@ -4,6 +4,7 @@
 //   "k1_weights": "scaled" (default, sign(w)·mean|w|) | "authors" (unscaled ±1)
 //   "k1_gradient": "scaled" (default, E·dL/dw_q as the golden vectors) | "identity" (tensorpack)
 //   "detach_max": false (default, gradient through max|tanh(w)|) | true
+//   "kernels": "fused" (default, one-pass kernels for float32) | "composite" (LibTorch ops)
 
 #include "dorefa.h"
 
@@ -34,39 +35,50 @@ class DoReFaWeightQuantizerImpl : public WeightQuantizerImpl {
 
 class DoReFaActivationQuantizerImpl : public ActivationQuantizerImpl {
  public:
-  using ActivationQuantizerImpl::ActivationQuantizerImpl;
+  DoReFaActivationQuantizerImpl(LayerContext layer, int bits, ActivationOptions options)
+      : ActivationQuantizerImpl(std::move(layer), bits), options_(options) {}
 
  protected:
   torch::Tensor quantize(const torch::Tensor& input) override {
-    return quantize_activation(input, bits());
+    return quantize_activation(input, bits(), options_);
   }
+
+ private:
+  ActivationOptions options_;
 };
 
 class DoReFaQuantizer : public Quantizer {
  public:
-  explicit DoReFaQuantizer(WeightOptions options) : options_(options) {}
+  DoReFaQuantizer(WeightOptions weight_options, ActivationOptions activation_options)
+      : weight_options_(weight_options), activation_options_(activation_options) {}
 
   std::shared_ptr<WeightQuantizerImpl> weight_quantizer(const LayerContext& layer,
                                                         int bits) const override {
-    return std::make_shared<DoReFaWeightQuantizerImpl>(layer, bits, options_);
+    return std::make_shared<DoReFaWeightQuantizerImpl>(layer, bits, weight_options_);
   }
   std::shared_ptr<ActivationQuantizerImpl> activation_quantizer(const LayerContext& layer,
                                                                 int bits) const override {
-    return std::make_shared<DoReFaActivationQuantizerImpl>(layer, bits);
+    return std::make_shared<DoReFaActivationQuantizerImpl>(layer, bits, activation_options_);
   }
 
  private:
-  WeightOptions options_;
+  WeightOptions weight_options_;
+  ActivationOptions activation_options_;
 };
 
 std::unique_ptr<Quantizer> make_dorefa(const JsonReader& options) {
   const auto k1 = options.choice("k1_weights", "scaled", {"scaled", "authors"});
   const auto k1_gradient = options.choice("k1_gradient", "scaled", {"scaled", "identity"});
+  const auto kernels = options.choice("kernels", "fused", {"fused", "composite"}) == "fused"
+                           ? Kernels::fused
+                           : Kernels::composite;
   return std::make_unique<DoReFaQuantizer>(
       WeightOptions()
           .k1_weights(k1 == "authors" ? K1Weights::authors : K1Weights::scaled)
           .detach_max(options.boolean("detach_max", false))
-          .k1_identity_gradient(k1_gradient == "identity"));
+          .k1_identity_gradient(k1_gradient == "identity")
+          .kernels(kernels),
+      ActivationOptions().kernels(kernels));
 }
 
 }  // namespace

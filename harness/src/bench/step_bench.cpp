@@ -1,17 +1,23 @@
 #include <lowbit/bench/step_bench.h>
 #include <lowbit/experiment/experiment.h>
+#include <lowbit/training/train_step.h>
+#include <lowbit/training/trainer.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include <sys/resource.h>
 
 namespace lowbit {
 namespace {
+
+// The bench's learning rate: any small value; the step's cost does not depend on it.
+constexpr double kLearningRate = 0.01;
 
 // Linux keeps the process's peak resident set (VmHWM); writing "5" to clear_refs resets it, so
 // each setting gets its own peak instead of the process's peak so far.
@@ -28,22 +34,80 @@ double peak_resident_mb() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-StepTiming time_steps(const std::shared_ptr<NetworkImpl>& network, const StepBenchOptions& options,
-                      const std::string& setting) {
-  network->to(options.device);
-  network->train();
-  torch::optim::SGD optimizer(network->parameters(),
-                              torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
+/// One timed setting: a network (built at `stage`'s precision) and the strategies of its run.
+struct Setting {
+  std::string label;
+  Stage stage;
+  std::shared_ptr<NetworkImpl> network;
+  std::vector<Strategy*> strategies;
+};
+
+class SettingBuilder {
+ public:
+  SettingBuilder(const Registry& registry, const StepBenchOptions& options)
+      : registry_(registry), options_(options),
+        spec_{options.channels, options.classes, options.image_size} {}
+
+  std::shared_ptr<NetworkImpl> full_precision(const std::string& model) const {
+    QuantizedLayerFactory factory(nullptr, PrecisionPolicy{});
+    return prepared(registry_.model(model)(spec_, factory));
+  }
+
+  std::shared_ptr<NetworkImpl> quantized() const {
+    const JsonReader reader(options_.quantizer_options, "bench", "/quantizer_options");
+    std::shared_ptr<const Quantizer> quantizer = registry_.quantizer(options_.quantizer)(reader);
+    reader.reject_unknown_keys();
+    QuantizedLayerFactory factory(
+        quantizer, PrecisionPolicy{options_.weight_bits, options_.activation_bits, false});
+    return prepared(registry_.model(options_.model)(spec_, factory));
+  }
+
+ private:
+  std::shared_ptr<NetworkImpl> prepared(std::shared_ptr<NetworkImpl> network) const {
+    if (options_.performance.channels_last) to_channels_last(*network);
+    network->to(options_.device);
+    return network;
+  }
+
+  const Registry& registry_;
+  const StepBenchOptions& options_;
+  ModelSpec spec_;
+};
+
+StepTiming time_steps(Setting& setting, const SettingBuilder& builder,
+                      const StepBenchOptions& options) {
+  auto& network = *setting.network;
+  network.train();
+  apply_stage_precision(network, setting.stage);
+
+  TrainingState state;
+  state.network = &network;
+  state.device = options.device;
+  state.seed = options.seed;
+  state.stage = &setting.stage;
+  state.model = options.model;
+  state.learning_rate = kLearningRate;
+  state.total_epochs = 1;
+  state.build_full_precision_network = [&builder](const std::string& model) {
+    return builder.full_precision(model);
+  };
+  for (auto* strategy : setting.strategies) strategy->on_trial_begin(state);
+
+  auto parameters = network.parameters();
+  for (auto* strategy : setting.strategies) {
+    for (auto& extra : strategy->extra_parameters()) parameters.push_back(extra);
+  }
+  torch::optim::SGD optimizer(
+      parameters, torch::optim::SGDOptions(kLearningRate).momentum(0.9).weight_decay(1e-4));
   const auto float_options = torch::TensorOptions().device(options.device);
-  auto images = torch::randn({options.batch_size, options.channels, options.image_size,
-                              options.image_size}, float_options);
-  auto labels = torch::randint(options.classes, {options.batch_size},
-                               float_options.dtype(torch::kLong));
+  Batch batch{input_layout(torch::randn({options.batch_size, options.channels, options.image_size,
+                                         options.image_size}, float_options),
+                           options.performance),
+              torch::randint(options.classes, {options.batch_size},
+                             float_options.dtype(torch::kLong))};
   auto step = [&] {
-    optimizer.zero_grad();
-    auto loss = torch::nn::functional::cross_entropy(network->forward(images).logits, labels);
-    loss.backward();
-    optimizer.step();
+    train_step(network, optimizer, state, setting.strategies, batch, options.performance);
+    ++state.global_step;
     if (options.device.is_cuda()) torch::cuda::synchronize();
   };
   reset_peak_resident();
@@ -56,7 +120,7 @@ StepTiming time_steps(const std::shared_ptr<NetworkImpl>& network, const StepBen
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   StepTiming timing;
-  timing.setting = setting;
+  timing.setting = setting.label;
   timing.median_ms = median(milliseconds);
   timing.images_per_second = options.batch_size / (timing.median_ms / 1000.0);
   // Device memory would need the CUDA allocator's headers, which a CPU LibTorch lacks.
@@ -74,22 +138,31 @@ double median(std::vector<double> values) {
 }
 
 StepBenchResult bench_training_steps(const Registry& registry, const StepBenchOptions& options) {
-  const ModelSpec spec{options.channels, options.classes, options.image_size};
-  const auto& model = registry.model(options.model);
-  nlohmann::json no_options = nlohmann::json::object();
-  std::shared_ptr<const Quantizer> quantizer =
-      registry.quantizer(options.quantizer)(JsonReader(no_options, "bench"));
+  const SettingBuilder builder(registry, options);
+  apply_backend_flags(options.performance, options.device);
+  Stage quantized_stage;
+  quantized_stage.learning_rate = kLearningRate;
+  quantized_stage.weight_bits = options.weight_bits;
+  quantized_stage.activation_bits = options.activation_bits;
+  const std::string quantized_label = precision_label(options.weight_bits, options.activation_bits);
 
   StepBenchResult result;
   torch::manual_seed(options.seed);
-  QuantizedLayerFactory full_precision(nullptr, PrecisionPolicy{});
-  result.full_precision = time_steps(model(spec, full_precision), options, "32W32A");
+  Setting full{"32W32A", Stage{}, builder.full_precision(options.model), {}};
+  result.full_precision = time_steps(full, builder, options);
 
   torch::manual_seed(options.seed);
-  QuantizedLayerFactory quantized(
-      quantizer, PrecisionPolicy{options.weight_bits, options.activation_bits, false});
-  result.quantized = time_steps(model(spec, quantized), options,
-                                precision_label(options.weight_bits, options.activation_bits));
+  Setting quantized{quantized_label, quantized_stage, builder.quantized(), {}};
+  result.quantized = time_steps(quantized, builder, options);
+
+  if (options.kd) {
+    torch::manual_seed(options.seed);
+    const JsonReader reader(options.kd_options, "bench", "/kd_options");
+    auto kd = registry.strategy("kd")(reader);
+    reader.reject_unknown_keys();
+    Setting distilled{quantized_label + "+KD", quantized_stage, builder.quantized(), {kd.get()}};
+    result.distilled = time_steps(distilled, builder, options);
+  }
   return result;
 }
 

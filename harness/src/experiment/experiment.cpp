@@ -156,6 +156,9 @@ void read_training(const JsonReader& reader, TrainingOptions& training) {
   training.batch_size = reader.integer("batch_size", training.batch_size, 1, kMaxBatch);
   training.eval_batch_size = reader.integer("eval_batch_size", training.eval_batch_size, 1, kMaxBatch);
   training.max_steps_per_epoch = reader.integer("max_steps_per_epoch", 0, 0, int64_t{1} << 40);
+  training.performance.channels_last = reader.boolean("channels_last", false);
+  training.performance.mixed_precision = reader.choice("mixed_precision", "off", {"off", "bf16"});
+  training.performance.cudnn_benchmark = reader.boolean("cudnn_benchmark", false);
 
   auto optimizer = reader.object("optimizer");
   optimizer.choice("name", "sgd", {"sgd"});
@@ -190,7 +193,7 @@ nlohmann::json training_json(const TrainingOptions& training) {
     schedule["milestones"] = training.schedule.milestones;
     schedule["gamma"] = training.schedule.gamma;
   }
-  return {{"epochs", training.epochs},
+  nlohmann::json out{{"epochs", training.epochs},
           {"batch_size", training.batch_size},
           {"max_steps_per_epoch", training.max_steps_per_epoch},
           {"optimizer",
@@ -203,6 +206,14 @@ nlohmann::json training_json(const TrainingOptions& training) {
           {"augment",
            {{"crop_padding", training.augment.crop_padding},
             {"horizontal_flip", training.augment.horizontal_flip}}}};
+  // Layout and precision change the arithmetic, so they make another run; written only when on,
+  // so runs from before these settings existed keep their identity. cudnn_benchmark only picks
+  // algorithms and, like the thread count, is no part of it.
+  if (training.performance.channels_last) out["channels_last"] = true;
+  if (training.performance.mixed_precision != "off") {
+    out["mixed_precision"] = training.performance.mixed_precision;
+  }
+  return out;
 }
 
 nlohmann::json data_json(const DataOptions& data) {

@@ -1,5 +1,6 @@
 #include <lowbit/data/augment.h>
 #include <lowbit/training/checkpoint.h>
+#include <lowbit/training/train_step.h>
 #include <lowbit/training/trainer.h>
 #include <lowbit/training/weights.h>
 
@@ -44,12 +45,6 @@ std::vector<torch::Tensor> trainable_parameters(NetworkImpl& network,
     for (auto& extra : strategy->extra_parameters()) parameters.push_back(extra);
   }
   return parameters;
-}
-
-double cross_entropy_weight(const std::vector<Strategy*>& strategies) {
-  double weight = 1.0;
-  for (auto* strategy : strategies) weight *= strategy->cross_entropy_weight();
-  return weight;
 }
 
 /// Strategy metrics for the progress line, e.g. " teacher_top1 91.2".
@@ -133,12 +128,13 @@ Accuracy Trainer::evaluate(NetworkImpl& network) {
   const bool was_training = network.is_training();
   network.eval();
   torch::NoGradGuard no_grad;
+  AutocastScope autocast(device_, options_.performance.mixed_precision == "bf16");
   int64_t top1 = 0;
   int64_t top5 = 0;
   const int64_t total = data_.test.size();
   for (int64_t start = 0; start < total; start += options_.eval_batch_size) {
     const int64_t length = std::min(options_.eval_batch_size, total - start);
-    auto images = data_.test.slice(start, length);
+    auto images = input_layout(data_.test.slice(start, length), options_.performance);
     auto labels = data_.test.labels.narrow(0, start, length);
     auto [hit1, hit5] = count_correct(network.forward(images).logits, labels);
     top1 += hit1;
@@ -159,7 +155,6 @@ EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimi
   auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
   int64_t seen = 0;
   double lr = 0;
-  const double ce_weight = cross_entropy_weight(spec.strategies);
 
   synchronize(device_);
   const auto start = Clock::now();
@@ -168,25 +163,16 @@ EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimi
     const int64_t begin = step * options_.batch_size;
     const int64_t length = std::min(options_.batch_size, train_size - begin);
     auto index = order.narrow(0, begin, length);
-    Batch batch{augment_batch(data_.train.select(index), options_.augment),
+    Batch batch{input_layout(augment_batch(data_.train.select(index), options_.augment),
+                             options_.performance),
                 data_.train.labels.index_select(0, index)};
 
     lr = learning_rate(*state.stage, state.epoch_in_stage, step, steps);
     set_learning_rate(optimizer, lr);
     state.learning_rate = lr;
     state.learning_rate_scale = state.stage->learning_rate > 0 ? lr / state.stage->learning_rate : 0;
-    for (auto* strategy : spec.strategies) strategy->on_step_begin(state, batch);
-
-    auto output = network.forward(batch.images);
-    auto loss = ce_weight * torch::nn::functional::cross_entropy(output.logits, batch.labels);
-    for (auto* strategy : spec.strategies) {
-      auto extra = strategy->extra_loss(state, batch, output);
-      if (extra.defined()) loss = loss + extra;
-    }
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
-    for (auto* strategy : spec.strategies) strategy->on_step_end(state);
+    auto [output, loss] =
+        train_step(network, optimizer, state, spec.strategies, batch, options_.performance);
 
     // Accumulated on the device: one synchronisation per epoch instead of one per step.
     loss_sum += loss.detach().to(torch::kDouble) * length;
@@ -228,7 +214,9 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   for (auto* strategy : spec.strategies) strategy->plan(plan);
   if (plan.stages.empty()) throw std::runtime_error("the strategies left no training stage");
 
+  apply_backend_flags(options_.performance, device_);
   auto network = spec.build_network();
+  if (options_.performance.channels_last) to_channels_last(*network);
   network->to(device_);
 
   TrainingState state;
@@ -237,7 +225,11 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   state.seed = spec.seed;
   state.model = spec.model;
   state.steps_per_epoch = steps_per_epoch();
-  state.build_full_precision_network = spec.build_full_precision;
+  state.build_full_precision_network = [this, &spec](const std::string& model) {
+    auto other = spec.build_full_precision(model);
+    if (options_.performance.channels_last) to_channels_last(*other);
+    return other;
+  };
   state.evaluate = [this](NetworkImpl& other) {
     auto accuracy = evaluate(other);
     return std::make_pair(accuracy.top1, accuracy.top5);

@@ -13,7 +13,7 @@ function(lowbit_add_plugin name)
   if(LOWBIT_PLUGIN_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${LOWBIT_PLUGIN_OUTPUT_DIRECTORY})
   endif()
-  target_compile_options(${name} PRIVATE -Wall -Wextra)
+  target_compile_options(${name} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra>")
 endfunction()
 
 # In the lowbit tree, make `lowbit` depend on every plugin it ships, and install it where the

@@ -1,10 +1,14 @@
 #pragma once
 // Times training steps (forward, backward, SGD update) on random data: the number a user
 // compares with the same step written in PyTorch Python, and the cost of a quantizer over
-// full precision.
+// full precision. The step is the trainer's own (training/train_step.h), strategies included,
+// so KD is timed with the kd plugin's hooks, teacher update and all.
 
 #include <lowbit/layers/quantized_layers.h>
 #include <lowbit/sdk/registry.h>
+#include <lowbit/training/performance.h>
+
+#include <nlohmann/json.hpp>
 
 #include <torch/torch.h>
 
@@ -16,6 +20,11 @@ namespace lowbit {
 struct StepBenchOptions {
   std::string model = "resnet20";
   std::string quantizer = "dorefa";
+  nlohmann::json quantizer_options = nlohmann::json::object();
+  /// Also time the quantized setting with joint knowledge distillation (the "kd" strategy).
+  bool kd = false;
+  /// The kd strategy's options. Posterior terms only by default, as bench/reference.py.
+  nlohmann::json kd_options = {{"loss", "posterior"}};
   int weight_bits = 2;
   int activation_bits = 2;
   int64_t batch_size = 128;
@@ -26,6 +35,7 @@ struct StepBenchOptions {
   int64_t steps = 20;
   uint64_t seed = 0;
   torch::Device device = torch::kCPU;
+  PerformanceOptions performance;
 };
 
 struct StepTiming {
@@ -38,12 +48,13 @@ struct StepTiming {
 struct StepBenchResult {
   StepTiming full_precision;
   StepTiming quantized;
+  StepTiming distilled;  ///< quantized + KD; empty setting unless StepBenchOptions::kd
   /// Quantized over full-precision median step time.
   double overhead() const { return quantized.median_ms / full_precision.median_ms; }
 };
 
-/// Times `steps` steps after `warmup_steps`, for the full-precision network and for the same
-/// network with the quantizer at the given precision.
+/// Times `steps` steps after `warmup_steps`, for the full-precision network, for the same
+/// network with the quantizer at the given precision, and (kd) for that one distilled.
 StepBenchResult bench_training_steps(const Registry& registry, const StepBenchOptions& options);
 
 /// Median of step times in milliseconds.

@@ -8,6 +8,7 @@
 #include <lowbit/layers/quantized_layers.h>
 #include <lowbit/results/records.h>
 #include <lowbit/sdk/registry.h>
+#include <lowbit/training/performance.h>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +39,7 @@ struct TrainingOptions {
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
   AugmentOptions augment;
+  PerformanceOptions performance;
 };
 
 /// A named component with its options, as the experiment file gave them.
