@@ -120,6 +120,8 @@ TEST_CASE("training learns the synthetic task at full and low precision", "[trai
     CHECK(trial.top1 > (bits == 32 ? 90.0 : 45.0));
     CHECK(trial.top5 == Approx(100.0));  // 4 classes: top-5 always hits
     CHECK(trial.images_per_second > 0);
+    CHECK(trial.device == "cpu (" + std::to_string(torch::get_num_threads()) + " thread" +
+                              (torch::get_num_threads() == 1 ? ")" : "s)"));
   }
 }
 

@@ -14,6 +14,7 @@
 #include <lowbit/runner/slurm.h>
 #include <lowbit/runner/sweep.h>
 #include <lowbit/sdk/error.h>
+#include <lowbit/util/host_memory.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -274,6 +275,7 @@ int command_report(const std::string& db, const std::string& experiment, const s
 }  // namespace
 
 int main(int argc, char** argv) {
+  lowbit::keep_freed_host_memory();
   CLI::App app{"lowbit: train and compare low-bitwidth CNNs (quantizers x training strategies)"};
   app.require_subcommand(1);
   std::vector<std::string> plugin_dirs;

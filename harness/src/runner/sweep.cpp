@@ -167,7 +167,7 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
         trial.status = "failed";
         trial.error = e.what();
         trial.seed = experiment.seed + static_cast<uint64_t>(t);
-        trial.device = device.str();
+        trial.device = device_description(device);
         ++summary.trials_failed;
         if (out) fmt::print(*out, "{} FAILED: {}\n", label, e.what());
       }

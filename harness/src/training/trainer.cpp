@@ -203,11 +203,17 @@ EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimi
   return record;
 }
 
+std::string device_description(torch::Device device) {
+  if (!device.is_cpu()) return device.str();
+  const int threads = torch::get_num_threads();
+  return fmt::format("cpu ({} thread{})", threads, threads == 1 ? "" : "s");
+}
+
 TrialRecord Trainer::train(const TrialSpec& spec) {
   torch::manual_seed(spec.seed);
   TrialRecord trial;
   trial.seed = spec.seed;
-  trial.device = device_.str();
+  trial.device = device_description(device_);
   const auto trial_start = Clock::now();
 
   TrainingPlan plan{{spec.target}};

@@ -71,6 +71,11 @@ class Trainer {
 /// activation bits.
 void apply_stage_precision(NetworkImpl& network, const Stage& stage);
 
+/// The device as trials record it. On the CPU it includes LibTorch's intra-op thread count: the
+/// order of float reductions depends on it, so a CPU trial repeats bit for bit only with the same
+/// count, and its img/s depends on it too. E.g. "cpu (2 threads)", "cuda:0".
+std::string device_description(torch::Device device);
+
 /// How many samples have their label as the top-1 logit, and among the top-5.
 std::pair<int64_t, int64_t> count_correct(const torch::Tensor& logits, const torch::Tensor& labels);
 
