@@ -4,6 +4,21 @@
 
 #include <catch2/catch.hpp>
 
+namespace {
+
+/// A step benchmark small enough for a test: 4 one-channel 8x8 images, a few steps.
+lowbit::StepBenchOptions tiny_bench(int64_t steps) {
+  lowbit::StepBenchOptions options;
+  options.batch_size = 4;
+  options.image_size = 8;
+  options.channels = 1;
+  options.warmup_steps = 1;
+  options.steps = steps;
+  return options;
+}
+
+}  // namespace
+
 TEST_CASE("median of step times", "[bench]") {
   CHECK(lowbit::median({3.0, 1.0, 2.0}) == 2.0);
   CHECK(lowbit::median({4.0, 1.0, 3.0, 2.0}) == 2.5);
@@ -12,12 +27,7 @@ TEST_CASE("median of step times", "[bench]") {
 
 TEST_CASE("the step benchmark times full precision and the quantized setting", "[bench]") {
   auto components = lowbit::testing::load_components();
-  lowbit::StepBenchOptions options;
-  options.batch_size = 4;
-  options.image_size = 8;
-  options.channels = 1;
-  options.warmup_steps = 1;
-  options.steps = 3;
+  auto options = tiny_bench(3);
   options.weight_bits = 4;
   options.activation_bits = 2;
   auto result = lowbit::bench_training_steps(components->registry, options);
@@ -34,12 +44,7 @@ TEST_CASE("the step benchmark times full precision and the quantized setting", "
 TEST_CASE("the step benchmark times KD through the kd plugin, and honours its options",
           "[bench]") {
   auto components = lowbit::testing::load_components();
-  lowbit::StepBenchOptions options;
-  options.batch_size = 4;
-  options.image_size = 8;
-  options.channels = 1;
-  options.warmup_steps = 1;
-  options.steps = 2;
+  auto options = tiny_bench(2);
   options.kd = true;
   options.kd_options = {{"loss", "both"}};
   options.quantizer_options = {{"kernels", "composite"}};

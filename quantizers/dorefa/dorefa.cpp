@@ -126,7 +126,7 @@ torch::Tensor quantize_weight(const torch::Tensor& w, int bits, const WeightOpti
     }
     return SignSTE::apply(w) * mean_abs;
   }
-  if (options.kernels() == Kernels::fused && fused::supports(w)) {
+  if (options.kernels() == Kernels::fused && fused::supports_weight(w)) {
     return FusedWeight::apply(w, std::ldexp(1.0, bits) - 1.0, options.detach_max());
   }
   return generic_weight(w, bits, options.detach_max());
@@ -136,7 +136,7 @@ torch::Tensor quantize_activation(const torch::Tensor& x, int bits,
                                   const ActivationOptions& options) {
   check_bits(bits, "quantize_activation");
   if (bits == kFullPrecisionBits) return torch::relu(x);
-  if (options.kernels() == Kernels::fused && fused::supports(x)) {
+  if (options.kernels() == Kernels::fused && fused::supports_activation(x)) {
     return FusedActivation::apply(x, std::ldexp(1.0, bits) - 1.0);
   }
   return quantize_unit(ClipUnit::apply(x), bits);

@@ -7,20 +7,27 @@
 // weight gradient's one reduction may differ in the last bits (summation order).
 //
 // The rounding is rint() under the default round-to-nearest-even mode, i.e. torch::round's
-// half-to-even; LibTorch never changes the floating-point rounding mode.
+// half-to-even; LibTorch never changes the floating-point rounding mode. bfloat16 activations are
+// computed in float32 and rounded to bfloat16 (to nearest even, as c10::BFloat16) after the
+// multiply and after the divide, the two places where the composite's bfloat16 ops round.
 
 #include <torch/torch.h>
 
 namespace lowbit::dorefa::fused {
 
-/// Whether these kernels handle `tensor`: float32 on the CPU, or on a CUDA device when the
-/// plugin was built with its CUDA kernels. Anything else takes the composite path.
-bool supports(const torch::Tensor& tensor);
+/// Whether the activation kernels handle `x`: dense float32 or bfloat16 (what autocast's layers
+/// hand on) on the CPU, or on a CUDA device when the plugin was built with its CUDA kernels.
+/// Anything else takes the composite path.
+bool supports_activation(const torch::Tensor& x);
+
+/// Whether the weight kernels handle `w`: as supports_activation, float32 only (parameters stay
+/// float32 under autocast).
+bool supports_weight(const torch::Tensor& w);
 
 /// Whether this build carries the CUDA kernels (LOWBIT_CUDA_KERNELS).
 bool has_cuda_kernels();
 
-/// rint(clamp(x, 0, 1) * levels) / levels.
+/// rint(clamp(x, 0, 1) * levels) / levels, in x's type.
 torch::Tensor activation_forward(const torch::Tensor& x, float levels);
 
 /// grad where 0 <= x <= 1, 0 elsewhere (the closed-interval straight-through mask).

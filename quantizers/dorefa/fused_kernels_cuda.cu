@@ -46,6 +46,39 @@ __global__ void activation_backward_kernel(const float* x, const float* grad, fl
   }
 }
 
+// c10::BFloat16's conversions, as in the CPU loops.
+__device__ float from_bfloat16(uint16_t bits) {
+  return __uint_as_float(static_cast<uint32_t>(bits) << 16);
+}
+
+__device__ uint16_t to_bfloat16(float value) {
+  if (isnan(value)) return 0x7FC0;
+  uint32_t bits = __float_as_uint(value);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+__global__ void activation_forward_bf16_kernel(const uint16_t* x, uint16_t* y, int64_t n,
+                                               float levels) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x) {
+    float v = from_bfloat16(x[i]);
+    v = v > 1.f ? 1.f : v;
+    v = v < 0.f ? 0.f : v;
+    const float scaled = from_bfloat16(to_bfloat16(v * levels));
+    y[i] = to_bfloat16(rintf(scaled) / levels);
+  }
+}
+
+__global__ void activation_backward_bf16_kernel(const uint16_t* x, const uint16_t* grad,
+                                                uint16_t* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x) {
+    const float v = from_bfloat16(x[i]);
+    out[i] = to_bfloat16(from_bfloat16(grad[i]) * ((v >= 0.f && v <= 1.f) ? 1.f : 0.f));
+  }
+}
+
 __global__ void weight_forward_kernel(const float* t, float* y, int64_t n, const float* max_abs,
                                       float levels) {
   const float max_value = *max_abs;
@@ -82,6 +115,22 @@ void activation_backward(const float* x, const float* grad, float* out, int64_t 
   if (n == 0) return;
   activation_backward_kernel<<<blocks_for(n), kThreads, 0, as_stream(stream)>>>(x, grad, out, n);
   check_launch("activation_backward");
+}
+
+void activation_forward_bf16(const uint16_t* x, uint16_t* y, int64_t n, float levels,
+                             void* stream) {
+  if (n == 0) return;
+  activation_forward_bf16_kernel<<<blocks_for(n), kThreads, 0, as_stream(stream)>>>(x, y, n,
+                                                                                     levels);
+  check_launch("activation_forward_bf16");
+}
+
+void activation_backward_bf16(const uint16_t* x, const uint16_t* grad, uint16_t* out, int64_t n,
+                              void* stream) {
+  if (n == 0) return;
+  activation_backward_bf16_kernel<<<blocks_for(n), kThreads, 0, as_stream(stream)>>>(x, grad, out,
+                                                                                      n);
+  check_launch("activation_backward_bf16");
 }
 
 void weight_forward(const float* t, float* y, int64_t n, const float* max_abs, float levels,

@@ -10,6 +10,10 @@ namespace lowbit::dorefa::fused::cuda {
 
 void activation_forward(const float* x, float* y, int64_t n, float levels, void* stream);
 void activation_backward(const float* x, const float* grad, float* out, int64_t n, void* stream);
+/// bfloat16 activations as raw 16-bit words (see fused_kernels.h for the rounding points).
+void activation_forward_bf16(const uint16_t* x, uint16_t* y, int64_t n, float levels, void* stream);
+void activation_backward_bf16(const uint16_t* x, const uint16_t* grad, uint16_t* out, int64_t n,
+                              void* stream);
 void weight_forward(const float* t, float* y, int64_t n, const float* max_abs, float levels,
                     void* stream);
 void weight_backward(const float* t, const float* grad, float* out, int64_t n,

@@ -88,23 +88,37 @@ void check_weight_matches(const torch::Tensor& w, const torch::Tensor& upstream)
 
 TEST_CASE("fused activation kernels give the composite's values and gradients", "[dorefa][fused]") {
   const auto x = activation_inputs();
-  REQUIRE(fused::supports(x));
+  REQUIRE(fused::supports_activation(x));
   auto upstream = torch::randn_like(x);
   check_activation_matches(x, upstream);
   check_activation_matches(x.narrow(0, 0, 40), upstream.narrow(0, 0, 40));  // one thread
 }
 
+TEST_CASE("fused activation kernels on bfloat16 round where the composite's bfloat16 ops do",
+          "[dorefa][fused]") {
+  // What autocast hands a quantizer: bfloat16 activations and gradients.
+  const auto x = activation_inputs().to(torch::kBFloat16);
+  REQUIRE(fused::supports_activation(x));
+  CHECK_FALSE(fused::supports_weight(x));
+  check_activation_matches(x, torch::randn_like(x));
+  // The bfloat16 values at the rounding boundaries of 8 bits sit a hair off the float ones: the
+  // multiply's rounding to bfloat16 decides their level, as it does in the composite.
+  const auto boundary = torch::arange(0, 255).to(torch::kFloat).add(0.5).div(255).to(torch::kBFloat16);
+  check_activation_matches(boundary, torch::ones_like(boundary));
+}
+
 TEST_CASE("fused activation kernels keep a channels-last layout", "[dorefa][fused]") {
   torch::manual_seed(3);
   auto x = (torch::randn({8, 16, 12, 12}) * 0.7 + 0.4).contiguous(at::MemoryFormat::ChannelsLast);
-  REQUIRE(fused::supports(x));
+  REQUIRE(fused::supports_activation(x));
   check_activation_matches(x, torch::randn({8, 16, 12, 12}));  // upstream in the other layout
 }
 
 TEST_CASE("tensors the kernels do not handle take the composite path", "[dorefa][fused]") {
   auto strided = torch::randn({64, 48}).t();
-  CHECK_FALSE(fused::supports(strided));
-  CHECK_FALSE(fused::supports(torch::randn({16}, torch::kDouble)));
+  CHECK_FALSE(fused::supports_activation(strided));
+  CHECK_FALSE(fused::supports_activation(torch::randn({16}, torch::kDouble)));
+  CHECK_FALSE(fused::supports_weight(torch::randn({16}, torch::kHalf)));
   check_activation_matches(strided, torch::randn({48, 64}));
   auto as_double = forward_backward(torch::randn({50}, torch::kDouble), torch::ones({50}, torch::kDouble),
                                     [](const torch::Tensor& t) { return quantize_activation(t, 2); });
@@ -132,10 +146,13 @@ TEST_CASE("fused kernels on CUDA match the composite and the CPU", "[dorefa][fus
     return;
   }
   const torch::Device cuda(torch::kCUDA);
-  CHECK(fused::supports(torch::ones({2}, cuda)) == fused::has_cuda_kernels());
+  CHECK(fused::supports_activation(torch::ones({2}, cuda)) == fused::has_cuda_kernels());
   const auto x = activation_inputs();
   const auto upstream = torch::randn_like(x);
   check_activation_matches(x.to(cuda), upstream.to(cuda));
+  check_activation_matches(x.to(cuda).to(torch::kBFloat16), upstream.to(cuda).to(torch::kBFloat16));
+  CHECK(same_values(quantize_activation(x.to(torch::kBFloat16).to(cuda), 4).cpu(),
+                    quantize_activation(x.to(torch::kBFloat16), 4)));
   auto on_gpu = quantize_activation(x.to(cuda), 2).cpu();
   CHECK(same_values(on_gpu, quantize_activation(x, 2)));
   torch::manual_seed(5);

@@ -42,7 +42,9 @@ torch::nn::AnyModule QuantizedLayerFactory::conv2d(const ConvSpec& spec) {
 }
 
 torch::nn::AnyModule QuantizedLayerFactory::activation(const ActivationSpec& spec) {
-  if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
+  // Not in place: a structural transform may read the activation's input again (e.g. as a
+  // real-valued shortcut), and an in-place ReLU would change it under that reader.
+  if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::ReLU());
   LayerContext context{spec.name, spec.fragment, spec.channels, spec.channels};
   auto quantizer = quantizer_->activation_quantizer(context, policy_.activation_bits);
   return torch::nn::AnyModule(std::move(quantizer));
