@@ -206,15 +206,13 @@ class BiRealQuantizer : public Quantizer {
 
 std::unique_ptr<Quantizer> make_bireal(const JsonReader& reader) {
   Options options;
-  const auto gradient = reader.choice("weight_gradient", "magnitude_aware",
-                                      {"magnitude_aware", "clipped", "identity"});
-  options.gradient = gradient == "clipped"    ? WeightGradient::clipped
-                     : gradient == "identity" ? WeightGradient::identity
-                                              : WeightGradient::magnitude_aware;
-  options.zero = reader.choice("sign_zero", "plus_one", {"plus_one", "zero"}) == "zero"
-                     ? SignZero::zero
-                     : SignZero::plus_one;
-  options.structure = reader.choice("structure", "bireal", {"bireal", "none"}) == "bireal";
+  options.gradient = reader.mapped_choice("weight_gradient", WeightGradient::magnitude_aware,
+                                          {{"magnitude_aware", WeightGradient::magnitude_aware},
+                                           {"clipped", WeightGradient::clipped},
+                                           {"identity", WeightGradient::identity}});
+  options.zero = reader.mapped_choice("sign_zero", SignZero::plus_one,
+                                      {{"plus_one", SignZero::plus_one}, {"zero", SignZero::zero}});
+  options.structure = reader.mapped_choice("structure", true, {{"bireal", true}, {"none", false}});
   return std::make_unique<BiRealQuantizer>(options);
 }
 

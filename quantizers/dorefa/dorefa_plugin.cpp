@@ -67,16 +67,16 @@ class DoReFaQuantizer : public Quantizer {
 };
 
 std::unique_ptr<Quantizer> make_dorefa(const JsonReader& options) {
-  const auto k1 = options.choice("k1_weights", "scaled", {"scaled", "authors"});
-  const auto k1_gradient = options.choice("k1_gradient", "scaled", {"scaled", "identity"});
-  const auto kernels = options.choice("kernels", "fused", {"fused", "composite"}) == "fused"
-                           ? Kernels::fused
-                           : Kernels::composite;
+  const auto kernels = options.mapped_choice(
+      "kernels", Kernels::fused, {{"fused", Kernels::fused}, {"composite", Kernels::composite}});
   return std::make_unique<DoReFaQuantizer>(
       WeightOptions()
-          .k1_weights(k1 == "authors" ? K1Weights::authors : K1Weights::scaled)
+          .k1_weights(options.mapped_choice(
+              "k1_weights", K1Weights::scaled,
+              {{"scaled", K1Weights::scaled}, {"authors", K1Weights::authors}}))
           .detach_max(options.boolean("detach_max", false))
-          .k1_identity_gradient(k1_gradient == "identity")
+          .k1_identity_gradient(options.mapped_choice("k1_gradient", false,
+                                                      {{"scaled", false}, {"identity", true}}))
           .kernels(kernels),
       ActivationOptions().kernels(kernels));
 }

@@ -296,21 +296,20 @@ std::unique_ptr<Quantizer> make_groupnet(const JsonReader& reader) {
   Options options;
   options.bases = reader.integer("bases", 5, 1, 16);
   options.gates = reader.boolean("gates", false);
-  options.aggregation = reader.choice("aggregation", "scales", {"scales", "mean"}) == "mean"
-                            ? Aggregation::mean
-                            : Aggregation::scales;
-  const auto gradient = reader.choice("activation_gradient", "approx_sign",
-                                      {"approx_sign", "reference", "clipped"});
-  options.gradient = gradient == "reference" ? ActivationGradient::reference
-                     : gradient == "clipped" ? ActivationGradient::clipped
-                                             : ActivationGradient::approx_sign;
-  options.scale = reader.choice("weight_scale", "tensor", {"tensor", "channel"}) == "channel"
-                      ? WeightScale::channel
-                      : WeightScale::tensor;
-  options.zero = reader.choice("sign_zero", "plus_one", {"plus_one", "zero"}) == "zero"
-                     ? SignZero::zero
-                     : SignZero::plus_one;
-  options.structure = reader.choice("structure", "groupnet", {"groupnet", "none"}) == "groupnet";
+  options.aggregation = reader.mapped_choice(
+      "aggregation", Aggregation::scales,
+      {{"scales", Aggregation::scales}, {"mean", Aggregation::mean}});
+  options.gradient = reader.mapped_choice("activation_gradient", ActivationGradient::approx_sign,
+                                          {{"approx_sign", ActivationGradient::approx_sign},
+                                           {"reference", ActivationGradient::reference},
+                                           {"clipped", ActivationGradient::clipped}});
+  options.scale = reader.mapped_choice(
+      "weight_scale", WeightScale::tensor,
+      {{"tensor", WeightScale::tensor}, {"channel", WeightScale::channel}});
+  options.zero = reader.mapped_choice("sign_zero", SignZero::plus_one,
+                                      {{"plus_one", SignZero::plus_one}, {"zero", SignZero::zero}});
+  options.structure =
+      reader.mapped_choice("structure", true, {{"groupnet", true}, {"none", false}});
   return std::make_unique<GroupNetQuantizer>(options);
 }
 

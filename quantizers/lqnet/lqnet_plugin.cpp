@@ -170,14 +170,15 @@ class LQNetQuantizer : public Quantizer {
 };
 
 std::unique_ptr<Quantizer> make_lqnet(const JsonReader& options) {
-  const auto ema = options.choice("ema", "debiased", {"debiased", "plain"});
-  const auto singular = options.choice("singular", "skip", {"skip", "pinv"});
   return std::make_unique<LQNetQuantizer>(
       QemOptions()
-          .ema(ema == "plain" ? Ema::plain : Ema::debiased)
+          .ema(options.mapped_choice("ema", Ema::debiased,
+                                     {{"debiased", Ema::debiased}, {"plain", Ema::plain}}))
           .decay(options.number("momentum", 0.9, 0.0, 0.999999))
           .ridge(options.number("ridge", 1e-4, 0.0, 1e6))
-          .singular(singular == "pinv" ? SingularFit::pseudo_inverse : SingularFit::skip));
+          .singular(options.mapped_choice(
+              "singular", SingularFit::skip,
+              {{"skip", SingularFit::skip}, {"pinv", SingularFit::pseudo_inverse}})));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lowbit {
@@ -31,6 +32,11 @@ class JsonReader {
   std::string choice(const std::string& key, const std::vector<std::string>& allowed) const;
   std::string choice(const std::string& key, const std::string& fallback,
                      const std::vector<std::string>& allowed) const;
+  /// A string restricted to the names in `choices`, returned as the value it maps to (an enum, a
+  /// flag); absent, `fallback`, which must be one of the values. The error lists the names.
+  template <typename T>
+  T mapped_choice(const std::string& key, const T& fallback,
+                  const std::vector<std::pair<std::string, T>>& choices) const;
   int64_t integer(const std::string& key, int64_t min, int64_t max) const;
   int64_t integer(const std::string& key, int64_t fallback, int64_t min, int64_t max) const;
   double number(const std::string& key, double min, double max) const;
@@ -60,6 +66,22 @@ class JsonReader {
   mutable std::set<std::string> known_keys_;
   static const nlohmann::json empty_object_;
 };
+
+template <typename T>
+T JsonReader::mapped_choice(const std::string& key, const T& fallback,
+                            const std::vector<std::pair<std::string, T>>& choices) const {
+  std::vector<std::string> names;
+  std::string fallback_name;
+  for (const auto& [name, value] : choices) {
+    names.push_back(name);
+    if (fallback_name.empty() && value == fallback) fallback_name = name;
+  }
+  const auto picked = choice(key, fallback_name, names);
+  for (const auto& [name, value] : choices) {
+    if (name == picked) return value;
+  }
+  return fallback;  // not reached: choice() accepts only the names above
+}
 
 /// Joins values as "a, b, c" for "allowed:" lists.
 std::string join(const std::vector<std::string>& values, const std::string& separator = ", ");
