@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 namespace lowbit::models {
-using detail::activation_spec;
+using detail::LayerBuilder;
 using detail::conv_spec;
 using detail::init_weights;
 
@@ -29,6 +29,7 @@ constexpr int64_t kPooledSize = 6;
 AlexNetBNImpl::AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& layers) {
   const auto& data = options.data();
   const int64_t hidden = options.hidden();
+  LayerBuilder build(*this, layers);
   int64_t in_channels = data.in_channels;
   for (size_t i = 0; i < kConvs.size(); ++i) {
     const auto& layer = kConvs[i];
@@ -40,25 +41,18 @@ AlexNetBNImpl::AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& laye
     register_module(name, convs_.back().ptr());
     conv_bns_.push_back(
         register_module(fmt::format("bn{}", i + 1), torch::nn::BatchNorm2d(layer.out_channels)));
-    conv_acts_.push_back(layers.activation(
-        activation_spec(fmt::format("act{}", i + 1), "", layer.out_channels)));
-    register_module(fmt::format("act{}", i + 1), conv_acts_.back().ptr());
+    conv_acts_.push_back(build.activation(fmt::format("act{}", i + 1), layer.out_channels));
     in_channels = layer.out_channels;
   }
   const int64_t features = in_channels * kPooledSize * kPooledSize;
-  fc6_ = layers.linear(LinearSpec{"fc6", features, hidden, LayerRole::inner});
-  register_module("fc6", fc6_.ptr());
+  fc6_ = build.linear("fc6", features, hidden);
   bn6_ = register_module("bn6", torch::nn::BatchNorm1d(hidden));
-  act6_ = layers.activation(activation_spec("act6", "", hidden));
-  register_module("act6", act6_.ptr());
-  fc7_ = layers.linear(LinearSpec{"fc7", hidden, hidden, LayerRole::inner});
-  register_module("fc7", fc7_.ptr());
+  act6_ = build.activation("act6", hidden);
+  fc7_ = build.linear("fc7", hidden, hidden);
   bn7_ = register_module("bn7", torch::nn::BatchNorm1d(hidden));
   // Feeds the classifier: full precision unless the run quantizes all layers.
-  act7_ = layers.activation(activation_spec("act7", "", hidden, LayerRole::last));
-  register_module("act7", act7_.ptr());
-  fc8_ = layers.linear(LinearSpec{"fc8", hidden, data.num_classes, LayerRole::last});
-  register_module("fc8", fc8_.ptr());
+  act7_ = build.activation("act7", hidden, LayerRole::last);
+  fc8_ = build.linear("fc8", hidden, data.num_classes, LayerRole::last);
   init_weights(*this);
 }
 

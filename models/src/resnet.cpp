@@ -7,9 +7,8 @@
 #include <stdexcept>
 
 namespace lowbit::models {
-using detail::activation_spec;
-using detail::conv_spec;
 using detail::init_weights;
+using detail::LayerBuilder;
 using detail::needs_projection;
 
 namespace {
@@ -30,28 +29,21 @@ Layout layout_for(int64_t depth) {
 
 BottleneckImpl::BottleneckImpl(LayerFactory& layers, const std::string& name, int64_t in_channels,
                                int64_t width, int64_t stride, LayerRole output_role) {
+  LayerBuilder build(*this, layers, name);
   const int64_t out_channels = width * kExpansion;
-  conv1_ = layers.conv2d(conv_spec(name + ".conv1", name, in_channels, width, 1, 1));
-  register_module("conv1", conv1_.ptr());
-  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(width));
-  act1_ = layers.activation(activation_spec(name + ".act1", name, width));
-  register_module("act1", act1_.ptr());
-  conv2_ = layers.conv2d(conv_spec(name + ".conv2", name, width, width, 3, stride));
-  register_module("conv2", conv2_.ptr());
-  bn2_ = register_module("bn2", torch::nn::BatchNorm2d(width));
-  act2_ = layers.activation(activation_spec(name + ".act2", name, width));
-  register_module("act2", act2_.ptr());
-  conv3_ = layers.conv2d(conv_spec(name + ".conv3", name, width, out_channels, 1, 1));
-  register_module("conv3", conv3_.ptr());
-  bn3_ = register_module("bn3", torch::nn::BatchNorm2d(out_channels));
+  conv1_ = build.conv("conv1", in_channels, width, 1, 1);
+  bn1_ = build.batch_norm("bn1", width);
+  act1_ = build.activation("act1", width);
+  conv2_ = build.conv("conv2", width, width, 3, stride);
+  bn2_ = build.batch_norm("bn2", width);
+  act2_ = build.activation("act2", width);
+  conv3_ = build.conv("conv3", width, out_channels, 1, 1);
+  bn3_ = build.batch_norm("bn3", out_channels);
   if (needs_projection(in_channels, out_channels, stride)) {
-    shortcut_conv_ =
-        layers.conv2d(conv_spec(name + ".shortcut", name, in_channels, out_channels, 1, stride));
-    register_module("shortcut", shortcut_conv_.ptr());
-    shortcut_bn_ = register_module("shortcut_bn", torch::nn::BatchNorm2d(out_channels));
+    shortcut_conv_ = build.conv("shortcut", in_channels, out_channels, 1, stride);
+    shortcut_bn_ = build.batch_norm("shortcut_bn", out_channels);
   }
-  act3_ = layers.activation(activation_spec(name + ".act3", name, out_channels, output_role));
-  register_module("act3", act3_.ptr());
+  act3_ = build.activation("act3", out_channels, output_role);
 }
 
 torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
@@ -64,26 +56,19 @@ torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
 
 PreActBottleneckImpl::PreActBottleneckImpl(LayerFactory& layers, const std::string& name,
                                            int64_t in_channels, int64_t width, int64_t stride) {
+  LayerBuilder build(*this, layers, name);
   const int64_t out_channels = width * BottleneckImpl::kExpansion;
-  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(in_channels));
-  act1_ = layers.activation(activation_spec(name + ".act1", name, in_channels));
-  register_module("act1", act1_.ptr());
-  conv1_ = layers.conv2d(conv_spec(name + ".conv1", name, in_channels, width, 1, 1));
-  register_module("conv1", conv1_.ptr());
-  bn2_ = register_module("bn2", torch::nn::BatchNorm2d(width));
-  act2_ = layers.activation(activation_spec(name + ".act2", name, width));
-  register_module("act2", act2_.ptr());
-  conv2_ = layers.conv2d(conv_spec(name + ".conv2", name, width, width, 3, stride));
-  register_module("conv2", conv2_.ptr());
-  bn3_ = register_module("bn3", torch::nn::BatchNorm2d(width));
-  act3_ = layers.activation(activation_spec(name + ".act3", name, width));
-  register_module("act3", act3_.ptr());
-  conv3_ = layers.conv2d(conv_spec(name + ".conv3", name, width, out_channels, 1, 1));
-  register_module("conv3", conv3_.ptr());
+  bn1_ = build.batch_norm("bn1", in_channels);
+  act1_ = build.activation("act1", in_channels);
+  conv1_ = build.conv("conv1", in_channels, width, 1, 1);
+  bn2_ = build.batch_norm("bn2", width);
+  act2_ = build.activation("act2", width);
+  conv2_ = build.conv("conv2", width, width, 3, stride);
+  bn3_ = build.batch_norm("bn3", width);
+  act3_ = build.activation("act3", width);
+  conv3_ = build.conv("conv3", width, out_channels, 1, 1);
   if (needs_projection(in_channels, out_channels, stride)) {
-    shortcut_conv_ =
-        layers.conv2d(conv_spec(name + ".shortcut", name, in_channels, out_channels, 1, stride));
-    register_module("shortcut", shortcut_conv_.ptr());
+    shortcut_conv_ = build.conv("shortcut", in_channels, out_channels, 1, stride);
   }
 }
 
@@ -104,14 +89,12 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options, LayerFactory& layers) : opt
   const bool pre = options.preactivation();
   const bool imagenet = options.stem() == ResNetStem::imagenet;
 
-  auto stem = imagenet ? conv_spec("conv1", "", data.in_channels, widths[0], 7, 2, LayerRole::first)
-                       : conv_spec("conv1", "", data.in_channels, widths[0], 3, 1, LayerRole::first);
-  stem_conv_ = layers.conv2d(stem);
-  register_module("conv1", stem_conv_.ptr());
+  LayerBuilder build(*this, layers);
+  stem_conv_ = imagenet ? build.conv("conv1", data.in_channels, widths[0], 7, 2, LayerRole::first)
+                        : build.conv("conv1", data.in_channels, widths[0], 3, 1, LayerRole::first);
   if (!pre || imagenet) {
-    stem_bn_ = register_module("bn1", torch::nn::BatchNorm2d(widths[0]));
-    stem_act_ = layers.activation(activation_spec("act1", "", widths[0]));
-    register_module("act1", stem_act_.ptr());
+    stem_bn_ = build.batch_norm("bn1", widths[0]);
+    stem_act_ = build.activation("act1", widths[0]);
   }
 
   int64_t in_channels = widths[0];
@@ -138,12 +121,10 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options, LayerFactory& layers) : opt
     stages_.push_back(register_module(fmt::format("layer{}", s + 1), stage));
   }
   if (pre) {
-    tail_bn_ = register_module("bn_final", torch::nn::BatchNorm2d(in_channels));
-    tail_act_ = layers.activation(activation_spec("act_final", "", in_channels, LayerRole::last));
-    register_module("act_final", tail_act_.ptr());
+    tail_bn_ = build.batch_norm("bn_final", in_channels);
+    tail_act_ = build.activation("act_final", in_channels, LayerRole::last);
   }
-  classifier_ = layers.linear(LinearSpec{"fc", in_channels, data.num_classes, LayerRole::last});
-  register_module("fc", classifier_.ptr());
+  classifier_ = build.linear("fc", in_channels, data.num_classes, LayerRole::last);
   init_weights(*this);
 }
 

@@ -5,29 +5,23 @@
 #include <fmt/format.h>
 
 namespace lowbit::models {
-using detail::activation_spec;
-using detail::conv_spec;
 using detail::init_weights;
+using detail::LayerBuilder;
 using detail::needs_projection;
 
 BasicBlockImpl::BasicBlockImpl(LayerFactory& layers, const std::string& name, int64_t in_channels,
                                int64_t out_channels, int64_t stride, LayerRole output_role) {
-  conv1_ = layers.conv2d(conv_spec(name + ".conv1", name, in_channels, out_channels, 3, stride));
-  register_module("conv1", conv1_.ptr());
-  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(out_channels));
-  act1_ = layers.activation(activation_spec(name + ".act1", name, out_channels));
-  register_module("act1", act1_.ptr());
-  conv2_ = layers.conv2d(conv_spec(name + ".conv2", name, out_channels, out_channels, 3, 1));
-  register_module("conv2", conv2_.ptr());
-  bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out_channels));
+  LayerBuilder build(*this, layers, name);
+  conv1_ = build.conv("conv1", in_channels, out_channels, 3, stride);
+  bn1_ = build.batch_norm("bn1", out_channels);
+  act1_ = build.activation("act1", out_channels);
+  conv2_ = build.conv("conv2", out_channels, out_channels, 3, 1);
+  bn2_ = build.batch_norm("bn2", out_channels);
   if (needs_projection(in_channels, out_channels, stride)) {
-    shortcut_conv_ =
-        layers.conv2d(conv_spec(name + ".shortcut", name, in_channels, out_channels, 1, stride));
-    register_module("shortcut", shortcut_conv_.ptr());
-    shortcut_bn_ = register_module("shortcut_bn", torch::nn::BatchNorm2d(out_channels));
+    shortcut_conv_ = build.conv("shortcut", in_channels, out_channels, 1, stride);
+    shortcut_bn_ = build.batch_norm("shortcut_bn", out_channels);
   }
-  act2_ = layers.activation(activation_spec(name + ".act2", name, out_channels, output_role));
-  register_module("act2", act2_.ptr());
+  act2_ = build.activation("act2", out_channels, output_role);
 }
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
@@ -39,20 +33,15 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
 
 PreActBlockImpl::PreActBlockImpl(LayerFactory& layers, const std::string& name,
                                  int64_t in_channels, int64_t out_channels, int64_t stride) {
-  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(in_channels));
-  act1_ = layers.activation(activation_spec(name + ".act1", name, in_channels));
-  register_module("act1", act1_.ptr());
-  conv1_ = layers.conv2d(conv_spec(name + ".conv1", name, in_channels, out_channels, 3, stride));
-  register_module("conv1", conv1_.ptr());
-  bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out_channels));
-  act2_ = layers.activation(activation_spec(name + ".act2", name, out_channels));
-  register_module("act2", act2_.ptr());
-  conv2_ = layers.conv2d(conv_spec(name + ".conv2", name, out_channels, out_channels, 3, 1));
-  register_module("conv2", conv2_.ptr());
+  LayerBuilder build(*this, layers, name);
+  bn1_ = build.batch_norm("bn1", in_channels);
+  act1_ = build.activation("act1", in_channels);
+  conv1_ = build.conv("conv1", in_channels, out_channels, 3, stride);
+  bn2_ = build.batch_norm("bn2", out_channels);
+  act2_ = build.activation("act2", out_channels);
+  conv2_ = build.conv("conv2", out_channels, out_channels, 3, 1);
   if (needs_projection(in_channels, out_channels, stride)) {
-    shortcut_conv_ =
-        layers.conv2d(conv_spec(name + ".shortcut", name, in_channels, out_channels, 1, stride));
-    register_module("shortcut", shortcut_conv_.ptr());
+    shortcut_conv_ = build.conv("shortcut", in_channels, out_channels, 1, stride);
   }
 }
 
@@ -73,13 +62,11 @@ CifarResNetImpl::CifarResNetImpl(const CifarResNetOptions& options, LayerFactory
   const auto& data = options.data();
   const bool pre = options.preactivation();
 
-  stem_conv_ = layers.conv2d(conv_spec("conv1", "", data.in_channels, widths[0], 3, 1,
-                                       LayerRole::first));
-  register_module("conv1", stem_conv_.ptr());
+  LayerBuilder build(*this, layers);
+  stem_conv_ = build.conv("conv1", data.in_channels, widths[0], 3, 1, LayerRole::first);
   if (!pre) {
-    stem_bn_ = register_module("bn1", torch::nn::BatchNorm2d(widths[0]));
-    stem_act_ = layers.activation(activation_spec("act1", "", widths[0]));
-    register_module("act1", stem_act_.ptr());
+    stem_bn_ = build.batch_norm("bn1", widths[0]);
+    stem_act_ = build.activation("act1", widths[0]);
   }
 
   int64_t in_channels = widths[0];
@@ -103,13 +90,10 @@ CifarResNetImpl::CifarResNetImpl(const CifarResNetOptions& options, LayerFactory
     stages_.push_back(register_module(fmt::format("layer{}", s + 1), stage));
   }
   if (pre) {
-    tail_bn_ = register_module("bn_final", torch::nn::BatchNorm2d(in_channels));
-    tail_act_ = layers.activation(activation_spec("act_final", "", in_channels, LayerRole::last));
-    register_module("act_final", tail_act_.ptr());
+    tail_bn_ = build.batch_norm("bn_final", in_channels);
+    tail_act_ = build.activation("act_final", in_channels, LayerRole::last);
   }
-  LinearSpec fc{"fc", in_channels, data.num_classes, LayerRole::last};
-  classifier_ = layers.linear(fc);
-  register_module("fc", classifier_.ptr());
+  classifier_ = build.linear("fc", in_channels, data.num_classes, LayerRole::last);
   init_weights(*this);
 }
 
