@@ -10,6 +10,7 @@
 #include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
 #include <quantizer_test_layers.h>
+#include <plugin_test_support.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -17,31 +18,16 @@
 #include <string>
 #include <vector>
 
-extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
-
 namespace {
 
 using namespace lowbit::groupnet;
 
-constexpr double kTolerance = 1e-5;
+using lowbit::testing::check_close;
+using lowbit::testing::kTolerance;
+using lowbit::testing::values;
 
-torch::Tensor values(std::vector<float> list) { return torch::tensor(list); }
-
-void check_close(const torch::Tensor& actual, const torch::Tensor& expected,
-                 double tolerance = kTolerance) {
-  INFO("actual   " << actual);
-  INFO("expected " << expected);
-  REQUIRE(actual.sizes() == expected.sizes());
-  CHECK(torch::allclose(actual.to(torch::kFloat), expected.to(torch::kFloat), 0.0, tolerance));
-}
-
-std::shared_ptr<lowbit::Quantizer> make_quantizer(nlohmann::json options = nlohmann::json::object()) {
-  lowbit::Registry registry;
-  lowbit_plugin_entry()->register_components(registry);
-  lowbit::JsonReader reader(options, "test.json", "/quantizers/0/options");
-  std::shared_ptr<lowbit::Quantizer> quantizer = registry.quantizer("groupnet")(reader);
-  reader.reject_unknown_keys();
-  return quantizer;
+std::shared_ptr<lowbit::Quantizer> make_quantizer(const nlohmann::json& options = nlohmann::json::object()) {
+  return lowbit::testing::make_plugin_quantizer("groupnet", options);
 }
 
 const torch::Tensor kX = values({-1.5, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 1.5});

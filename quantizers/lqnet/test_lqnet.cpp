@@ -9,6 +9,7 @@
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
+#include <plugin_test_support.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -17,33 +18,16 @@
 #include <string>
 #include <vector>
 
-extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
-
 namespace {
 
 using namespace lowbit::lqnet;
 
-constexpr double kTolerance = 1e-5;
+using lowbit::testing::check_close;
+using lowbit::testing::kTolerance;
+using lowbit::testing::values;
 
-torch::Tensor values(std::vector<float> list) { return torch::tensor(list); }
-
-void check_close(const torch::Tensor& actual, const torch::Tensor& expected,
-                 double tolerance = kTolerance) {
-  INFO("actual   " << actual);
-  INFO("expected " << expected);
-  REQUIRE(actual.sizes() == expected.sizes());
-  CHECK(torch::allclose(actual.to(torch::kFloat), expected.to(torch::kFloat), 0.0, tolerance));
-}
-
-std::unique_ptr<lowbit::Quantizer> make_quantizer(const nlohmann::json& options = {}) {
-  lowbit::Registry registry;
-  lowbit_plugin_entry()->register_components(registry);
-  static nlohmann::json stored;
-  stored = options.is_null() ? nlohmann::json::object() : options;
-  lowbit::JsonReader reader(stored, "test.json", "/quantizers/0/options");
-  auto quantizer = registry.quantizer("lqnet")(reader);
-  reader.reject_unknown_keys();
-  return quantizer;
+std::shared_ptr<lowbit::Quantizer> make_quantizer(const nlohmann::json& options = {}) {
+  return lowbit::testing::make_plugin_quantizer("lqnet", options);
 }
 
 /// The module's buffer itself (a handle sharing its storage).

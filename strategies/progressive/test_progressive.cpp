@@ -7,6 +7,7 @@
 #include <lowbit/sdk/abi.h>
 #include <lowbit/sdk/error.h>
 #include <lowbit/sdk/registry.h>
+#include <plugin_test_support.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -14,24 +15,14 @@
 #include <string>
 #include <vector>
 
-extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
-
 namespace {
 
 using nlohmann::json;
 
-lowbit::Registry& registry() {
-  static lowbit::Registry loaded = [] {
-    lowbit::Registry r;
-    r.set_origin("test");
-    lowbit_plugin_entry()->register_components(r);
-    return r;
-  }();
-  return loaded;
-}
+using lowbit::testing::plugin_registry;
 
 lowbit::TrainingPlan planned_by(const json& options, lowbit::TrainingPlan plan) {
-  auto strategy = registry().strategy("progressive")(lowbit::JsonReader(options, "test.json"));
+  auto strategy = plugin_registry().strategy("progressive")(lowbit::JsonReader(options, "test.json"));
   strategy->plan(plan);
   return plan;
 }
@@ -49,7 +40,7 @@ lowbit::TrainingPlan one_stage(int w, int a) { return {{lowbit::Stage{"main", 5,
 }  // namespace
 
 TEST_CASE("progressive registers with the label PP", "[progressive]") {
-  CHECK(registry().info(lowbit::ComponentKind::strategy, "progressive").label == "PP");
+  CHECK(plugin_registry().info(lowbit::ComponentKind::strategy, "progressive").label == "PP");
 }
 
 TEST_CASE("PP: the default sequence 32,8,4,2 ends at the run's target", "[progressive]") {

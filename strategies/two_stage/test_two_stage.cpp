@@ -5,28 +5,19 @@
 #include <lowbit/sdk/abi.h>
 #include <lowbit/sdk/error.h>
 #include <lowbit/sdk/registry.h>
+#include <plugin_test_support.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-
-extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
 
 namespace {
 
 using nlohmann::json;
 
-lowbit::Registry& registry() {
-  static lowbit::Registry loaded = [] {
-    lowbit::Registry r;
-    r.set_origin("test");
-    lowbit_plugin_entry()->register_components(r);
-    return r;
-  }();
-  return loaded;
-}
+using lowbit::testing::plugin_registry;
 
 lowbit::TrainingPlan planned_by(const json& options, lowbit::TrainingPlan plan) {
-  auto strategy = registry().strategy("two_stage")(lowbit::JsonReader(options, "test.json"));
+  auto strategy = plugin_registry().strategy("two_stage")(lowbit::JsonReader(options, "test.json"));
   strategy->plan(plan);
   return plan;
 }
@@ -37,7 +28,7 @@ lowbit::TrainingPlan one_stage(int w, int a) { return {{lowbit::Stage{"main", 6,
 
 TEST_CASE("two_stage registers with the label TS", "[two_stage]") {
   CHECK(lowbit_plugin_entry()->api_version == LOWBIT_PLUGIN_API_VERSION);
-  CHECK(registry().info(lowbit::ComponentKind::strategy, "two_stage").label == "TS");
+  CHECK(plugin_registry().info(lowbit::ComponentKind::strategy, "two_stage").label == "TS");
 }
 
 TEST_CASE("TS: stage 1 quantizes weights only, stage 2 both, with per-stage epochs and lr",

@@ -1,0 +1,59 @@
+#pragma once
+// Helpers shared by the plugins' own tests. Each test binary has its plugin's sources compiled
+// in, so the plugin's entry point is right there, as the harness sees it after loading.
+
+#include <lowbit/sdk/abi.h>
+#include <lowbit/sdk/json_reader.h>
+#include <lowbit/sdk/quantizer.h>
+#include <lowbit/sdk/registry.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
+
+namespace lowbit::testing {
+
+/// The spec's vectors are given to 1e-5.
+constexpr double kTolerance = 1e-5;
+
+/// A float32 tensor from literal values.
+inline torch::Tensor values(std::vector<float> list) { return torch::tensor(list); }
+
+/// Same shape, values within `tolerance`; prints both tensors on failure.
+inline void check_close(const torch::Tensor& actual, const torch::Tensor& expected,
+                        double tolerance = kTolerance) {
+  INFO("actual   " << actual);
+  INFO("expected " << expected);
+  REQUIRE(actual.sizes() == expected.sizes());
+  CHECK(torch::allclose(actual.to(torch::kFloat), expected.to(torch::kFloat), 0.0, tolerance));
+}
+
+/// What the plugin registers through its entry point (origin "test").
+inline Registry& plugin_registry() {
+  static Registry loaded = [] {
+    Registry registry;
+    registry.set_origin("test");
+    lowbit_plugin_entry()->register_components(registry);
+    return registry;
+  }();
+  return loaded;
+}
+
+/// The plugin's quantizer `name` made from `options` through its entry point, as the harness
+/// does; options the factory did not read are errors.
+inline std::shared_ptr<Quantizer> make_plugin_quantizer(const std::string& name,
+                                                        const nlohmann::json& options) {
+  const nlohmann::json given = options.is_null() ? nlohmann::json::object() : options;
+  JsonReader reader(given, "test.json", "/quantizers/0/options");
+  std::shared_ptr<Quantizer> quantizer = plugin_registry().quantizer(name)(reader);
+  reader.reject_unknown_keys();
+  return quantizer;
+}
+
+}  // namespace lowbit::testing
