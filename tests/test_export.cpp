@@ -28,10 +28,13 @@ c10::impl::GenericDict read_export(const std::string& path) {
   return torch::pickle_load(bytes).toGenericDict();
 }
 
-/// One 2W2A DoReFa run of the tiny experiment, one trial.
-std::string train_tiny(const lowbit::testing::TemporaryFolder& folder) {
+/// One run of the tiny experiment (2W2A DoReFa unless told), one trial.
+std::string train_tiny(const lowbit::testing::TemporaryFolder& folder,
+                       const std::string& quantizer = "dorefa",
+                       const std::string& precision = "2W2A") {
   auto spec = lowbit::testing::tiny_experiment("export");
-  spec["precisions"] = {"2W2A"};
+  spec["quantizers"] = {quantizer};
+  spec["precisions"] = {precision};
   spec["trials"] = 1;
   const auto path = folder.file("export.json");
   std::ofstream(path) << spec.dump(2);
@@ -40,6 +43,16 @@ std::string train_tiny(const lowbit::testing::TemporaryFolder& folder) {
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   return db;
+}
+
+/// `lowbit export` of trial 0 of the ResNet-20 run at `precision` into `output`, read back.
+c10::impl::GenericDict exported_trial(const std::string& db, const std::string& precision,
+                                      const std::string& output) {
+  auto exported = lowbit_cli(fmt::format("export --db '{}' --model resnet20 --precision {} "
+                                         "--trial 0 -o '{}'", db, precision, output));
+  INFO(exported.output);
+  REQUIRE(exported.exit_code == 0);
+  return read_export(output);
 }
 
 }  // namespace
@@ -68,12 +81,7 @@ TEST_CASE("export writes a trained trial's tensors and codes that reproduce its 
   lowbit::testing::TemporaryFolder folder;
   const auto db = train_tiny(folder);
   const auto output = folder.file("trial0.pt");
-  auto exported = lowbit_cli(fmt::format("export --db '{}' --model resnet20 --precision 2W2A "
-                                         "--trial 0 -o '{}'", db, output));
-  INFO(exported.output);
-  REQUIRE(exported.exit_code == 0);
-
-  auto dict = read_export(output);
+  auto dict = exported_trial(db, "2W2A", output);
   CHECK_THAT(dict.at("__format__").toStringRef(), Contains("weight_codes"));
   auto run = nlohmann::json::parse(dict.at("__run__").toStringRef());
   CHECK(run.at("config").at("model") == "resnet20");
@@ -137,6 +145,16 @@ print("layers", len(codes), "worst", worst, "fc", tuple(d["fc.weight"].shape))
     const auto worst = std::stod(read.output.substr(read.output.find("worst") + 6));
     CHECK(worst < 1e-6);
   }
+}
+
+TEST_CASE("export rebuilds a run with its quantizer's structure (Bi-Real units)", "[export][e2e]") {
+  lowbit::testing::TemporaryFolder folder;
+  const auto db = train_tiny(folder, "bireal", "1W1A");
+  auto dict = exported_trial(db, "1W1A", folder.file("bireal.pt"));
+  // Each block became two units, each a binary conv with its BN and a real shortcut.
+  CHECK(dict.contains("layer1.0.unit1.conv.weight"));
+  CHECK(dict.contains("layer1.0.unit2.bn.running_var"));
+  CHECK_FALSE(dict.contains("layer1.0.conv1.weight"));
 }
 
 TEST_CASE("export errors name what is missing", "[export][e2e]") {

@@ -238,7 +238,7 @@ int command_bench(Environment& env, lowbit::StepBenchOptions options, const std:
              options.model, options.quantizer, options.batch_size, options.channels,
              options.image_size, options.image_size, options.device.str(),
              torch::get_num_threads(), options.performance.channels_last ? ", channels-last" : "",
-             options.performance.mixed_precision == "bf16" ? ", bf16 autocast" : "", options.steps);
+             options.performance.autocast_bf16() ? ", bf16 autocast" : "", options.steps);
   fmt::print("{:<10} {:>10} {:>10} {:>12}\n", "setting", "ms/step", "img/s", "peak MB");
   for (const auto* timing : {&result.full_precision, &result.quantized, &result.distilled}) {
     if (timing->setting.empty()) continue;

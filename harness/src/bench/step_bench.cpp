@@ -49,17 +49,16 @@ class SettingBuilder {
         spec_{options.channels, options.classes, options.image_size} {}
 
   std::shared_ptr<NetworkImpl> full_precision(const std::string& model) const {
-    QuantizedLayerFactory factory(nullptr, PrecisionPolicy{});
-    return prepared(registry_.model(model)(spec_, factory));
+    return prepared(build_network(registry_.model(model), spec_, nullptr, PrecisionPolicy{}));
   }
 
   std::shared_ptr<NetworkImpl> quantized() const {
     const JsonReader reader(options_.quantizer_options, "bench", "/quantizer_options");
     std::shared_ptr<const Quantizer> quantizer = registry_.quantizer(options_.quantizer)(reader);
     reader.reject_unknown_keys();
-    QuantizedLayerFactory factory(
-        quantizer, PrecisionPolicy{options_.weight_bits, options_.activation_bits, false});
-    return prepared(registry_.model(options_.model)(spec_, factory));
+    return prepared(build_network(
+        registry_.model(options_.model), spec_, quantizer,
+        PrecisionPolicy{options_.weight_bits, options_.activation_bits, false}));
   }
 
  private:
@@ -93,12 +92,8 @@ StepTiming time_steps(Setting& setting, const SettingBuilder& builder,
   };
   for (auto* strategy : setting.strategies) strategy->on_trial_begin(state);
 
-  auto parameters = network.parameters();
-  for (auto* strategy : setting.strategies) {
-    for (auto& extra : strategy->extra_parameters()) parameters.push_back(extra);
-  }
   torch::optim::SGD optimizer(
-      parameters, torch::optim::SGDOptions(kLearningRate).momentum(0.9).weight_decay(1e-4));
+      trainable_parameters(network, setting.strategies), torch::optim::SGDOptions(kLearningRate).momentum(0.9).weight_decay(1e-4));
   const auto float_options = torch::TensorOptions().device(options.device);
   Batch batch{input_layout(torch::randn({options.batch_size, options.channels, options.image_size,
                                          options.image_size}, float_options),

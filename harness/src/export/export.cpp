@@ -86,8 +86,9 @@ std::shared_ptr<NetworkImpl> rebuild_network(const Registry& registry, const Sto
   std::shared_ptr<const Quantizer> quantizer = registry.quantizer(quantizer_name)(reader);
   PrecisionPolicy policy{config.at("weight_bits").get<int>(), config.at("activation_bits").get<int>(),
                          config.at("quantize_all").get<bool>()};
-  QuantizedLayerFactory layers(quantizer, policy);
-  return registry.model(config.at("model").get<std::string>())(spec, layers);
+  // Through the quantizer's structural transform, as the run was trained (Bi-Real, Group-Net).
+  return build_network(registry.model(config.at("model").get<std::string>()), spec, quantizer,
+                       policy);
 }
 
 bool uniform_codes(const torch::Tensor& quantized, int bits, torch::Tensor& codes, double& scale,

@@ -58,4 +58,13 @@ torch::nn::AnyModule QuantizedLayerFactory::linear(const LinearSpec& spec) {
       QuantLinear(options, quantizer_->weight_quantizer(context, policy_.weight_bits)));
 }
 
+std::shared_ptr<NetworkImpl> build_network(const ModelFactory& model, const ModelSpec& spec,
+                                           const std::shared_ptr<const Quantizer>& quantizer,
+                                           const PrecisionPolicy& precision) {
+  std::shared_ptr<LayerFactory> layers =
+      std::make_shared<QuantizedLayerFactory>(quantizer, precision);
+  if (quantizer) layers = quantizer->wrap_layers(std::move(layers));
+  return model(spec, *layers);
+}
+
 }  // namespace lowbit

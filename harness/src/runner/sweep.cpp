@@ -151,13 +151,10 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
                                   run.precision.weight_bits, run.precision.activation_bits};
         const auto& model_factory = registry_.model(run.model);
         trial_spec.build_network = [&, quantizer] {
-          auto layers = quantizer->wrap_layers(
-              std::make_shared<QuantizedLayerFactory>(quantizer, run.precision));
-          return model_factory(spec, *layers);
+          return build_network(model_factory, spec, quantizer, run.precision);
         };
         trial_spec.build_full_precision = [&](const std::string& model) {
-          QuantizedLayerFactory layers(nullptr, PrecisionPolicy{});
-          return registry_.model(model)(spec, layers);
+          return build_network(registry_.model(model), spec, nullptr, PrecisionPolicy{});
         };
         trial = trainer.train(trial_spec);
         ++summary.trials_run;

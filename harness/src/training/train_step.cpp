@@ -2,6 +2,15 @@
 
 namespace lowbit {
 
+std::vector<torch::Tensor> trainable_parameters(NetworkImpl& network,
+                                                const std::vector<Strategy*>& strategies) {
+  auto parameters = network.parameters();
+  for (auto* strategy : strategies) {
+    for (auto& extra : strategy->extra_parameters()) parameters.push_back(extra);
+  }
+  return parameters;
+}
+
 double cross_entropy_weight(const std::vector<Strategy*>& strategies) {
   double weight = 1.0;
   for (auto* strategy : strategies) weight *= strategy->cross_entropy_weight();
@@ -15,7 +24,7 @@ StepOutput train_step(NetworkImpl& network, torch::optim::Optimizer& optimizer,
   StepOutput step;
   {
     // Forward passes and losses only: backward runs in the types autocast chose for forward.
-    AutocastScope autocast(state.device, performance.mixed_precision == "bf16");
+    AutocastScope autocast(state.device, performance.autocast_bf16());
     step.output = network.forward(batch.images);
     step.loss = cross_entropy_weight(strategies) *
                 torch::nn::functional::cross_entropy(step.output.logits, batch.labels);

@@ -38,15 +38,6 @@ void set_learning_rate(torch::optim::SGD& optimizer, double lr) {
   }
 }
 
-std::vector<torch::Tensor> trainable_parameters(NetworkImpl& network,
-                                                const std::vector<Strategy*>& strategies) {
-  auto parameters = network.parameters();
-  for (auto* strategy : strategies) {
-    for (auto& extra : strategy->extra_parameters()) parameters.push_back(extra);
-  }
-  return parameters;
-}
-
 /// Strategy metrics for the progress line, e.g. " teacher_top1 91.2".
 std::string format_extra(const std::map<std::string, double>& extra) {
   std::string text;
@@ -128,7 +119,7 @@ Accuracy Trainer::evaluate(NetworkImpl& network) {
   const bool was_training = network.is_training();
   network.eval();
   torch::NoGradGuard no_grad;
-  AutocastScope autocast(device_, options_.performance.mixed_precision == "bf16");
+  AutocastScope autocast(device_, options_.performance.autocast_bf16());
   int64_t top1 = 0;
   int64_t top5 = 0;
   const int64_t total = data_.test.size();

@@ -4,6 +4,7 @@
 
 #include <lowbit/sdk/layer_factory.h>
 #include <lowbit/sdk/quantizer.h>
+#include <lowbit/sdk/registry.h>
 
 #include <torch/torch.h>
 
@@ -59,5 +60,12 @@ class QuantizedLayerFactory : public LayerFactory {
   std::shared_ptr<const Quantizer> quantizer_;
   PrecisionPolicy policy_;
 };
+
+/// A model of the zoo as a run builds it: the quantizer's structural transform (Bi-Real's real
+/// shortcuts, Group-Net's bases) around a QuantizedLayerFactory. A null quantizer gives the
+/// full-precision model.
+std::shared_ptr<NetworkImpl> build_network(const ModelFactory& model, const ModelSpec& spec,
+                                           const std::shared_ptr<const Quantizer>& quantizer,
+                                           const PrecisionPolicy& precision);
 
 }  // namespace lowbit

@@ -21,6 +21,9 @@ struct PerformanceOptions {
   std::string mixed_precision = "off";
   /// cudnn.benchmark: time the convolution algorithms once per shape, keep the fastest.
   bool cudnn_benchmark = false;
+
+  /// Whether forward passes run under bfloat16 autocast.
+  bool autocast_bf16() const { return mixed_precision == "bf16"; }
 };
 
 /// Converts the module's 4-d parameters and buffers to channels-last layout in place (a module

@@ -17,6 +17,10 @@ struct StepOutput {
   torch::Tensor loss;  ///< the student's total loss, still attached to the graph's result
 };
 
+/// What the step's optimizer updates: the network's parameters and the strategies' extra ones.
+std::vector<torch::Tensor> trainable_parameters(NetworkImpl& network,
+                                                const std::vector<Strategy*>& strategies);
+
 /// The product of the strategies' cross-entropy factors (e.g. KD's α2).
 double cross_entropy_weight(const std::vector<Strategy*>& strategies);
 
