@@ -236,11 +236,11 @@ TEST_CASE("image folder errors name the folder or file at fault", "[data][imagef
 
 TEST_CASE("experiment files choose CIFAR and image folders with validated options",
           "[data][experiment]") {
-  static auto components = lowbit::testing::load_components();
+  auto& components = lowbit::testing::shared_components();
   auto spec = lowbit::testing::tiny_experiment();
   auto parse = [&](const nlohmann::json& data) {
     spec["data"] = data;
-    return lowbit::parse_experiment(spec, "data.json", components->registry);
+    return lowbit::parse_experiment(spec, "data.json", components.registry);
   };
   auto cifar = parse({{"name", "cifar100"}, {"root", "/data/cifar"}, {"labels", "coarse"}});
   CHECK(cifar.data.name == "cifar100");
@@ -277,14 +277,14 @@ TEST_CASE("a sweep trains on a streamed image folder", "[data][imagefolder][e2e]
   write_image(root.file("val/red/a.png"), 12, 12, 255);
   write_image(root.file("val/blue/b.jpg"), 12, 12, 0);
 
-  static auto components = lowbit::testing::load_components();
+  auto& components = lowbit::testing::shared_components();
   auto spec = lowbit::testing::tiny_experiment("folder");
   spec["data"] = {{"name", "imagefolder"}, {"root", root.file("")}, {"resize", 12}, {"crop", 8}};
   spec["precisions"] = {"2W2A"};
   spec["trials"] = 1;
-  auto experiment = lowbit::parse_experiment(spec, "folder.json", components->registry);
+  auto experiment = lowbit::parse_experiment(spec, "folder.json", components.registry);
   lowbit::ResultStore store(root.file("results.db"));
-  lowbit::SweepRunner sweep(components->registry, components->plugins, store);
+  lowbit::SweepRunner sweep(components.registry, components.plugins, store);
   lowbit::SweepOptions options;
   options.threads = 1;
   auto summary = sweep.run(experiment, options);

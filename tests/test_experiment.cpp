@@ -13,8 +13,7 @@ using lowbit::ConfigError;
 namespace {
 
 const lowbit::Registry& registry() {
-  static auto components = lowbit::testing::load_components();
-  return components->registry;
+  return lowbit::testing::shared_components().registry;
 }
 
 /// The ConfigError a spec raises, so tests can check where it points and what it allows.

@@ -19,10 +19,7 @@ int64_t parameter_count(torch::nn::Module& module) {
   return count;
 }
 
-lowbit::testing::Components& components() {
-  static auto loaded = lowbit::testing::load_components();
-  return *loaded;
-}
+lowbit::testing::Components& components() { return lowbit::testing::shared_components(); }
 
 std::shared_ptr<lowbit::NetworkImpl> build(const std::string& model, lowbit::LayerFactory& layers,
                                            lowbit::ModelSpec spec) {

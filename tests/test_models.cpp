@@ -15,14 +15,12 @@ int64_t parameter_count(torch::nn::Module& module) {
 
 std::shared_ptr<lowbit::NetworkImpl> build(const std::string& model, lowbit::LayerFactory& layers,
                                            lowbit::ModelSpec spec = {3, 10, 32}) {
-  static auto components = lowbit::testing::load_components();
-  return components->registry.model(model)(spec, layers);
+  return lowbit::testing::shared_components().registry.model(model)(spec, layers);
 }
 
 std::shared_ptr<const lowbit::Quantizer> dorefa() {
-  static auto components = lowbit::testing::load_components();
   nlohmann::json options = nlohmann::json::object();
-  return components->registry.quantizer("dorefa")(lowbit::JsonReader(options, "test"));
+  return lowbit::testing::shared_components().registry.quantizer("dorefa")(lowbit::JsonReader(options, "test"));
 }
 
 }  // namespace

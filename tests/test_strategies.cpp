@@ -23,10 +23,7 @@ namespace {
 
 using nlohmann::json;
 
-lowbit::testing::Components& components() {
-  static auto loaded = lowbit::testing::load_components();
-  return *loaded;
-}
+lowbit::testing::Components& components() { return lowbit::testing::shared_components(); }
 
 lowbit::DataSplits synthetic_data() {
   lowbit::DataOptions options;

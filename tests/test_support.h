@@ -38,6 +38,12 @@ inline std::unique_ptr<Components> load_components() {
   return components;
 }
 
+/// One set of components for the whole test process (plugins stay loaded anyway).
+inline Components& shared_components() {
+  static const auto loaded = load_components();
+  return *loaded;
+}
+
 /// A two-point matrix (FP and DoReFa 2W2A) on a tiny synthetic set, a few steps per epoch.
 inline nlohmann::json tiny_experiment(const std::string& name = "tiny") {
   auto spec = nlohmann::json::parse(R"({

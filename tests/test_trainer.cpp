@@ -11,10 +11,7 @@
 
 namespace {
 
-lowbit::testing::Components& components() {
-  static auto loaded = lowbit::testing::load_components();
-  return *loaded;
-}
+lowbit::testing::Components& components() { return lowbit::testing::shared_components(); }
 
 lowbit::DataSplits synthetic_data() {
   lowbit::DataOptions options;
