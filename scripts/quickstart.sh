@@ -8,4 +8,4 @@ bash scripts/install-deps.sh
 bash scripts/build.sh
 ./build/bin/lowbit run experiments/quickstart.json --db results/lowbit.db
 ./build/bin/lowbit table --db results/lowbit.db --experiment quickstart --format markdown \
-  --output results/quickstart.md
+  --output results/local/quickstart.md

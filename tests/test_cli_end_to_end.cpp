@@ -19,38 +19,10 @@ using Catch::Matchers::Contains;
 
 namespace {
 
+using lowbit::testing::count_rows;
 using lowbit::testing::lowbit_cli;
-
-/// The single integer a query returns, or -1 when the database cannot answer yet (not created,
-/// schema not written, locked).
-int64_t query_integer(const std::string& db, const std::string& sql) {
-  sqlite3* handle = nullptr;
-  int64_t value = -1;
-  if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_busy_timeout(handle, 5000);
-    sqlite3_stmt* statement = nullptr;
-    if (sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK &&
-        sqlite3_step(statement) == SQLITE_ROW) {
-      value = sqlite3_column_int64(statement, 0);
-    }
-    sqlite3_finalize(statement);
-  }
-  sqlite3_close(handle);
-  return value;
-}
-
-int64_t count_rows(const std::string& db, const std::string& sql) {
-  const int64_t count = query_integer(db, sql);
-  REQUIRE(count >= 0);
-  return count;
-}
-
-std::string write_experiment(const lowbit::testing::TemporaryFolder& folder, const std::string& name,
-                             const nlohmann::json& spec) {
-  const auto path = folder.file(name);
-  std::ofstream(path) << spec.dump(2);
-  return path;
-}
+using lowbit::testing::query_integer;
+using lowbit::testing::write_experiment;
 
 }  // namespace
 
@@ -72,10 +44,11 @@ TEST_CASE("a tiny sweep trains, stores every trial and epoch, and renders its ta
   CHECK(count_rows(db, "SELECT COUNT(*) FROM run_stats WHERE trials = 2") == 2);
   CHECK(count_rows(db, "SELECT COUNT(*) FROM trials WHERE plugin_hashes_json LIKE '%liblowbit_dorefa.so%'") == 4);
 
-  // Every finished trial leaves its weights beside the database.
-  CHECK(boost::filesystem::is_directory(folder.file("weights")));
+  // Every finished trial leaves its weights in the database's own folder, and nothing beside it.
+  CHECK(boost::filesystem::is_directory(db + ".d/weights"));
+  CHECK_FALSE(boost::filesystem::exists(folder.file("weights")));
   int64_t weight_files = 0;
-  for (const auto& entry : boost::filesystem::recursive_directory_iterator(folder.file("weights"))) {
+  for (const auto& entry : boost::filesystem::recursive_directory_iterator(db + ".d/weights")) {
     if (entry.path().extension() == ".pt") ++weight_files;
   }
   CHECK(weight_files == 4);

@@ -114,9 +114,9 @@ TEST_CASE("store creates its folder, the schema and WAL mode", "[store]") {
   { ResultStore store(temp.path); }
   REQUIRE(fs::exists(temp.path));
   RawDb raw(temp.path);
-  CHECK(raw.integer("PRAGMA user_version") == 1);
+  CHECK(raw.integer("PRAGMA user_version") == 2);
   CHECK(raw.text("PRAGMA journal_mode") == "wal");
-  for (const char* table : {"experiments", "runs", "trials", "epochs", "run_stats"}) {
+  for (const char* table : {"experiments", "runs", "trials", "epochs", "run_stats", "meta", "claims"}) {
     INFO(table);
     CHECK(raw.integer(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                   "name = '") + table + "'") == 1);
@@ -360,7 +360,55 @@ TEST_CASE("a database from a newer schema is refused, naming the file", "[store]
   }
   CHECK_THROWS_WITH(ResultStore(temp.path), Catch::Contains(temp.path) &&
                                                 Catch::Contains("version 99") &&
-                                                Catch::Contains("version 1"));
+                                                Catch::Contains("version 2"));
+  CHECK_THROWS_WITH(ResultStore(temp.path, lowbit::StoreAccess::read_only),
+                    Catch::Contains("version 99"));
+}
+
+TEST_CASE("a version-1 database is read as it is and migrated only by a writer", "[store]") {
+  TempDb temp;
+  int64_t run = 0;
+  {
+    ResultStore store(temp.path);
+    run = store.ensure_run(store.ensure_experiment("e", "e.json", {}), make_run("h"));
+    store.record_trial(run, make_trial(0, 70.0));
+  }
+  {
+    RawDb raw(temp.path);
+    raw.exec("DROP TABLE claims");
+    raw.exec("DROP TABLE meta");
+    raw.exec("PRAGMA user_version = 1");
+  }
+  {
+    ResultStore reader(temp.path, lowbit::StoreAccess::read_only);
+    CHECK(reader.database_id().empty());
+    CHECK(reader.trials(run).size() == 1);
+  }
+  CHECK(RawDb(temp.path).integer("PRAGMA user_version") == 1);
+  ResultStore writer(temp.path);
+  CHECK(RawDb(temp.path).integer("PRAGMA user_version") == 2);
+  const auto id = writer.database_id();
+  CHECK(id.size() == 32);
+  CHECK(ResultStore(temp.path).database_id() == id);  // kept for the file's life
+  CHECK(writer.trials(run).size() == 1);
+  TempDb other;
+  CHECK(ResultStore(other.path).database_id() != id);
+}
+
+TEST_CASE("a read-only store needs an existing lowbit database", "[store]") {
+  TempDb temp;
+  CHECK_THROWS_WITH(ResultStore(temp.path, lowbit::StoreAccess::read_only),
+                    Catch::Contains(temp.path) && Catch::Contains("no such file"));
+  CHECK_FALSE(fs::exists(temp.path));
+  fs::create_directories(fs::path(temp.path).parent_path());
+  {
+    RawDb raw(temp.path);
+    raw.exec("CREATE TABLE notes (text TEXT)");
+  }
+  CHECK_THROWS_WITH(ResultStore(temp.path, lowbit::StoreAccess::read_only),
+                    Catch::Contains("is not a lowbit results database"));
+  CHECK_THROWS_WITH(ResultStore(temp.path), Catch::Contains("other tables: notes"));
+  CHECK_THROWS_WITH(ResultStore(":memory:"), Catch::Contains("not a file name"));
 }
 
 TEST_CASE("a database that cannot be opened is reported with its path", "[store]") {

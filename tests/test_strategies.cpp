@@ -5,6 +5,7 @@
 #include <lowbit/data/synthetic.h>
 #include <lowbit/experiment/experiment.h>
 #include <lowbit/layers/quantized_layers.h>
+#include <lowbit/results/layout.h>
 #include <lowbit/results/store.h>
 #include <lowbit/results/table.h>
 #include <lowbit/runner/sweep.h>
@@ -192,8 +193,10 @@ TEST_CASE("tiny sweeps of SP+KD and TS+PP+KD record teacher accuracy and paper-s
   CHECK(ts_pp[0].extra.count("teacher_top1") == 1);
   // Every recorded trial's checkpoint is gone.
   int64_t checkpoints = 0;
-  if (boost::filesystem::exists(folder.file("checkpoints"))) {
-    for (boost::filesystem::recursive_directory_iterator it(folder.file("checkpoints")), end;
+  const auto checkpoint_folder = lowbit::database_folder(store.path()) + "/checkpoints";
+  REQUIRE(boost::filesystem::exists(lowbit::database_folder(store.path()) + "/weights"));
+  if (boost::filesystem::exists(checkpoint_folder)) {
+    for (boost::filesystem::recursive_directory_iterator it(checkpoint_folder), end;
          it != end; ++it) {
       checkpoints += boost::filesystem::is_regular_file(it->path());
     }

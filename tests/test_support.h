@@ -11,6 +11,7 @@
 #include <boost/filesystem.hpp>
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <sqlite3.h>
 #include <zlib.h>
 
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -125,6 +127,37 @@ inline ShellResult run_shell(const std::string& command) {
 /// Runs this build's `lowbit` with `arguments`.
 inline ShellResult lowbit_cli(const std::string& arguments) {
   return run_shell(fmt::format("'{}/bin/lowbit' {}", LOWBIT_BINARY_DIR, arguments));
+}
+
+/// The single integer a query returns, or -1 when the database cannot answer yet (not created,
+/// schema not written, locked).
+inline int64_t query_integer(const std::string& db, const std::string& sql) {
+  sqlite3* handle = nullptr;
+  int64_t value = -1;
+  if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(handle, 5000);
+    sqlite3_stmt* statement = nullptr;
+    if (sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW) {
+      value = sqlite3_column_int64(statement, 0);
+    }
+    sqlite3_finalize(statement);
+  }
+  sqlite3_close(handle);
+  return value;
+}
+
+inline int64_t count_rows(const std::string& db, const std::string& sql) {
+  const int64_t count = query_integer(db, sql);
+  REQUIRE(count >= 0);
+  return count;
+}
+
+inline std::string write_experiment(const TemporaryFolder& folder, const std::string& name,
+                                     const nlohmann::json& spec) {
+  const auto path = folder.file(name);
+  std::ofstream(path) << spec.dump(2);
+  return path;
 }
 
 }  // namespace lowbit::testing

@@ -14,6 +14,9 @@
 #include <lowbit/runner/slurm.h>
 #include <lowbit/runner/sweep.h>
 #include <lowbit/sdk/error.h>
+#include <lowbit/sdk/json_reader.h>
+#include <lowbit/util/atomic_file.h>
+#include <lowbit/util/exception_message.h>
 #include <lowbit/util/host_memory.h>
 
 #include <CLI/CLI.hpp>
@@ -21,11 +24,9 @@
 #include <boost/filesystem.hpp>
 #include <fmt/format.h>
 
-#include <cstdio>
+#include <iostream>
 #include <thread>
 #include <tuple>
-#include <fstream>
-#include <iostream>
 
 namespace {
 
@@ -49,20 +50,6 @@ void require_no_plugin_failures(const Environment& env) {
   std::string message = "some plugins could not be loaded:";
   for (const auto& failure : env.failures) message += "\n  " + failure.reason;
   throw std::runtime_error(message);
-}
-
-/// Writes `text` to `path` through a temporary file, so a reader never sees half a table.
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(fmt::format("{}: cannot write", temporary));
-    out << text;
-    if (!out.flush()) throw std::runtime_error(fmt::format("{}: write failed", temporary));
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    throw std::runtime_error(fmt::format("{}: cannot move the finished file into place", path));
-  }
 }
 
 int command_plugins(Environment& env) {
@@ -132,8 +119,7 @@ int command_slurm(Environment& env, const std::string& file, lowbit::SlurmOption
     options.plugin_dirs.push_back(boost::filesystem::canonical(folder).string());
   }
   if (output.empty()) output = options.shard_folder + "/" + experiment.name + ".sbatch";
-  boost::filesystem::create_directories(boost::filesystem::path(output).parent_path());
-  write_atomically(output, lowbit::slurm_array_script(options));
+  lowbit::write_text_atomically(output, lowbit::slurm_array_script(options));
   fmt::print("wrote {} ({} array tasks, {} trials in all)\nsubmit:  sbatch {}\nthen:    {} merge --db results/lowbit.db {}\n",
              output, options.shards, experiment.runs.size() * experiment.trials, output,
              options.executable, lowbit::shard_database(options, "*"));
@@ -175,10 +161,14 @@ int command_run(Environment& env, const std::vector<std::string>& files, const s
     print_skipped(experiment);
     auto summary = runner.run(experiment, options);
     failed += summary.trials_failed;
-    fmt::print("\n{}: {} trials run, {} already finished, {} failed{}; results in {}\n\n",
+    fmt::print("\n{}: {} trials run, {} already finished, {} failed{}{}; results in {}\n\n",
                experiment.name, summary.trials_run, summary.trials_skipped, summary.trials_failed,
                summary.trials_elsewhere > 0
                    ? fmt::format(", {} left to other shards", summary.trials_elsewhere)
+                   : std::string(),
+               summary.trials_claimed_elsewhere > 0
+                   ? fmt::format(", {} being trained by other processes",
+                                 summary.trials_claimed_elsewhere)
                    : std::string(),
                store.path());
     if (options.shard_count == 1) print_experiment_table(store, experiment.name);
@@ -188,12 +178,13 @@ int command_run(Environment& env, const std::vector<std::string>& files, const s
 
 int command_table(const std::string& db, const std::string& experiment, const std::string& format,
                   const std::string& output, const lowbit::TableOptions& options) {
-  lowbit::ResultStore store(db);
+  lowbit::ResultStore store(db, lowbit::StoreAccess::read_only);
   if (!experiment.empty()) {
     auto names = store.experiment_names();
     if (std::find(names.begin(), names.end(), experiment) == names.end()) {
-      throw std::invalid_argument(fmt::format("{}: no experiment \"{}\" (stored: {})", db,
-                                              experiment, names.empty() ? "none" : lowbit::join(names)));
+      throw std::invalid_argument(fmt::format("{}: no experiment {} (stored: {})", db,
+                                              lowbit::excerpt(experiment),
+                                              names.empty() ? "none" : lowbit::join(names)));
     }
   }
   auto text = lowbit::render_table(store.summaries(experiment), lowbit::parse_table_format(format),
@@ -201,7 +192,7 @@ int command_table(const std::string& db, const std::string& experiment, const st
   if (output.empty()) {
     fmt::print("{}\n", text);
   } else {
-    write_atomically(output, text + "\n");
+    lowbit::write_text_atomically(output, text + "\n");
     fmt::print("wrote {}\n", output);
   }
   return 0;
@@ -209,12 +200,7 @@ int command_table(const std::string& db, const std::string& experiment, const st
 
 /// A JSON object given on the command line, e.g. --quantizer-options '{"kernels": "composite"}'.
 nlohmann::json json_object_argument(const std::string& text, const std::string& option) {
-  nlohmann::json value;
-  try {
-    value = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw std::invalid_argument(fmt::format("{}: not JSON ({})", option, e.what()));
-  }
+  const auto value = lowbit::parse_json(text, option);
   if (!value.is_object()) {
     throw std::invalid_argument(fmt::format("{}: must be a JSON object, e.g. '{{\"loss\": \"both\"}}'", option));
   }
@@ -258,7 +244,7 @@ int command_merge(const std::string& db, const std::vector<std::string>& sources
     if (boost::filesystem::canonical(source_path) == target_file) {
       throw std::invalid_argument(fmt::format("{}: cannot merge a database into itself", source_path));
     }
-    lowbit::ResultStore source(source_path);
+    lowbit::ResultStore source(source_path, lowbit::StoreAccess::read_only);
     const auto merged = lowbit::merge_results(target, source);
     fmt::print("{}: {} trials added, {} already there\n", source_path, merged.trials_added,
                merged.trials_present);
@@ -272,7 +258,7 @@ int command_merge(const std::string& db, const std::vector<std::string>& sources
 }
 
 int command_report(const std::string& db, const std::string& experiment, const std::string& output) {
-  lowbit::ResultStore store(db);
+  lowbit::ResultStore store(db, lowbit::StoreAccess::read_only);
   lowbit::ReportOptions options;
   options.experiment = experiment;
   if (!experiment.empty()) options.title = "lowbit results: " + experiment;
@@ -410,7 +396,7 @@ int main(int argc, char** argv) {
     Environment env;
     load_components(env, plugin_dirs);
     if (export_cmd->parsed()) {
-      lowbit::ResultStore store(export_db);
+      lowbit::ResultStore store(export_db, lowbit::StoreAccess::read_only);
       lowbit::export_trial(env.registry, store, selector, export_trial, export_output);
       fmt::print("wrote {}\n", export_output);
       return 0;
@@ -430,7 +416,7 @@ int main(int argc, char** argv) {
     }
     return command_plugins(env);
   } catch (const std::exception& e) {
-    std::cerr << "lowbit: error: " << e.what() << "\n";
+    std::cerr << "lowbit: error: " << lowbit::exception_message(e) << "\n";
     return 1;
   }
 }

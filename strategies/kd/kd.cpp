@@ -54,11 +54,22 @@ void load_matching_weights(torch::nn::Module& module, const std::string& path, t
   load_into(module, archive, "", path);
 }
 
+/// A weights file named in the options must be there when the experiment is read, not only when
+/// its first trial starts.
+std::string existing_weights_file(const JsonReader& options, const std::string& key) {
+  auto path = options.string(key, "");
+  if (!path.empty() && !std::ifstream(path).good()) {
+    options.fail(key, "no readable file " + excerpt(path),
+                 "a weights file written by lowbit, e.g. <database>.d/weights/<run hash>/trial-0.pt");
+  }
+  return path;
+}
+
 KdOptions read_options(const JsonReader& options) {
   KdOptions out;
   out.teacher = options.string("teacher", "");
-  out.teacher_checkpoint = options.string("teacher_checkpoint", "");
-  out.student_checkpoint = options.string("student_checkpoint", "");
+  out.teacher_checkpoint = existing_weights_file(options, "teacher_checkpoint");
+  out.student_checkpoint = existing_weights_file(options, "student_checkpoint");
   out.joint = options.choice("mode", "joint", {"joint", "fixed"}) == "joint";
   const auto loss = options.choice("loss", "both", {"posterior", "attention", "both"});
   out.posterior = loss != "attention";
@@ -75,10 +86,15 @@ KdOptions read_options(const JsonReader& options) {
       options.choice("teacher_map", "quantized", {"quantized", "full_precision"}) == "quantized";
   if (!out.joint && out.teacher_checkpoint.empty()) {
     options.fail("teacher_checkpoint", "a fixed teacher needs trained weights",
-                 "a weights file, e.g. <database folder>/weights/<run hash>/trial-0.pt of a "
+                 "a weights file, e.g. <database>.d/weights/<run hash>/trial-0.pt of a "
                  "32W32A run, or \"mode\": \"joint\"");
   }
   return out;
+}
+
+std::vector<std::string> KdStrategy::models_needed() const {
+  if (options_.teacher.empty()) return {};  // the student's own architecture
+  return {options_.teacher};
 }
 
 double KdStrategy::teacher_learning_rate(const TrainingState& state) const {

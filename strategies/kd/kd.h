@@ -66,6 +66,7 @@ class KdStrategy : public Strategy {
   double cross_entropy_weight() const override { return options_.alpha_student; }
   void save_state(torch::serialize::OutputArchive& archive) const override;
   void load_state(torch::serialize::InputArchive& archive) override;
+  std::vector<std::string> models_needed() const override;
 
   NetworkImpl& teacher() { return *teacher_; }
   const KdLosses& last_losses() const { return last_; }

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 
@@ -12,6 +13,26 @@ namespace {
 
 constexpr int64_t kMaxEpochs = 100000;
 constexpr int64_t kMaxBatch = 1 << 20;
+constexpr size_t kMaxLabelLength = 64;
+
+std::string read_name(const JsonReader& reader, const std::string& key) {
+  auto name = reader.string(key);
+  if (!is_safe_name(name)) reader.fail(key, fmt::format("bad name {}", excerpt(name)), kSafeNameRule);
+  return name;
+}
+
+/// A column label is free text in tables and pages (escaped there) but one line of it.
+std::string read_label(const JsonReader& reader, const std::string& key) {
+  auto label = reader.string(key, "");
+  const bool control = std::any_of(label.begin(), label.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (control || label.size() > kMaxLabelLength) {
+    reader.fail(key, fmt::format("bad label {}", excerpt(label)),
+                "up to 64 characters without control characters (no line breaks or tabs)");
+  }
+  return label;
+}
 
 /// Reads a list field as an array (a single value is a one-element list).
 nlohmann::json as_list(const JsonReader& reader, const std::string& key) {
@@ -38,37 +59,43 @@ ComponentChoice read_component(const nlohmann::json& item, const std::string& fi
   } else if (item.is_object()) {
     JsonReader reader(item, file, pointer);
     choice.name = reader.string("name");
-    if (kind == ComponentKind::strategy) choice.label = reader.string("label", "");
+    if (kind == ComponentKind::strategy) choice.label = read_label(reader, "label");
     if (reader.has("options")) {
       choice.options = reader.member("options");
       if (!choice.options.is_object()) {
         reader.fail("options", "expected an object of options");
+      }
+      // The zoo's factories take no options; accepting some would silently train another model.
+      if (kind == ComponentKind::model && !choice.options.empty()) {
+        reader.fail("options", "the zoo's models take no options", "none, or {}");
       }
     }
     reader.reject_unknown_keys();
     name_pointer = reader.pointer_to("name");
   } else {
     throw ConfigError(file, pointer, fmt::format("expected a {} name or {{\"name\", \"options\"}}, found {}",
-                                                 to_string(kind), item.dump()));
+                                                 to_string(kind), excerpt(item)));
   }
   if (!registry.contains(kind, choice.name)) {
     auto names = registry.names(kind);
     throw ConfigError(file, name_pointer,
-                      fmt::format("unknown {} \"{}\"", to_string(kind), choice.name),
+                      fmt::format("unknown {} {}", to_string(kind), excerpt(choice.name)),
                       names.empty() ? "none registered (is the plugin folder right?)" : join(names));
   }
   return choice;
 }
 
-/// Runs the component's factory once so that bad options fail now, not mid-sweep.
+/// Runs the component's factory once so that bad options fail now, not mid-sweep; a strategy's
+/// other models (a KD teacher) must be in the zoo.
 void validate_options(const ComponentChoice& choice, const std::string& file,
                       const std::string& pointer, ComponentKind kind, const Registry& registry) {
   JsonReader options(choice.options, file, pointer + "/options");
+  std::vector<std::string> models_needed;
   try {
     if (kind == ComponentKind::quantizer) {
       registry.quantizer(choice.name)(options);
     } else {
-      registry.strategy(choice.name)(options);
+      models_needed = registry.strategy(choice.name)(options)->models_needed();
     }
   } catch (const ConfigError&) {
     throw;
@@ -76,18 +103,35 @@ void validate_options(const ComponentChoice& choice, const std::string& file,
     throw ConfigError(file, pointer + "/options", e.what());
   }
   options.reject_unknown_keys();
+  for (const auto& model : models_needed) {
+    if (!registry.contains(ComponentKind::model, model)) {
+      throw ConfigError(file, pointer + "/options",
+                        fmt::format("{} needs the model {}, which the zoo does not have",
+                                    choice.name, excerpt(model)),
+                        join(registry.names(ComponentKind::model)));
+    }
+  }
 }
 
 }  // namespace
 
+const char* const kSafeNameRule =
+    "1 to 100 of A-Z a-z 0-9 . _ -, starting with a letter or digit (e.g. \"table2_sp\")";
+
+bool is_safe_name(const std::string& name) {
+  static const std::regex pattern("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$");
+  return std::regex_match(name, pattern);
+}
+
 std::pair<int, int> parse_precision(const nlohmann::json& item, const std::string& file,
                                     const std::string& pointer) {
-  static const std::regex pattern("^([0-9]+)W([0-9]+)A$");
+  // At most two digits each: every allowed width fits, and no number can overflow stoi.
+  static const std::regex pattern("^([0-9]{1,2})W([0-9]{1,2})A$");
   const std::string allowed = "\"<w>W<a>A\" with bit-widths 1..32, e.g. \"2W2A\", \"32W32A\"";
   std::smatch match;
-  std::string text = item.is_string() ? item.get<std::string>() : item.dump();
+  const std::string text = item.is_string() ? item.get<std::string>() : "";
   if (!item.is_string() || !std::regex_match(text, match, pattern)) {
-    throw ConfigError(file, pointer, fmt::format("bad precision {}", item.dump()), allowed);
+    throw ConfigError(file, pointer, fmt::format("bad precision {}", excerpt(item)), allowed);
   }
   int weight_bits = std::stoi(match[1]);
   int activation_bits = std::stoi(match[2]);
@@ -111,11 +155,11 @@ DataOptions read_data(const JsonReader& reader, TrainingOptions& training) {
     if (!reader.has(key)) return fallback;
     const auto& value = reader.member(key);
     const std::string allowed = fmt::format("an array of 3 numbers in [{}, {}]", min, max);
-    if (!value.is_array() || value.size() != 3) reader.fail(key, "bad value " + value.dump(), allowed);
+    if (!value.is_array() || value.size() != 3) reader.fail(key, "bad value " + excerpt(value), allowed);
     std::vector<double> out;
     for (const auto& item : value) {
       if (!item.is_number() || item.get<double>() < min || item.get<double>() > max) {
-        reader.fail(key, "bad value " + value.dump(), allowed);
+        reader.fail(key, "bad value " + excerpt(value), allowed);
       }
       out.push_back(item.get<double>());
     }
@@ -295,8 +339,7 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
   experiment.file = file;
   experiment.spec = spec;
   JsonReader root(spec, file);
-  experiment.name = root.string("name");
-  if (experiment.name.empty()) root.fail("name", "must not be empty");
+  experiment.name = read_name(root, "name");
   experiment.description = root.string("description", "");
   experiment.trials = root.integer("trials", 1, 1, 1000);
   experiment.seed = static_cast<uint64_t>(root.integer("seed", 0, 0, int64_t{1} << 62));
@@ -378,13 +421,7 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
 Experiment load_experiment(const std::string& path, const Registry& registry) {
   std::ifstream in(path);
   if (!in) throw ConfigError(path, "", "cannot open the experiment file");
-  nlohmann::json spec;
-  try {
-    spec = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(path, "", fmt::format("not valid JSON: {}", e.what()));
-  }
-  return parse_experiment(spec, path, registry);
+  return parse_experiment(parse_json(in, path), path, registry);
 }
 
 }  // namespace lowbit

@@ -1,4 +1,6 @@
 #include <lowbit/export/export.h>
+#include <lowbit/results/layout.h>
+#include <lowbit/util/atomic_file.h>
 
 #include <lowbit/experiment/experiment.h>
 #include <lowbit/layers/quantized_layers.h>
@@ -8,11 +10,8 @@
 
 #include <fmt/format.h>
 
-#include <filesystem>
-#include <fstream>
 #include <stdexcept>
 
-#include <unistd.h>
 
 namespace lowbit {
 namespace {
@@ -171,15 +170,7 @@ void export_trial(const Registry& registry, ResultStore& store, const RunSelecto
                                         {"top1", trial->top1},
                                         {"config", run.record.config}}.dump());
   const auto bytes = torch::pickle_save(c10::IValue(dict));
-  const auto target = std::filesystem::path(output);
-  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
-  const auto temporary = output + fmt::format(".tmp-{}", ::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) throw std::runtime_error(fmt::format("{}: cannot write", temporary));
-  }
-  std::filesystem::rename(temporary, target);
+  write_file_atomically(output, [&bytes](const ByteSink& sink) { sink(bytes.data(), bytes.size()); });
 }
 
 }  // namespace lowbit

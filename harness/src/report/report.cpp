@@ -1,4 +1,5 @@
 #include <lowbit/report/report.h>
+#include <lowbit/util/atomic_file.h>
 
 #include <lowbit/experiment/experiment.h>
 
@@ -8,8 +9,6 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
@@ -18,7 +17,6 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <unistd.h>
 
 namespace lowbit {
 namespace {
@@ -407,18 +405,7 @@ std::string render_report(ResultStore& store, const ReportOptions& options) {
 }
 
 void write_report(ResultStore& store, const std::string& path, const ReportOptions& options) {
-  const auto html = render_report(store, options);
-  const auto target = std::filesystem::path(path);
-  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
-  const auto temporary = target.string() + fmt::format(".tmp-{}", ::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", temporary));
-    out << html;
-    out.close();
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", temporary));
-  }
-  std::filesystem::rename(temporary, target);
+  write_text_atomically(path, render_report(store, options));
 }
 
 }  // namespace lowbit

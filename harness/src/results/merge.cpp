@@ -1,7 +1,12 @@
+#include <lowbit/results/layout.h>
 #include <lowbit/results/merge.h>
-#include <lowbit/training/weights.h>
+#include <lowbit/util/atomic_file.h>
 
 #include <boost/filesystem.hpp>
+#include <fmt/format.h>
+
+#include <fstream>
+#include <vector>
 
 namespace lowbit {
 namespace fs = boost::filesystem;
@@ -10,10 +15,15 @@ namespace {
 /// Copies a file the source database keeps beside it, if it has one and the target does not.
 void copy_beside(const std::string& from, const std::string& to) {
   if (!fs::is_regular_file(from) || fs::exists(to)) return;
-  fs::create_directories(fs::path(to).parent_path());
-  const std::string temporary = to + ".tmp";
-  fs::copy_file(from, temporary, fs::copy_options::overwrite_existing);
-  fs::rename(temporary, to);
+  std::ifstream in(from, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read", from));
+  write_file_atomically(to, [&](const ByteSink& sink) {
+    std::vector<char> buffer(1 << 20);
+    while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0) {
+      sink(buffer.data(), static_cast<size_t>(in.gcount()));
+    }
+    if (in.bad()) throw std::runtime_error(fmt::format("{}: read error", from));
+  });
 }
 
 }  // namespace

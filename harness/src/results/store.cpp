@@ -5,9 +5,13 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
+#include <random>
 #include <limits>
 #include <stdexcept>
 #include <system_error>
@@ -20,7 +24,12 @@ using sqlite::Statement;
 using sqlite::Transaction;
 
 /// Bump when the schema changes, and teach open_schema() to migrate from the older versions.
-constexpr int64_t kSchemaVersion = 1;
+/// 2: `meta` (the database's identity) and `claims` (trials being trained, with their owners).
+constexpr int64_t kSchemaVersion = 2;
+
+/// The tables of every version; a file with other tables belongs to another program.
+constexpr const char* kLowbitTables[] = {"experiments", "runs", "trials", "epochs", "run_stats",
+                                         "meta", "claims"};
 
 /// Waiting this long for another process's write lock lets several sweeps share one database.
 constexpr int kBusyTimeoutMs = 10000;
@@ -83,6 +92,19 @@ CREATE TABLE IF NOT EXISTS epochs (
   extra_json TEXT NOT NULL DEFAULT '{}',
   PRIMARY KEY (trial_id, epoch)
 );
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  trial_index INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  token TEXT NOT NULL,
+  heartbeat REAL NOT NULL,
+  PRIMARY KEY (run_id, trial_index)
+);
 CREATE TABLE IF NOT EXISTS run_stats (
   run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
   trials INTEGER NOT NULL,
@@ -144,7 +166,6 @@ void switch_to_wal(sqlite3* db, const std::string& path) {
 // Connection settings are per connection, and journal_mode cannot change inside a transaction,
 // so they come before any schema work.
 void configure_connection(sqlite3* db, const std::string& path) {
-  sqlite3_busy_timeout(db, kBusyTimeoutMs);
   Statement(db, path, "PRAGMA foreign_keys = ON").run();
   switch_to_wal(db, path);
 }
@@ -157,6 +178,38 @@ void refuse_newer_schema(int64_t found, const std::string& path) {
       path, found, kSchemaVersion));
 }
 
+std::vector<std::string> foreign_tables(sqlite3* db, const std::string& path) {
+  Statement select(db, path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+  std::vector<std::string> foreign;
+  while (select.step()) {
+    const auto name = select.text(0);
+    const bool ours = std::find(std::begin(kLowbitTables), std::end(kLowbitTables), name) !=
+                      std::end(kLowbitTables);
+    if (!ours && name.rfind("sqlite_", 0) != 0) foreign.push_back(name);
+  }
+  return foreign;
+}
+
+/// A file that has no lowbit schema version is lowbit's only while it is empty: lowbit never
+/// adds its tables to another program's database.
+void refuse_foreign_database(sqlite3* db, const std::string& path, int64_t version) {
+  if (version > 0) return;
+  const auto foreign = foreign_tables(db, path);
+  if (foreign.empty()) return;
+  std::string names;
+  for (const auto& name : foreign) names += (names.empty() ? "" : ", ") + name;
+  throw std::runtime_error(fmt::format(
+      "{} is not a lowbit results database (it has other tables: {}); give --db a new file or a "
+      "lowbit database", path, names));
+}
+
+std::string random_hex(size_t bytes) {
+  std::random_device device;
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) out += fmt::format("{:02x}", device() & 0xFF);
+  return out;
+}
+
 // The version is re-read under the write lock: another process may have created the schema
 // between our first look and BEGIN IMMEDIATE.
 void open_schema(sqlite3* db, const std::string& path) {
@@ -164,14 +217,64 @@ void open_schema(sqlite3* db, const std::string& path) {
   Transaction transaction(db, path);
   const int64_t version = pragma_int(db, path, "PRAGMA user_version");
   refuse_newer_schema(version, path);
+  refuse_foreign_database(db, path, version);
   if (version < kSchemaVersion) {
+    // Every statement is CREATE ... IF NOT EXISTS: version 1 gains the tables version 2 added.
     if (sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
       sqlite::throw_error(db, path, "cannot create the schema");
     }
+    // A database's identity goes into its checkpoints, so another database's are recognised.
+    Statement(db, path, "INSERT OR IGNORE INTO meta (key, value) VALUES ('database_id', ?1)")
+        .bind(1, random_hex(16))
+        .run();
     // PRAGMA takes no bound parameters; the value is our own constant, not input.
     Statement(db, path, fmt::format("PRAGMA user_version = {}", kSchemaVersion)).run();
   }
   transaction.commit();
+}
+
+/// A reader never creates or migrates anything, but still refuses what it cannot read.
+void check_readable_schema(sqlite3* db, const std::string& path) {
+  const int64_t version = pragma_int(db, path, "PRAGMA user_version");
+  refuse_newer_schema(version, path);
+  Statement experiments(db, path,
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'");
+  if (version == 0 || !experiments.step()) {
+    throw std::runtime_error(fmt::format(
+        "{} is not a lowbit results database (no lowbit schema in it)", path));
+  }
+}
+
+/// `file:` URI of a path, every byte outside the unreserved set percent-encoded.
+std::string file_uri(const std::string& path, const std::string& query) {
+  std::string uri = "file:";
+  for (unsigned char c : std::filesystem::absolute(path).string()) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+      uri += static_cast<char>(c);
+    } else {
+      uri += fmt::format("%{:02X}", c);
+    }
+  }
+  return uri + "?" + query;
+}
+
+/// How a reader opens the file without writing anything: SQLite's read-only connection to a WAL
+/// database still creates (and leaves) the -shm and -wal files, and fails where the user may not
+/// write the folder. Without a -wal file no connection is open and every commit is in the main
+/// file, so it is opened as immutable (no side files, no locks); with one, a sweep is writing, and
+/// the reader joins its WAL read-only.
+std::string reader_uri(const std::string& path) {
+  const bool wal_in_use = std::filesystem::exists(path + "-wal");
+  return file_uri(path, wal_in_use ? "mode=ro" : "mode=ro&immutable=1");
+}
+
+/// ":memory:" and "" are private, temporary databases: a sweep's results would vanish with it.
+void refuse_temporary_database(const std::string& path) {
+  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) {
+    throw std::invalid_argument(fmt::format(
+        "results database \"{}\": not a file name (allowed: a path such as results/lowbit.db)",
+        path));
+  }
 }
 
 std::string metrics_to_json(const std::map<std::string, double>& metrics) {
@@ -187,6 +290,10 @@ std::map<std::string, double> metrics_from_json(const std::string& text) {
                                      : std::numeric_limits<double>::quiet_NaN();
   }
   return metrics;
+}
+
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 struct MeanStd {
@@ -222,7 +329,7 @@ void clear_previous_attempt(sqlite3* db, const std::string& path, int64_t run_id
   find.bind_all(run_id, trial_index);
   if (!find.step()) return;
   if (find.text(1) == "finished") {
-    throw std::logic_error(fmt::format(
+    throw TrialAlreadyFinished(fmt::format(
         "results database {}: trial {} of run {} is already recorded as finished", path,
         trial_index, run_id));
   }
@@ -317,15 +424,32 @@ std::vector<EpochRecord> read_epochs(sqlite3* db, const std::string& path, int64
 
 }  // namespace
 
-ResultStore::ResultStore(const std::string& path) : path_(path) {
-  create_parent_folder(path_);
-  const int rc = sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                                 nullptr);
+ResultStore::ResultStore(const std::string& path, StoreAccess access) : path_(path) {
+  refuse_temporary_database(path_);
+  const bool read_only = access == StoreAccess::read_only;
+  if (read_only && !std::filesystem::is_regular_file(path_)) {
+    throw std::runtime_error(fmt::format("results database {}: no such file", path_));
+  }
+  if (!read_only) create_parent_folder(path_);
+  const int rc = read_only ? sqlite3_open_v2(reader_uri(path_).c_str(), &db_,
+                                             SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr)
+                           : sqlite3_open_v2(path_.c_str(), &db_,
+                                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   // The destructor does not run when a constructor throws, so close the handle here.
   try {
     if (rc != SQLITE_OK) sqlite::throw_error(db_, path_, "cannot open");
-    configure_connection(db_, path_);
-    open_schema(db_, path_);
+    if (read_only) {
+      sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+      check_readable_schema(db_, path_);
+    } else {
+      sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+      // Before anything is changed: switching to WAL rewrites another program's file too.
+      const int64_t version = pragma_int(db_, path_, "PRAGMA user_version");
+      refuse_newer_schema(version, path_);
+      refuse_foreign_database(db_, path_, version);
+      configure_connection(db_, path_);
+      open_schema(db_, path_);
+    }
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -385,7 +509,65 @@ void ResultStore::record_trial(int64_t run_id, const TrialRecord& trial) {
   const int64_t trial_id = insert_trial(db_, path_, run_id, trial);
   insert_epochs(db_, path_, trial_id, trial.epochs);
   refresh_run_stats(db_, path_, run_id);
+  // The trial is decided: whoever claimed it has nothing left to own.
+  Statement(db_, path_, "DELETE FROM claims WHERE run_id = ?1 AND trial_index = ?2")
+      .bind_all(run_id, trial.trial_index)
+      .run();
   transaction.commit();
+}
+
+std::string ResultStore::database_id() {
+  // A version-1 database opened read-only has no `meta` table to prepare a query against.
+  Statement has_meta(db_, path_,
+                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+  if (!has_meta.step()) return "";
+  Statement select(db_, path_, "SELECT value FROM meta WHERE key = 'database_id'");
+  return select.step() ? select.text(0) : "";
+}
+
+TrialClaim ResultStore::claim_trial(int64_t run_id, int64_t trial_index, const ClaimOwner& owner,
+                                    const std::function<bool(const ClaimOwner&, double)>& alive) {
+  Transaction transaction(db_, path_);
+  TrialClaim result;
+  if (trial_finished(run_id, trial_index)) {
+    result.outcome = TrialClaim::Outcome::finished;
+    transaction.commit();
+    return result;
+  }
+  Statement find(db_, path_, R"sql(
+      SELECT host, pid, token, heartbeat FROM claims WHERE run_id = ?1 AND trial_index = ?2)sql");
+  find.bind_all(run_id, trial_index);
+  if (find.step()) {
+    ClaimOwner holder{find.text(0), find.int64(1), find.text(2)};
+    if (holder.token != owner.token && alive(holder, find.real(3))) {
+      result.outcome = TrialClaim::Outcome::owned_elsewhere;
+      result.holder = holder;
+      transaction.commit();
+      return result;
+    }
+    result.taken_over = holder.token != owner.token;
+    if (result.taken_over) result.holder = holder;
+  }
+  Statement claim(db_, path_, R"sql(
+      INSERT OR REPLACE INTO claims (run_id, trial_index, host, pid, token, heartbeat)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6))sql");
+  claim.bind_all(run_id, trial_index, owner.host, owner.pid, owner.token, unix_seconds());
+  claim.run();
+  transaction.commit();
+  result.outcome = TrialClaim::Outcome::claimed;
+  return result;
+}
+
+void ResultStore::renew_claims(const std::string& token) {
+  Statement(db_, path_, "UPDATE claims SET heartbeat = ?1 WHERE token = ?2")
+      .bind_all(unix_seconds(), token)
+      .run();
+}
+
+void ResultStore::release_claim(int64_t run_id, int64_t trial_index, const std::string& token) {
+  Statement(db_, path_, "DELETE FROM claims WHERE run_id = ?1 AND trial_index = ?2 AND token = ?3")
+      .bind_all(run_id, trial_index, token)
+      .run();
 }
 
 std::vector<RunSummary> ResultStore::summaries(const std::string& experiment) {

@@ -201,12 +201,26 @@ std::string join(const std::vector<std::string>& parts, const std::string& separ
   return joined;
 }
 
+/// A label stays on its line in every format: names are checked when an experiment is read, but a
+/// database may come from elsewhere, so line breaks and other control characters become spaces.
+std::string one_line(const std::string& text) {
+  std::string out = text;
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return out;
+}
+
 // ---- Markdown -------------------------------------------------------------------------------
 
+/// Every character that means something inside a table cell or heading (emphasis, code, links,
+/// HTML, the cell separator) is backslash-escaped; + - . ! ( ) only mean something at the start
+/// of a line or after a bracket, which a cell's text never is.
 std::string markdown_escape(const std::string& text) {
+  static const std::string kSpecial = "\\`*_[]<>#|~&";
   std::string escaped;
-  for (char c : text) {
-    if (c == '|' || c == '*' || c == '\\') escaped += '\\';
+  for (char c : one_line(text)) {
+    if (kSpecial.find(c) != std::string::npos) escaped += '\\';
     escaped += c;
   }
   return escaped;
@@ -249,11 +263,14 @@ std::string render_markdown(const Grid& grid, bool with_heading) {
 
 std::string latex_escape(const std::string& text) {
   std::string escaped;
-  for (char c : text) {
+  for (char c : one_line(text)) {
     switch (c) {
       case '\\': escaped += "\\textbackslash{}"; break;
       case '~': escaped += "\\textasciitilde{}"; break;
       case '^': escaped += "\\textasciicircum{}"; break;
+      case '<': escaped += "\\textless{}"; break;
+      case '>': escaped += "\\textgreater{}"; break;
+      case '|': escaped += "\\textbar{}"; break;
       case '&': case '%': case '$': case '#': case '_': case '{': case '}':
         escaped += '\\';
         escaped += c;
@@ -304,7 +321,7 @@ std::string latex_model_header(const Grid& grid) {
 
 std::string render_latex(const Grid& grid, bool with_heading) {
   std::string out;
-  if (with_heading) out += "% " + grid.experiment + "\n";
+  if (with_heading) out += "% " + latex_escape(grid.experiment) + "\n";
   out += "\\begin{tabular}{ll" + std::string(grid.columns.size(), 'c') + "}\n\\toprule\n";
   out += latex_model_header(grid);
   std::vector<std::string> header{"Precision", "Metric"};

@@ -6,7 +6,9 @@
 #include <cstring>
 #include <stdexcept>
 
-#include <spawn.h>
+#include <csignal>
+
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,22 +35,66 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return out;
 }
 
+/// Starts a job that dies with this process: the kernel sends it SIGTERM when the parent exits,
+/// however it exits (SIGKILL included), so no job trains on as an orphan. Only async-signal-safe
+/// calls happen between fork and exec.
 pid_t spawn(const std::string& executable, std::vector<std::string> arguments,
             std::vector<std::string> environment) {
   arguments.insert(arguments.begin(), executable);
   auto argv = pointers(arguments);
   auto envp = pointers(environment);
-  pid_t pid = 0;
-  const int error = posix_spawn(&pid, executable.c_str(), nullptr, nullptr, argv.data(), envp.data());
-  if (error != 0) {
-    throw std::runtime_error(fmt::format("cannot start {}: {}", executable, std::strerror(error)));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    throw std::runtime_error(fmt::format("cannot start {}: {}", executable, std::strerror(errno)));
+  }
+  if (pid == 0) {
+    // The parent may have died before prctl took effect; then nobody would signal us.
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) ::_exit(126);
+    ::execve(executable.c_str(), argv.data(), envp.data());
+    ::_exit(127);
   }
   return pid;
 }
 
+// The running jobs, for the signal handler (plain ints: read there without locks).
+constexpr int kMaxJobs = 1024;
+volatile sig_atomic_t job_count = 0;
+volatile pid_t job_pids[kMaxJobs];
+
+void forward_to_jobs(int signal) {
+  for (sig_atomic_t i = 0; i < job_count; ++i) ::kill(job_pids[i], signal);
+}
+
+/// While the jobs run, SIGTERM and SIGINT sent to the parent go to every job as well, so each
+/// stops (its trial resumes from its checkpoint next time) before the parent reports and exits.
+class ForwardSignals {
+ public:
+  ForwardSignals() {
+    struct sigaction action {};
+    action.sa_handler = forward_to_jobs;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGTERM, &action, &previous_term_);
+    ::sigaction(SIGINT, &action, &previous_int_);
+  }
+  ~ForwardSignals() {
+    ::sigaction(SIGTERM, &previous_term_, nullptr);
+    ::sigaction(SIGINT, &previous_int_, nullptr);
+    job_count = 0;
+  }
+
+ private:
+  struct sigaction previous_term_ {};
+  struct sigaction previous_int_ {};
+};
+
 }  // namespace
 
 int run_parallel_jobs(const ParallelRunOptions& options) {
+  if (options.jobs > kMaxJobs) {
+    throw std::invalid_argument(fmt::format("at most {} jobs (asked for {})", kMaxJobs, options.jobs));
+  }
+  ForwardSignals forwarding;
   std::vector<pid_t> children;
   for (int i = 0; i < options.jobs; ++i) {
     auto arguments = options.arguments;
@@ -57,6 +103,8 @@ int run_parallel_jobs(const ParallelRunOptions& options) {
     const std::string gpu =
         options.gpus.empty() ? "" : options.gpus[static_cast<size_t>(i) % options.gpus.size()];
     children.push_back(spawn(options.executable, arguments, child_environment(gpu)));
+    job_pids[i] = children.back();
+    job_count = i + 1;
   }
   int failed = 0;
   for (pid_t child : children) {

@@ -1,6 +1,12 @@
 #include <lowbit/runner/slurm.h>
 
+#include <lowbit/experiment/experiment.h>
+
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <regex>
+#include <stdexcept>
 
 namespace lowbit {
 namespace {
@@ -12,6 +18,50 @@ std::string quoted(const std::string& text) {
   return out + "'";
 }
 
+bool has_control_character(const std::string& text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+}
+
+/// #SBATCH lines are read by sbatch, not by a shell: a value there must stay on its line and
+/// inside its double quotes.
+std::string directive_value(const std::string& value, const std::string& what) {
+  if (has_control_character(value) || value.find('"') != std::string::npos ||
+      value.find('\\') != std::string::npos) {
+    throw std::invalid_argument(fmt::format(
+        "{} {}: control characters, quotes and backslashes cannot go into an #SBATCH line",
+        what, value.substr(0, 80)));
+  }
+  return "\"" + value + "\"";
+}
+
+void require_matching(const std::string& value, const std::regex& pattern, const std::string& what,
+                      const std::string& allowed) {
+  if (!value.empty() && !std::regex_match(value, pattern)) {
+    throw std::invalid_argument(
+        fmt::format("bad {} \"{}\" (allowed: {})", what, value.substr(0, 80), allowed));
+  }
+}
+
+void validate(const SlurmOptions& options) {
+  if (!is_safe_name(options.name)) {
+    throw std::invalid_argument(fmt::format("bad experiment name \"{}\" (allowed: {})",
+                                            options.name.substr(0, 80), kSafeNameRule));
+  }
+  require_matching(options.partition, std::regex("^[A-Za-z0-9_.,-]+$"), "partition",
+                   "letters, digits and _ . , -");
+  require_matching(options.time_limit, std::regex("^[0-9:-]+$"), "time limit",
+                   "Slurm times such as 04:00:00 or 1-12:00:00");
+  require_matching(options.device, std::regex("^(auto|cpu|cuda)$"), "device", "auto, cpu, cuda");
+  for (const auto* path : {&options.executable, &options.experiment, &options.shard_folder}) {
+    if (has_control_character(*path)) {
+      throw std::invalid_argument(
+          fmt::format("path \"{}\" has control characters", path->substr(0, 80)));
+    }
+  }
+}
+
 }  // namespace
 
 std::string shard_database(const SlurmOptions& options, const std::string& index) {
@@ -19,17 +69,20 @@ std::string shard_database(const SlurmOptions& options, const std::string& index
 }
 
 std::string slurm_array_script(const SlurmOptions& options) {
+  validate(options);
   std::string script = "#!/bin/bash\n";
   script += fmt::format("#SBATCH --job-name=lowbit-{}\n", options.name);
   script += fmt::format("#SBATCH --array=0-{}\n", options.shards - 1);
   script += fmt::format("#SBATCH --cpus-per-task={}\n", options.cpus_per_task);
-  script += fmt::format("#SBATCH --output={}/{}-shard-%a.log\n", options.shard_folder, options.name);
+  script += fmt::format("#SBATCH --output={}\n",
+                        directive_value(options.shard_folder + "/" + options.name + "-shard-%a.log",
+                                        "shard folder"));
   if (!options.partition.empty()) script += fmt::format("#SBATCH --partition={}\n", options.partition);
   if (!options.time_limit.empty()) script += fmt::format("#SBATCH --time={}\n", options.time_limit);
   script += "# Written by `lowbit slurm`. Task i trains shard i of the sweep into its own database;\n";
   script += "# combine them afterwards with:\n";
-  script += fmt::format("#   {} merge --db results/lowbit.db {}\n", options.executable,
-                        shard_database(options, "*"));
+  script += fmt::format("#   {} merge --db results/lowbit.db {}\n", quoted(options.executable),
+                        quoted(options.shard_folder) + "/" + quoted(options.name + "-shard-") + "*.db");
   script += "set -euo pipefail\n";
   script += fmt::format("mkdir -p {}\n", quoted(options.shard_folder));
   std::string plugin_arguments;

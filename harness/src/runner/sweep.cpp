@@ -1,8 +1,12 @@
 #include <lowbit/layers/quantized_layers.h>
+#include <lowbit/results/layout.h>
+#include <lowbit/runner/claims.h>
 #include <lowbit/runner/sweep.h>
 #include <lowbit/training/checkpoint.h>
 #include <lowbit/training/trainer.h>
 #include <lowbit/training/weights.h>
+#include <lowbit/util/atomic_file.h>
+#include <lowbit/util/exception_message.h>
 
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <fmt/format.h>
@@ -93,6 +97,7 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
 
   const int64_t experiment_id =
       store_.ensure_experiment(experiment.name, experiment.file, experiment.spec);
+  const std::string database_id = store_.database_id();
 
   const auto data = [&] {
     auto splits = load_dataset(experiment.data);
@@ -107,6 +112,7 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
   }
   Trainer trainer(experiment.training, data, device, out);
   const ModelSpec spec = model_spec(data);
+  ClaimKeeper claims(store_.path(), options.claim_timing);
 
   for (size_t r = 0; r < experiment.runs.size(); ++r) {
     const auto& run = experiment.runs[r];
@@ -121,14 +127,27 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
                                      experiment.runs.size(), run.model, run.record.method,
                                      precision_label(run.record.weight_bits, run.record.activation_bits),
                                      t + 1, experiment.trials);
-      if (store_.trial_finished(run_id, t)) {
+      // A killed sweep leaves this trial's last epoch checkpoint; the trainer continues from it.
+      const auto checkpoint_path = trial_checkpoint_path(store_.path(), run.record.hash, t);
+      const auto claim = store_.claim_trial(
+          run_id, t, claims.owner(),
+          [&claims](const ClaimOwner& holder, double heartbeat) { return claims.alive(holder, heartbeat); });
+      if (claim.outcome == TrialClaim::Outcome::finished) {
         ++summary.trials_skipped;
+        // A sweep killed between recording the trial and removing its checkpoint left it behind.
+        remove_checkpoint(checkpoint_path);
         if (out) fmt::print(*out, "{} already finished, skipped\n", label);
         continue;
       }
+      if (claim.outcome == TrialClaim::Outcome::owned_elsewhere) {
+        ++summary.trials_claimed_elsewhere;
+        if (out) fmt::print(*out, "{} being trained by {}, skipped\n", label, describe(claim.holder));
+        continue;
+      }
+      if (claim.taken_over && out) {
+        fmt::print(*out, "{} taking over from {}, which stopped\n", label, describe(claim.holder));
+      }
       TrialRecord trial;
-      // A killed sweep leaves this trial's last epoch checkpoint; the trainer continues from it.
-      const auto checkpoint_path = trial_checkpoint_path(store_.path(), run.record.hash, t);
       try {
         JsonReader quantizer_options(run.quantizer.options, experiment.file, "/quantizers");
         std::shared_ptr<const Quantizer> quantizer =
@@ -145,6 +164,7 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
         trial_spec.weights_path = trial_weights_path(store_.path(), run.record.hash, t);
         save_model_spec(spec, model_spec_path(store_.path(), run.record.hash));
         trial_spec.checkpoint_path = checkpoint_path;
+        trial_spec.database_id = database_id;
         trial_spec.model = run.model;
         trial_spec.target = Stage{"main", experiment.training.epochs,
                                   experiment.training.optimizer.learning_rate,
@@ -158,21 +178,33 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
         };
         trial = trainer.train(trial_spec);
         ++summary.trials_run;
+      } catch (const StorageError&) {
+        // Not the trial's fault, and every trial after it would fail the same way: stop the
+        // sweep with the database as it was; the next run resumes from the last checkpoint.
+        store_.release_claim(run_id, t, claims.owner().token);
+        throw;
       } catch (const std::exception& e) {
         // A failed trial is recorded with its reason and the sweep goes on.
         trial = TrialRecord{};
         trial.status = "failed";
-        trial.error = e.what();
+        trial.error = exception_message(e);
         trial.seed = experiment.seed + static_cast<uint64_t>(t);
         trial.device = device_description(device);
         ++summary.trials_failed;
-        if (out) fmt::print(*out, "{} FAILED: {}\n", label, e.what());
+        if (out) fmt::print(*out, "{} FAILED: {}\n", label, trial.error);
       }
       trial.trial_index = t;
       trial.torch_version = TORCH_VERSION;
       trial.cuda_version = cuda_runtime_version(device);
       trial.plugin_hashes = plugin_hashes(run, registry_, plugins_);
-      store_.record_trial(run_id, trial);
+      try {
+        store_.record_trial(run_id, trial);
+      } catch (const TrialAlreadyFinished& e) {
+        // Another process took this trial over (our claim had gone stale) and finished first;
+        // its record stands, and the sweep goes on.
+        if (out) fmt::print(*out, "{} not recorded: {}\n", label, e.what());
+        continue;
+      }
       remove_checkpoint(checkpoint_path);
       if (out && trial.status == "finished") {
         fmt::print(*out, "{} finished: top-1 {:.2f}% top-5 {:.2f}% in {:.1f}s ({:.0f} img/s)\n",

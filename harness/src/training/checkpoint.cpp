@@ -1,4 +1,5 @@
 #include <lowbit/training/checkpoint.h>
+#include <lowbit/util/atomic_file.h>
 
 #include <ATen/Context.h>
 #include <boost/filesystem.hpp>
@@ -54,12 +55,6 @@ EpochRecord epoch_from_json(const nlohmann::json& json) {
 }
 
 }  // namespace
-
-std::string trial_checkpoint_path(const std::string& database, const std::string& run_hash,
-                                  int64_t trial_index) {
-  auto folder = fs::absolute(database).parent_path() / "checkpoints" / run_hash;
-  return (folder / fmt::format("trial-{}.ckpt", trial_index)).string();
-}
 
 GeneratorState capture_generators(torch::Device device) {
   GeneratorState state;
@@ -119,10 +114,8 @@ std::vector<EpochRecord> read_epoch_records(torch::serialize::InputArchive& arch
 }
 
 void save_archive_atomically(torch::serialize::OutputArchive& archive, const std::string& path) {
-  fs::create_directories(fs::path(path).parent_path());
-  const std::string temporary = path + ".tmp";
-  archive.save_to(temporary);
-  fs::rename(temporary, path);
+  // Through our own sink: LibTorch's file writer aborts the process when the disk fills up.
+  write_file_atomically(path, [&archive](const ByteSink& sink) { archive.save_to(sink); });
 }
 
 void remove_checkpoint(const std::string& path) {

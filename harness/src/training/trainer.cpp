@@ -3,6 +3,7 @@
 #include <lowbit/training/train_step.h>
 #include <lowbit/training/trainer.h>
 #include <lowbit/training/weights.h>
+#include <lowbit/util/exception_message.h>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -47,10 +48,14 @@ std::string format_extra(const std::map<std::string, double>& extra) {
 
 std::string strategy_key(size_t index) { return fmt::format("strategy{}", index); }
 
-void save_checkpoint(const std::string& path, NetworkImpl& network, torch::optim::SGD& optimizer,
-                     const std::vector<Strategy*>& strategies, const TrainingPosition& position,
-                     const std::vector<EpochRecord>& epochs, torch::Device device) {
+constexpr const char* kDatabaseIdKey = "database_id";
+
+void save_checkpoint(const TrialSpec& spec, NetworkImpl& network, torch::optim::SGD& optimizer,
+                     const TrainingPosition& position, const std::vector<EpochRecord>& epochs,
+                     torch::Device device) {
+  const auto& strategies = spec.strategies;
   torch::serialize::OutputArchive archive;
+  archive.write(kDatabaseIdKey, c10::IValue(spec.database_id));
   torch::serialize::OutputArchive network_archive;
   network.save(network_archive);
   archive.write("network", network_archive);
@@ -65,7 +70,36 @@ void save_checkpoint(const std::string& path, NetworkImpl& network, torch::optim
   write_position(archive, position);
   write_generators(archive, capture_generators(device));
   write_epoch_records(archive, epochs);
-  save_archive_atomically(archive, path);
+  save_archive_atomically(archive, spec.checkpoint_path);
+}
+
+/// The trial's checkpoint, opened; null when there is none, or when it cannot be read (a file
+/// cut short by a full disk or a copy): that one is reported, removed, and the trial starts over.
+std::unique_ptr<torch::serialize::InputArchive> open_checkpoint(const TrialSpec& spec,
+                                                                torch::Device device,
+                                                                std::ostream* progress) {
+  if (!checkpoint_exists(spec.checkpoint_path)) return nullptr;
+  auto archive = std::make_unique<torch::serialize::InputArchive>();
+  try {
+    archive->load_from(spec.checkpoint_path, device);
+  } catch (const std::exception& e) {
+    if (progress != nullptr) {
+      fmt::print(*progress, "{} cannot read the checkpoint {} ({}); the trial starts over\n",
+                 spec.label, spec.checkpoint_path, exception_message(e));
+    }
+    remove_checkpoint(spec.checkpoint_path);
+    return nullptr;
+  }
+  c10::IValue owner;
+  const std::string found =
+      archive->try_read(kDatabaseIdKey, owner) && owner.isString() ? owner.toStringRef() : "";
+  if (found != spec.database_id) {
+    throw std::runtime_error(fmt::format(
+        "{}: the checkpoint belongs to another results database (id \"{}\", this one is \"{}\"); "
+        "move it away or remove it to start the trial over",
+        spec.checkpoint_path, found, spec.database_id));
+  }
+  return archive;
 }
 
 }  // namespace
@@ -238,10 +272,8 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   // (network, strategies' own networks) is overwritten from it, and the random generators are put
   // back where the interrupted run had them, so the rest of the trial is the same.
   TrainingPosition start;
-  std::unique_ptr<torch::serialize::InputArchive> resume;
-  if (checkpoint_exists(spec.checkpoint_path)) {
-    resume = std::make_unique<torch::serialize::InputArchive>();
-    resume->load_from(spec.checkpoint_path, device_);
+  auto resume = open_checkpoint(spec, device_, progress_);
+  if (resume) {
     start = read_position(*resume);
     if (start.stage_index >= static_cast<int64_t>(plan.stages.size()) || start.epoch <= 0) {
       throw std::runtime_error(fmt::format(
@@ -312,8 +344,7 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
         TrainingPosition next{static_cast<int64_t>(s) + (stage_done ? 1 : 0),
                               stage_done ? 0 : e + 1, state.epoch, state.global_step};
         if (next.stage_index < static_cast<int64_t>(plan.stages.size())) {
-          save_checkpoint(spec.checkpoint_path, *network, optimizer, spec.strategies, next,
-                          trial.epochs, device_);
+          save_checkpoint(spec, *network, optimizer, next, trial.epochs, device_);
         }
       }
       if (progress_ != nullptr) {

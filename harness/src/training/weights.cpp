@@ -1,4 +1,6 @@
+#include <lowbit/training/checkpoint.h>
 #include <lowbit/training/weights.h>
+#include <lowbit/util/atomic_file.h>
 
 #include <boost/filesystem.hpp>
 #include <fmt/format.h>
@@ -9,19 +11,10 @@
 namespace lowbit {
 namespace fs = boost::filesystem;
 
-std::string trial_weights_path(const std::string& database, const std::string& run_hash,
-                               int64_t trial_index) {
-  auto folder = fs::absolute(database).parent_path() / "weights" / run_hash;
-  return (folder / fmt::format("trial-{}.pt", trial_index)).string();
-}
-
 void save_weights(torch::nn::Module& module, const std::string& path) {
-  fs::create_directories(fs::path(path).parent_path());
-  const std::string temporary = path + ".tmp";
   torch::serialize::OutputArchive archive;
   module.save(archive);
-  archive.save_to(temporary);
-  fs::rename(temporary, path);
+  save_archive_atomically(archive, path);
 }
 
 void load_weights(torch::nn::Module& module, const std::string& path) {
@@ -33,22 +26,10 @@ void load_weights(torch::nn::Module& module, const std::string& path) {
   module.load(archive);
 }
 
-std::string model_spec_path(const std::string& database, const std::string& run_hash) {
-  return (fs::absolute(database).parent_path() / "weights" / run_hash / "model_spec.json").string();
-}
-
 void save_model_spec(const ModelSpec& spec, const std::string& path) {
-  fs::create_directories(fs::path(path).parent_path());
-  const auto temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << nlohmann::json{{"in_channels", spec.in_channels},
-                          {"num_classes", spec.num_classes},
-                          {"image_size", spec.image_size}}.dump(2)
-        << "\n";
-    if (!out.flush()) throw std::runtime_error(fmt::format("{}: cannot write", temporary));
-  }
-  fs::rename(temporary, path);
+  write_text_atomically(path, nlohmann::json{{"in_channels", spec.in_channels},
+                                             {"num_classes", spec.num_classes},
+                                             {"image_size", spec.image_size}}.dump(2) + "\n");
 }
 
 ModelSpec load_model_spec(const std::string& path) {

@@ -2,7 +2,109 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+#include <vector>
+
 namespace lowbit {
+namespace {
+
+constexpr size_t kExcerptCharacters = 80;
+
+/// Whole UTF-8 characters only: a cut inside one would make the message invalid UTF-8.
+std::string cut_utf8(const std::string& text, size_t limit) {
+  if (text.size() <= limit) return text;
+  size_t end = limit;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return fmt::format("{}... ({} characters in all)", text.substr(0, end), text.size());
+}
+
+/// Parser events in document order; rejects repeated keys and deep nesting while the document
+/// is read, before anything recursive touches it.
+class StrictParseCheck {
+ public:
+  explicit StrictParseCheck(std::string source) : source_(std::move(source)) {}
+
+  bool operator()(int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (depth > kMaxJsonDepth) {
+      throw ConfigError(source_, pointer(), fmt::format("nested deeper than {} levels", kMaxJsonDepth),
+                        "at most " + std::to_string(kMaxJsonDepth) + " levels of arrays and objects");
+    }
+    switch (event) {
+      case Event::object_start:
+        keys_.emplace_back();
+        path_.push_back(Level{true, ""});
+        break;
+      case Event::array_start:
+        path_.push_back(Level{false, ""});
+        break;
+      case Event::object_end:
+        keys_.pop_back();
+        path_.pop_back();
+        break;
+      case Event::array_end:
+        path_.pop_back();
+        break;
+      case Event::key: {
+        const auto key = parsed.get<std::string>();
+        path_.back().key = key;
+        if (!keys_.back().insert(key).second) {
+          throw ConfigError(source_, pointer(), "this key appears twice in one object",
+                            "each key once");
+        }
+        break;
+      }
+      case Event::value:
+        break;
+    }
+    return true;
+  }
+
+ private:
+  struct Level {
+    bool object;
+    std::string key;
+  };
+  std::string pointer() const {
+    std::string out;
+    for (const auto& level : path_) {
+      if (level.object) out += "/" + level.key;
+    }
+    return out;
+  }
+  std::string source_;
+  std::vector<std::set<std::string>> keys_;
+  std::vector<Level> path_;
+};
+
+template <typename Input>
+nlohmann::json parse_strictly(Input&& input, const std::string& source) {
+  try {
+    return nlohmann::json::parse(std::forward<Input>(input), StrictParseCheck(source));
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error and out_of_range (a number such as 1e400) alike.
+    throw ConfigError(source, "", fmt::format("not valid JSON: {}", e.what()));
+  }
+}
+
+}  // namespace
+
+nlohmann::json parse_json(std::istream& in, const std::string& source) {
+  return parse_strictly(in, source);
+}
+
+nlohmann::json parse_json(const std::string& text, const std::string& source) {
+  return parse_strictly(text, source);
+}
+
+std::string excerpt(const nlohmann::json& value) {
+  return cut_utf8(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  kExcerptCharacters);
+}
+
+std::string excerpt(const std::string& text) { return excerpt(nlohmann::json(text)); }
 
 const nlohmann::json JsonReader::empty_object_ = nlohmann::json::object();
 
@@ -18,7 +120,7 @@ std::string join(const std::vector<std::string>& values, const std::string& sepa
 JsonReader::JsonReader(const nlohmann::json& value, std::string file, std::string pointer)
     : value_(value), file_(std::move(file)), pointer_(std::move(pointer)) {
   if (!value_.is_object()) {
-    throw ConfigError(file_, pointer_, fmt::format("expected an object, found {}", value_.dump()));
+    throw ConfigError(file_, pointer_, fmt::format("expected an object, found {}", excerpt(value_)));
   }
 }
 
@@ -59,7 +161,7 @@ const nlohmann::json& JsonReader::member(const std::string& key) const { return 
 
 std::string JsonReader::string(const std::string& key) const {
   const auto& value = require(key);
-  if (!value.is_string()) fail(key, fmt::format("expected a string, found {}", value.dump()));
+  if (!value.is_string()) fail(key, fmt::format("expected a string, found {}", excerpt(value)));
   return value.get<std::string>();
 }
 
@@ -73,7 +175,7 @@ std::string JsonReader::choice(const std::string& key,
   for (const auto& candidate : allowed) {
     if (candidate == value) return value;
   }
-  fail(key, fmt::format("unknown value \"{}\"", value), join(allowed));
+  fail(key, fmt::format("unknown value {}", excerpt(value)), join(allowed));
 }
 
 std::string JsonReader::choice(const std::string& key, const std::string& fallback,
@@ -84,7 +186,7 @@ std::string JsonReader::choice(const std::string& key, const std::string& fallba
 int64_t JsonReader::integer(const std::string& key, int64_t min, int64_t max) const {
   const auto& value = require(key);
   if (!value.is_number_integer()) {
-    fail(key, fmt::format("expected an integer, found {}", value.dump()),
+    fail(key, fmt::format("expected an integer, found {}", excerpt(value)),
          fmt::format("integers from {} to {}", min, max));
   }
   auto number = value.get<int64_t>();
@@ -102,7 +204,7 @@ int64_t JsonReader::integer(const std::string& key, int64_t fallback, int64_t mi
 double JsonReader::number(const std::string& key, double min, double max) const {
   const auto& value = require(key);
   if (!value.is_number()) {
-    fail(key, fmt::format("expected a number, found {}", value.dump()),
+    fail(key, fmt::format("expected a number, found {}", excerpt(value)),
          fmt::format("numbers from {} to {}", min, max));
   }
   auto number = value.get<double>();
@@ -119,7 +221,7 @@ double JsonReader::number(const std::string& key, double fallback, double min, d
 bool JsonReader::boolean(const std::string& key, bool fallback) const {
   const auto* value = find(key);
   if (value == nullptr) return fallback;
-  if (!value->is_boolean()) fail(key, fmt::format("expected true or false, found {}", value->dump()));
+  if (!value->is_boolean()) fail(key, fmt::format("expected true or false, found {}", excerpt(*value)));
   return value->get<bool>();
 }
 
@@ -128,13 +230,13 @@ std::vector<int64_t> JsonReader::integers(const std::string& key,
                                           int64_t max) const {
   const auto* value = find(key);
   if (value == nullptr) return fallback;
-  if (!value->is_array()) fail(key, fmt::format("expected an array of integers, found {}", value->dump()));
+  if (!value->is_array()) fail(key, fmt::format("expected an array of integers, found {}", excerpt(*value)));
   std::vector<int64_t> out;
   for (size_t i = 0; i < value->size(); ++i) {
     const auto& item = (*value)[i];
     std::string where = pointer_to(key) + "/" + std::to_string(i);
     if (!item.is_number_integer()) {
-      throw ConfigError(file_, where, fmt::format("expected an integer, found {}", item.dump()));
+      throw ConfigError(file_, where, fmt::format("expected an integer, found {}", excerpt(item)));
     }
     auto number = item.get<int64_t>();
     if (number < min || number > max) {
@@ -149,7 +251,7 @@ std::vector<int64_t> JsonReader::integers(const std::string& key,
 JsonReader JsonReader::object(const std::string& key) const {
   const auto* value = find(key);
   if (value == nullptr) return JsonReader(empty_object_, file_, pointer_to(key));
-  if (!value->is_object()) fail(key, fmt::format("expected an object, found {}", value->dump()));
+  if (!value->is_object()) fail(key, fmt::format("expected an object, found {}", excerpt(*value)));
   return JsonReader(*value, file_, pointer_to(key));
 }
 

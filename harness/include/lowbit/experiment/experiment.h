@@ -94,6 +94,13 @@ Experiment load_experiment(const std::string& path, const Registry& registry);
 std::pair<int, int> parse_precision(const nlohmann::json& value, const std::string& file,
                                     const std::string& pointer);
 
+/// An experiment's name becomes file names (Slurm scripts, shard databases), a Slurm job name and
+/// table headings, so it is held to characters that mean nothing to a shell, a path, Markdown or
+/// LaTeX: 1-100 of [A-Za-z0-9._-], the first a letter or digit (so never "." or "..").
+bool is_safe_name(const std::string& name);
+/// The rule above, as an error message's "allowed" part.
+extern const char* const kSafeNameRule;
+
 /// "2W2A" for 2-bit weights and activations; 32 reads as "32".
 std::string precision_label(int weight_bits, int activation_bits);
 

@@ -5,7 +5,9 @@
 
 #include <lowbit/results/records.h>
 
+#include <functional>
 #include <memory>
+#include <stdexcept>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,11 +16,38 @@ struct sqlite3;
 
 namespace lowbit {
 
+/// record_trial found the trial finished already (another process recorded it first).
+class TrialAlreadyFinished : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+enum class StoreAccess {
+  read_write,  ///< creates the file and its schema, migrates an older one (run, merge)
+  read_only,   ///< opens an existing lowbit database without changing a byte (table, report, export)
+};
+
+/// Who trains a trial: a process on a host, and a random token of that process's sweep (so a
+/// recycled pid is never taken for the old owner).
+struct ClaimOwner {
+  std::string host;
+  int64_t pid = 0;
+  std::string token;
+};
+
+struct TrialClaim {
+  enum class Outcome { claimed, finished, owned_elsewhere } outcome = Outcome::claimed;
+  /// owned_elsewhere: who holds it; claimed with taken_over: whose dead claim was replaced.
+  ClaimOwner holder;
+  bool taken_over = false;
+};
+
 class ResultStore {
  public:
-  /// Opens or creates the database (and its parent folder); throws std::runtime_error naming the
-  /// file when it cannot, or when its schema version is one this build does not know.
-  explicit ResultStore(const std::string& path);
+  /// Opens the database. read_write creates it (and its parent folder) when missing; both throw
+  /// naming the file when it cannot be opened, is not a lowbit database (another program's
+  /// tables), is ":memory:", or has a schema version this build does not know.
+  explicit ResultStore(const std::string& path, StoreAccess access = StoreAccess::read_write);
   ~ResultStore();
   ResultStore(const ResultStore&) = delete;
   ResultStore& operator=(const ResultStore&) = delete;
@@ -32,9 +61,24 @@ class ResultStore {
   /// Returns the run's id, creating it on first use (keyed by experiment and run hash).
   int64_t ensure_run(int64_t experiment_id, const RunRecord& run);
   bool trial_finished(int64_t run_id, int64_t trial_index);
-  /// Writes the trial, its epochs and the run's summary in one transaction. A trial that was
-  /// recorded as failed before is replaced; a finished one is never written twice (throws).
+  /// Writes the trial, its epochs and the run's summary in one transaction, and drops its claim.
+  /// A trial that was recorded as failed before is replaced; a finished one is never written
+  /// twice (throws TrialAlreadyFinished).
   void record_trial(int64_t run_id, const TrialRecord& trial);
+
+  /// Random id made with the schema and kept for the file's life; "" for a version-1 database
+  /// opened read-only. Checkpoints carry it, so another database's are refused.
+  std::string database_id();
+
+  /// Claims a trial for `owner` in one transaction: `finished` if it is recorded already,
+  /// `owned_elsewhere` if another owner holds it and `alive(holder, last heartbeat in Unix
+  /// seconds)` says that owner still lives; otherwise the claim is ours (a dead one is replaced).
+  TrialClaim claim_trial(int64_t run_id, int64_t trial_index, const ClaimOwner& owner,
+                         const std::function<bool(const ClaimOwner&, double)>& alive);
+  /// Marks every claim of `token` as still alive (the heartbeat).
+  void renew_claims(const std::string& token);
+  /// Drops a claim of `token` (a trial given up without a record, e.g. when the disk is full).
+  void release_claim(int64_t run_id, int64_t trial_index, const std::string& token);
 
   /// Summaries of runs with at least one finished trial; all experiments when `experiment` is "".
   std::vector<RunSummary> summaries(const std::string& experiment = "");

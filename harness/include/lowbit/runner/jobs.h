@@ -15,7 +15,8 @@ struct ParallelRunOptions {
 };
 
 /// Starts the jobs (child i gets `--shard i/jobs`), waits for all, and returns how many failed
-/// (exited non-zero or were killed). Throws std::runtime_error if a job cannot be started.
+/// (exited non-zero or were killed). SIGTERM/SIGINT to this process are passed on to the jobs,
+/// and a job gets SIGTERM when this process dies, even by SIGKILL. Throws std::runtime_error if a job cannot be started.
 int run_parallel_jobs(const ParallelRunOptions& options);
 
 }  // namespace lowbit

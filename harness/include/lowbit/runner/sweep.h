@@ -1,10 +1,12 @@
 #pragma once
 // Runs an experiment's matrix: every run, every trial not yet in the database, one after another.
-// A trial is stored only when it ends, so a killed sweep resumes where it stopped.
+// A trial is claimed in the database before it trains and stored only when it ends, so a killed
+// sweep resumes where it stopped and concurrent sweeps on one database never train a trial twice.
 
 #include <lowbit/experiment/experiment.h>
 #include <lowbit/plugins/plugin_loader.h>
 #include <lowbit/results/store.h>
+#include <lowbit/runner/claims.h>
 #include <lowbit/sdk/registry.h>
 
 #include <torch/torch.h>
@@ -23,6 +25,8 @@ struct SweepOptions {
   int64_t shard_index = 0;
   int64_t shard_count = 1;
   std::ostream* progress = nullptr;
+  /// Heartbeat and staleness of this sweep's claims on its trials.
+  ClaimTiming claim_timing;
 };
 
 struct SweepSummary {
@@ -30,6 +34,7 @@ struct SweepSummary {
   int64_t trials_skipped = 0;  ///< already finished in the database
   int64_t trials_failed = 0;
   int64_t trials_elsewhere = 0;  ///< left to other shards
+  int64_t trials_claimed_elsewhere = 0;  ///< being trained by another live process
 };
 
 /// Parses "i/N" (0 <= i < N) into {i, N}; throws std::invalid_argument saying what is allowed.

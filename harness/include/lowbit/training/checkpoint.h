@@ -13,10 +13,6 @@
 
 namespace lowbit {
 
-/// <folder of the database>/checkpoints/<run hash>/trial-<index>.ckpt
-std::string trial_checkpoint_path(const std::string& database, const std::string& run_hash,
-                                  int64_t trial_index);
-
 /// Where training continues: the stage and the epoch inside it that come next.
 struct TrainingPosition {
   int64_t stage_index = 0;
@@ -41,7 +37,8 @@ void write_epoch_records(torch::serialize::OutputArchive& archive,
                          const std::vector<EpochRecord>& epochs);
 std::vector<EpochRecord> read_epoch_records(torch::serialize::InputArchive& archive);
 
-/// Saves `archive` to `path` atomically (temporary file, then rename).
+/// Saves `archive` to `path` atomically (temporary file, then rename); a full disk is a
+/// StorageError naming the file, and no temporary file is left.
 void save_archive_atomically(torch::serialize::OutputArchive& archive, const std::string& path);
 /// Removes the checkpoint if there is one (after its trial was recorded).
 void remove_checkpoint(const std::string& path);

@@ -28,8 +28,12 @@ struct TrialSpec {
   /// Where the trained network's weights go when the trial ends ("" keeps none).
   std::string weights_path;
   /// The trial's per-epoch checkpoint ("" keeps none). If it exists when the trial starts, the
-  /// trial continues from it; the caller removes it once the trial is recorded.
+  /// trial continues from it; the caller removes it once the trial is recorded. An unreadable
+  /// (truncated) one is reported and the trial starts over.
   std::string checkpoint_path;
+  /// Written into each checkpoint; a checkpoint carrying another id (another database's) is
+  /// refused rather than resumed.
+  std::string database_id;
   /// The student's model name, passed on to strategies (TrainingState::model).
   std::string model;
 };

@@ -17,7 +17,8 @@ class Registry;
 /// Bump whenever a type that crosses the boundary changes layout or meaning.
 /// 2: LayerFactory::residual_block, Quantizer::incompatibility/wrap_layers, LayerContext::kernel;
 ///    Strategy state save/load, cross_entropy_weight, TrainingState model and learning rate.
-#define LOWBIT_PLUGIN_API_VERSION 2u
+/// 3: Strategy::models_needed.
+#define LOWBIT_PLUGIN_API_VERSION 3u
 
 #define LOWBIT_STRINGIFY_IMPL(x) #x
 #define LOWBIT_STRINGIFY(x) LOWBIT_STRINGIFY_IMPL(x)

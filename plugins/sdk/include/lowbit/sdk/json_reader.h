@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <istream>
 #include <set>
 #include <string>
 #include <utility>
@@ -82,6 +83,22 @@ T JsonReader::mapped_choice(const std::string& key, const T& fallback,
   }
   return fallback;  // not reached: choice() accepts only the names above
 }
+
+/// Deepest nesting of arrays and objects parse_json accepts; experiment files need about six
+/// levels, and a bound keeps a hostile file from exhausting the stack of recursive copies.
+constexpr int kMaxJsonDepth = 64;
+
+/// Parses a JSON document strictly: a key given twice in one object is an error (nlohmann would
+/// keep the last silently), nesting deeper than kMaxJsonDepth is an error, and so is a number
+/// outside double's range. Every error is a ConfigError naming `source`.
+nlohmann::json parse_json(std::istream& in, const std::string& source);
+nlohmann::json parse_json(const std::string& text, const std::string& source);
+
+/// A value as it goes into a message: its JSON text, cut to about 80 characters (a wrong-typed
+/// 50 MB value is not echoed in full).
+std::string excerpt(const nlohmann::json& value);
+/// The same for a string, quoted as JSON.
+std::string excerpt(const std::string& text);
 
 /// Joins values as "a, b, c" for "allowed:" lists.
 std::string join(const std::vector<std::string>& values, const std::string& separator = ", ");

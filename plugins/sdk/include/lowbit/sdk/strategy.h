@@ -87,6 +87,9 @@ class Strategy {
   /// trainer's per-epoch checkpoint and read back, after on_trial_begin, when a trial resumes.
   virtual void save_state(torch::serialize::OutputArchive& /*archive*/) const {}
   virtual void load_state(torch::serialize::InputArchive& /*archive*/) {}
+  /// Zoo models the strategy will build besides the student (a KD teacher), so that a name the
+  /// zoo lacks fails when the experiment is read, not in every trial.
+  virtual std::vector<std::string> models_needed() const { return {}; }
 };
 
 using StrategyFactory = std::function<std::unique_ptr<Strategy>(const JsonReader& options)>;
