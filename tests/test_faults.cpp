@@ -1,7 +1,6 @@
 // Faults around a sweep: a full disk, checkpoints of another database or cut short, killed
 // parents of --jobs, two sweeps on one database, read-only commands on files they must not change.
 
-#include <lowbit/data/synthetic.h>
 #include <lowbit/experiment/experiment.h>
 #include <lowbit/layers/quantized_layers.h>
 #include <lowbit/results/layout.h>
@@ -100,6 +99,14 @@ std::vector<int64_t> live_claim_pids(const std::string& db) {
   return pids;
 }
 
+/// One DoReFa 2W2A run of one trial.
+nlohmann::json one_trial_experiment() {
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["precisions"] = {"2W2A"};
+  spec["trials"] = 1;
+  return spec;
+}
+
 /// A sweep slow enough to be caught in flight: 2 runs x `trials`, `epochs` epochs each.
 nlohmann::json slow_experiment(int64_t trials, int64_t epochs) {
   auto spec = lowbit::testing::tiny_experiment();
@@ -150,9 +157,7 @@ TEST_CASE("a sweep that runs out of disk stops, keeps its database consistent an
           "[faults][e2e]") {
   lowbit::testing::TemporaryFolder folder;
   const auto db = folder.file("results.db");
-  auto spec = lowbit::testing::tiny_experiment();
-  spec["precisions"] = {"2W2A"};
-  spec["trials"] = 1;
+  const auto spec = one_trial_experiment();
   const auto file = write_experiment(folder, "full.json", spec);
   const auto experiment = lowbit::parse_experiment(spec, file, registry());
   const auto checkpoint = lowbit::trial_checkpoint_path(db, experiment.runs[0].record.hash, 0);
@@ -184,13 +189,7 @@ TEST_CASE("each database keeps its files in its own folder", "[faults]") {
 
 TEST_CASE("a checkpoint of another database is refused and a truncated one restarts its trial",
           "[faults]") {
-  lowbit::DataOptions options;
-  options.name = "synthetic";
-  options.synthetic_train = 64;
-  options.synthetic_test = 32;
-  options.synthetic_classes = 4;
-  options.synthetic_image_size = 8;
-  const auto data = lowbit::load_dataset(options);
+  const auto data = lowbit::testing::tiny_synthetic_data(64, 32);
   lowbit::TrainingOptions training;
   training.epochs = 2;
   training.batch_size = 32;
@@ -221,9 +220,7 @@ TEST_CASE("a checkpoint left behind by a recorded trial is cleaned on the next r
           "[faults][e2e]") {
   lowbit::testing::TemporaryFolder folder;
   const auto db = folder.file("results.db");
-  auto spec = lowbit::testing::tiny_experiment();
-  spec["precisions"] = {"2W2A"};
-  spec["trials"] = 1;
+  const auto spec = one_trial_experiment();
   const auto file = write_experiment(folder, "left.json", spec);
   REQUIRE(lowbit_cli(fmt::format("run '{}' --db '{}' --threads 1", file, db)).exit_code == 0);
   const auto experiment = lowbit::parse_experiment(spec, file, registry());

@@ -26,15 +26,7 @@ using nlohmann::json;
 
 lowbit::testing::Components& components() { return lowbit::testing::shared_components(); }
 
-lowbit::DataSplits synthetic_data() {
-  lowbit::DataOptions options;
-  options.name = "synthetic";
-  options.synthetic_train = 96;
-  options.synthetic_test = 32;
-  options.synthetic_classes = 4;
-  options.synthetic_image_size = 8;
-  return lowbit::load_dataset(options);
-}
+lowbit::DataSplits synthetic_data() { return lowbit::testing::tiny_synthetic_data(96, 32); }
 
 /// Throws at the start of a given epoch while armed: a run killed mid-trial.
 class Killer : public lowbit::Strategy {

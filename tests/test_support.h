@@ -2,6 +2,7 @@
 // Shared by the core tests: a registry with the built-in models and the in-tree plugins, and
 // small experiments on synthetic data that train in seconds.
 
+#include <lowbit/data/dataset.h>
 #include <lowbit/models/zoo.h>
 #include <lowbit/plugins/plugin_loader.h>
 #include <lowbit/sdk/registry.h>
@@ -44,6 +45,17 @@ inline std::unique_ptr<Components> load_components() {
 inline Components& shared_components() {
   static const auto loaded = load_components();
   return *loaded;
+}
+
+/// A tiny synthetic set (4 classes of 8x8 one-channel images) that a CNN learns in seconds.
+inline DataSplits tiny_synthetic_data(int64_t train, int64_t test) {
+  DataOptions options;
+  options.name = "synthetic";
+  options.synthetic_train = train;
+  options.synthetic_test = test;
+  options.synthetic_classes = 4;
+  options.synthetic_image_size = 8;
+  return load_dataset(options);
 }
 
 /// A two-point matrix (FP and DoReFa 2W2A) on a tiny synthetic set, a few steps per epoch.

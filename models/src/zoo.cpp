@@ -25,7 +25,7 @@ ModelFactory resnet(int64_t depth, bool preactivation, ResNetStem stem) {
 }  // namespace
 
 void register_builtin_models(Registry& registry) {
-  for (int64_t depth : {20, 32, 56}) {
+  for (int64_t depth : {20, 32, 44, 56}) {
     registry.add_model(fmt::format("resnet{}", depth),
                        fmt::format("CIFAR-style ResNet-{} (16/32/64 channels, projection shortcuts)", depth),
                        cifar_resnet(depth, false));

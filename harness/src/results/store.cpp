@@ -11,8 +11,8 @@
 #include <cmath>
 #include <filesystem>
 #include <iterator>
-#include <random>
 #include <limits>
+#include <random>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -217,7 +217,6 @@ void open_schema(sqlite3* db, const std::string& path) {
   Transaction transaction(db, path);
   const int64_t version = pragma_int(db, path, "PRAGMA user_version");
   refuse_newer_schema(version, path);
-  refuse_foreign_database(db, path, version);
   if (version < kSchemaVersion) {
     // Every statement is CREATE ... IF NOT EXISTS: version 1 gains the tables version 2 added.
     if (sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {

@@ -1,6 +1,7 @@
 #include <lowbit/runner/slurm.h>
 
 #include <lowbit/experiment/experiment.h>
+#include <lowbit/sdk/json_reader.h>
 
 #include <fmt/format.h>
 
@@ -31,7 +32,7 @@ std::string directive_value(const std::string& value, const std::string& what) {
       value.find('\\') != std::string::npos) {
     throw std::invalid_argument(fmt::format(
         "{} {}: control characters, quotes and backslashes cannot go into an #SBATCH line",
-        what, value.substr(0, 80)));
+        what, excerpt(value)));
   }
   return "\"" + value + "\"";
 }
@@ -40,14 +41,14 @@ void require_matching(const std::string& value, const std::regex& pattern, const
                       const std::string& allowed) {
   if (!value.empty() && !std::regex_match(value, pattern)) {
     throw std::invalid_argument(
-        fmt::format("bad {} \"{}\" (allowed: {})", what, value.substr(0, 80), allowed));
+        fmt::format("bad {} {} (allowed: {})", what, excerpt(value), allowed));
   }
 }
 
 void validate(const SlurmOptions& options) {
   if (!is_safe_name(options.name)) {
-    throw std::invalid_argument(fmt::format("bad experiment name \"{}\" (allowed: {})",
-                                            options.name.substr(0, 80), kSafeNameRule));
+    throw std::invalid_argument(fmt::format("bad experiment name {} (allowed: {})",
+                                            excerpt(options.name), kSafeNameRule));
   }
   require_matching(options.partition, std::regex("^[A-Za-z0-9_.,-]+$"), "partition",
                    "letters, digits and _ . , -");
@@ -57,7 +58,7 @@ void validate(const SlurmOptions& options) {
   for (const auto* path : {&options.executable, &options.experiment, &options.shard_folder}) {
     if (has_control_character(*path)) {
       throw std::invalid_argument(
-          fmt::format("path \"{}\" has control characters", path->substr(0, 80)));
+          fmt::format("path {} has control characters", excerpt(*path)));
     }
   }
 }
