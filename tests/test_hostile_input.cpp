@@ -162,7 +162,8 @@ TEST_CASE("a deeply nested file is refused without a crash", "[hostile][e2e]") {
   auto result = lowbit_cli(fmt::format("run '{}' --dry-run", path));
   INFO(result.output.substr(0, 2000));
   CHECK(result.exit_code == 1);
-  CHECK_THAT(result.output, Contains("deep.json: /x: nested deeper than 64 levels"));
+  CHECK_THAT(result.output, Contains("deep.json: /x/0/0/0/"));
+  CHECK_THAT(result.output, Contains("/0: nested deeper than 64 levels"));
 }
 
 TEST_CASE("duplicate keys, huge numbers and oversized values are clear errors", "[hostile]") {
@@ -171,6 +172,8 @@ TEST_CASE("duplicate keys, huge numbers and oversized values are clear errors", 
   CHECK_THROWS_WITH(lowbit::parse_json(R"({"lr": 1e400})", "big.json"),
                     Contains("big.json: /: not valid JSON") && Contains("1e400"));
   CHECK_NOTHROW(lowbit::parse_json(R"({"a": [{"b": 1}, {"b": 2}], "c": {"b": 3}})", "fine.json"));
+  CHECK_THROWS_WITH(lowbit::parse_json(R"({"a": [{"b": 1}, {"b": 2, "b": 3}]})", "inner.json"),
+                    Contains("inner.json: /a/1/b: this key appears twice"));
 
   auto spec = lowbit::testing::tiny_experiment();
   spec["trials"] = std::string(50 * 1000 * 1000, 'x');

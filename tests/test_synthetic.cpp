@@ -100,6 +100,8 @@ TEST_CASE("a tiny CNN learns synthetic data in a few steps", "[data][synthetic]"
   torch::NoGradGuard no_grad;
   const auto predicted = net->forward(splits.test.images).argmax(1);
   const double accuracy = predicted.eq(splits.test.labels).to(torch::kFloat).mean().item<double>();
+  // 1.0 for every initialisation seed 0-29, at 1 and 2 threads, LibTorch's default and AVX2
+  // kernels (measured on an AMD EPYC): the bound leaves room for any CPU's rounding.
   CHECK(accuracy > 0.9);
 }
 

@@ -2,13 +2,24 @@
 
 #include <fmt/format.h>
 
-#include <iterator>
+#include <utility>
 #include <vector>
 
 namespace lowbit {
 namespace {
 
 constexpr size_t kExcerptCharacters = 80;
+
+/// A key as one token of a JSON pointer (RFC 6901), so the pointer can be pasted into any tool.
+std::string pointer_token(const std::string& key) {
+  std::string escaped;
+  for (char c : key) {
+    if (c == '~') escaped += "~0";
+    else if (c == '/') escaped += "~1";
+    else escaped += c;
+  }
+  return escaped;
+}
 
 /// Whole UTF-8 characters only: a cut inside one would make the message invalid UTF-8.
 std::string cut_utf8(const std::string& text, size_t limit) {
@@ -19,41 +30,37 @@ std::string cut_utf8(const std::string& text, size_t limit) {
 }
 
 /// Parser events in document order; rejects repeated keys and deep nesting while the document
-/// is read, before anything recursive touches it.
+/// is read, before anything recursive touches it. Errors point at the place (RFC 6901 pointer).
 class StrictParseCheck {
  public:
   explicit StrictParseCheck(std::string source) : source_(std::move(source)) {}
 
   bool operator()(int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
     using Event = nlohmann::json::parse_event_t;
+    const bool starts_element = event == Event::object_start || event == Event::array_start ||
+                                event == Event::value;
+    if (starts_element && !levels_.empty() && !levels_.back().object) ++levels_.back().index;
     if (depth > kMaxJsonDepth) {
       throw ConfigError(source_, pointer(), fmt::format("nested deeper than {} levels", kMaxJsonDepth),
                         "at most " + std::to_string(kMaxJsonDepth) + " levels of arrays and objects");
     }
     switch (event) {
       case Event::object_start:
-        keys_.emplace_back();
-        path_.push_back(Level{true, ""});
-        break;
       case Event::array_start:
-        path_.push_back(Level{false, ""});
+        levels_.emplace_back();
+        levels_.back().object = event == Event::object_start;
         break;
       case Event::object_end:
-        keys_.pop_back();
-        path_.pop_back();
-        break;
       case Event::array_end:
-        path_.pop_back();
+        levels_.pop_back();
         break;
-      case Event::key: {
-        const auto key = parsed.get<std::string>();
-        path_.back().key = key;
-        if (!keys_.back().insert(key).second) {
+      case Event::key:
+        levels_.back().key = parsed.get<std::string>();
+        if (!levels_.back().keys.insert(levels_.back().key).second) {
           throw ConfigError(source_, pointer(), "this key appears twice in one object",
                             "each key once");
         }
         break;
-      }
       case Event::value:
         break;
     }
@@ -62,19 +69,23 @@ class StrictParseCheck {
 
  private:
   struct Level {
-    bool object;
-    std::string key;
+    bool object = false;
+    std::string key;             ///< object: the member being read
+    std::set<std::string> keys;  ///< object: every key so far
+    int64_t index = -1;          ///< array: the element being read
   };
+
   std::string pointer() const {
     std::string out;
-    for (const auto& level : path_) {
-      if (level.object) out += "/" + level.key;
+    for (const auto& level : levels_) {
+      if (level.object ? level.keys.empty() : level.index < 0) continue;  // nothing read in it yet
+      out += "/" + (level.object ? pointer_token(level.key) : std::to_string(level.index));
     }
     return out;
   }
+
   std::string source_;
-  std::vector<std::set<std::string>> keys_;
-  std::vector<Level> path_;
+  std::vector<Level> levels_;
 };
 
 template <typename Input>
@@ -125,14 +136,7 @@ JsonReader::JsonReader(const nlohmann::json& value, std::string file, std::strin
 }
 
 std::string JsonReader::pointer_to(const std::string& key) const {
-  // RFC 6901 escaping, so the pointer can be pasted into any JSON-pointer tool.
-  std::string escaped;
-  for (char c : key) {
-    if (c == '~') escaped += "~0";
-    else if (c == '/') escaped += "~1";
-    else escaped += c;
-  }
-  return pointer_ + "/" + escaped;
+  return pointer_ + "/" + pointer_token(key);
 }
 
 void JsonReader::fail(const std::string& key, const std::string& problem,
