@@ -110,22 +110,27 @@ TEST_CASE("a Slurm job array trains the shards and merge combines them once", "[
   const std::string lowbit = fmt::format("'{}/bin/lowbit'", LOWBIT_BINARY_DIR);
 
   int code = 0;
+  // A space in the folder: the script quotes it for the shell and for sbatch's #SBATCH lines.
+  const auto shard_folder = folder.file("my shards");
   auto written = run_command(fmt::format("{} slurm '{}' --shards 2 --cpus-per-task 1 --shard-folder '{}'",
-                                         lowbit, experiment, folder.file("shards")), &code);
+                                         lowbit, experiment, shard_folder), &code);
   INFO(written);
   REQUIRE(code == 0);
-  auto submitted = run_command(cluster.slurm("sbatch --parsable " + folder.file("shards/sharded.sbatch")), &code);
+  auto submitted = run_command(
+      cluster.slurm(fmt::format("sbatch --parsable '{}/sharded.sbatch'", shard_folder)), &code);
   INFO(submitted);
   REQUIRE(code == 0);
   cluster.wait_for(submitted.substr(0, submitted.find_first_of(";\n")));
 
   const auto merged = folder.file("merged.db");
-  const auto shards = fmt::format("'{}' '{}'", folder.file("shards/sharded-shard-0.db"),
-                                  folder.file("shards/sharded-shard-1.db"));
+  const auto shards = fmt::format("'{0}/sharded-shard-0.db' '{0}/sharded-shard-1.db'", shard_folder);
   auto merge = run_command(fmt::format("{} merge --db '{}' {}", lowbit, merged, shards), &code);
   INFO(merge);
-  INFO(run_command("cat " + folder.file("shards/*.log")));
+  INFO(run_command(fmt::format("cat '{}'/*.log", shard_folder)));
   REQUIRE(code == 0);
+  // Each task's log went where the #SBATCH --output line (in double quotes) said.
+  CHECK(boost::filesystem::is_regular_file(shard_folder + "/sharded-shard-0.log"));
+  CHECK(boost::filesystem::is_regular_file(shard_folder + "/sharded-shard-1.log"));
   CHECK_THAT(merge, Contains("6 trials added, 0 already there"));
   auto table = run_command(fmt::format("{} table --db '{}'", lowbit, merged), &code);
   CHECK_THAT(table, Contains("(n=3)"));
