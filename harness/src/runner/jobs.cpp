@@ -3,10 +3,9 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <stdexcept>
-
-#include <csignal>
 
 #include <sys/prctl.h>
 #include <sys/wait.h>
