@@ -1,6 +1,7 @@
 // `lowbit report`: the HTML page from a small database, and that page in headless Chromium.
 #include <lowbit/report/report.h>
 #include <lowbit/results/store.h>
+#include <lowbit/util/atomic_file.h>
 
 #include "test_support.h"
 
@@ -160,7 +161,7 @@ TEST_CASE("the report shows tables, per-run curves, teacher, schedule and extras
   std::stringstream written;
   written << in.rdbuf();
   CHECK(written.str().size() > 5000);
-  CHECK_FALSE(boost::filesystem::exists(path + ".tmp"));
+  CHECK_FALSE(boost::filesystem::exists(lowbit::temporary_path(path)));
 }
 
 TEST_CASE("the report loads in headless Chromium without console errors", "[report][chromium]") {

@@ -122,7 +122,14 @@ void remove_checkpoint(const std::string& path) {
   if (path.empty()) return;
   boost::system::error_code ignored;
   fs::remove(path, ignored);
-  fs::remove(path + ".tmp", ignored);
+  // Temporaries of writers killed mid-save: "<name>.tmp-<pid>".
+  const auto folder = fs::path(path).parent_path();
+  const auto prefix = fs::path(path).filename().string() + ".tmp-";
+  if (fs::is_directory(folder, ignored)) {
+    for (fs::directory_iterator it(folder, ignored), end; it != end; it.increment(ignored)) {
+      if (it->path().filename().string().rfind(prefix, 0) == 0) fs::remove(it->path(), ignored);
+    }
+  }
   // The run's folder goes too once its last checkpoint has (fs::remove leaves a non-empty one).
   fs::remove(fs::path(path).parent_path(), ignored);
 }

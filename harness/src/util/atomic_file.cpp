@@ -70,6 +70,10 @@ class TemporaryFile {
 
 }  // namespace
 
+std::string temporary_path(const std::string& path) {
+  return fmt::format("{}.tmp-{}", path, ::getpid());
+}
+
 void create_folder(const std::string& folder) {
   if (folder.empty()) return;
   std::error_code error;
@@ -80,7 +84,7 @@ void create_folder(const std::string& folder) {
 void write_file_atomically(const std::string& path,
                            const std::function<void(const ByteSink&)>& produce) {
   create_folder(std::filesystem::path(path).parent_path().string());
-  TemporaryFile file(path + ".tmp");
+  TemporaryFile file(temporary_path(path));
   produce([&file](const void* data, size_t size) { return file.write(data, size); });
   file.finish(path);
 }

@@ -20,8 +20,12 @@ class StorageError : public std::runtime_error {
 /// Appends bytes to the file being written; returns how many it took (always all of them).
 using ByteSink = std::function<size_t(const void* data, size_t size)>;
 
-/// Creates the parent folder, lets `produce` write the content into `<path>.tmp`, flushes it to
-/// the disk and renames it to `path`. On any failure the temporary is gone and `path` untouched;
+/// The temporary file this process writes `path` through: `<path>.tmp-<pid>`, so processes that
+/// write the same file at once (trials of one run in two sweeps) never move each other's.
+std::string temporary_path(const std::string& path);
+
+/// Creates the parent folder, lets `produce` write the content into temporary_path(path), flushes
+/// it to the disk and renames it to `path`. On any failure the temporary is gone and `path` untouched;
 /// an operating-system error is a StorageError naming the file ("No space left on device while
 /// writing …"), an exception from `produce` passes through.
 void write_file_atomically(const std::string& path, const std::function<void(const ByteSink&)>& produce);
