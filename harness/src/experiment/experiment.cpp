@@ -24,10 +24,7 @@ std::string read_name(const JsonReader& reader, const std::string& key) {
 /// A column label is free text in tables and pages (escaped there) but one line of it.
 std::string read_label(const JsonReader& reader, const std::string& key) {
   auto label = reader.string(key, "");
-  const bool control = std::any_of(label.begin(), label.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
-  if (control || label.size() > kMaxLabelLength) {
+  if (has_control_characters(label) || label.size() > kMaxLabelLength) {
     reader.fail(key, fmt::format("bad label {}", excerpt(label)),
                 "up to 64 characters without control characters (no line breaks or tabs)");
   }
@@ -117,6 +114,12 @@ void validate_options(const ComponentChoice& choice, const std::string& file,
 
 const char* const kSafeNameRule =
     "1 to 100 of A-Z a-z 0-9 . _ -, starting with a letter or digit (e.g. \"table2_sp\")";
+
+bool has_control_characters(const std::string& text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+}
 
 bool is_safe_name(const std::string& name) {
   static const std::regex pattern("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$");

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <regex>
 #include <stdexcept>
 
@@ -19,16 +18,10 @@ std::string quoted(const std::string& text) {
   return out + "'";
 }
 
-bool has_control_character(const std::string& text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
-}
-
 /// #SBATCH lines are read by sbatch, not by a shell: a value there must stay on its line and
 /// inside its double quotes.
 std::string directive_value(const std::string& value, const std::string& what) {
-  if (has_control_character(value) || value.find('"') != std::string::npos ||
+  if (has_control_characters(value) || value.find('"') != std::string::npos ||
       value.find('\\') != std::string::npos) {
     throw std::invalid_argument(fmt::format(
         "{} {}: control characters, quotes and backslashes cannot go into an #SBATCH line",
@@ -56,7 +49,7 @@ void validate(const SlurmOptions& options) {
                    "Slurm times such as 04:00:00 or 1-12:00:00");
   require_matching(options.device, std::regex("^(auto|cpu|cuda)$"), "device", "auto, cpu, cuda");
   for (const auto* path : {&options.executable, &options.experiment, &options.shard_folder}) {
-    if (has_control_character(*path)) {
+    if (has_control_characters(*path)) {
       throw std::invalid_argument(
           fmt::format("path {} has control characters", excerpt(*path)));
     }

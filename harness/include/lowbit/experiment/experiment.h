@@ -100,6 +100,9 @@ std::pair<int, int> parse_precision(const nlohmann::json& value, const std::stri
 bool is_safe_name(const std::string& name);
 /// The rule above, as an error message's "allowed" part.
 extern const char* const kSafeNameRule;
+/// Line breaks, tabs, escape and the other ASCII control characters: what no label or path that
+/// goes into a table, a page or a script line may hold.
+bool has_control_characters(const std::string& text);
 
 /// "2W2A" for 2-bit weights and activations; 32 reads as "32".
 std::string precision_label(int weight_bits, int activation_bits);
