@@ -15,7 +15,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <chrono>
 #include <csignal>
 #include <fstream>
 #include <sstream>
@@ -266,8 +265,7 @@ TEST_CASE("a claim is held by a live owner and taken over from a dead one", "[fa
 
   // Liveness: a stale heartbeat is dead anywhere; on this host a vanished pid is dead at once.
   lowbit::ClaimKeeper keeper(store.path());
-  const double now = std::chrono::duration<double>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now = lowbit::unix_seconds();
   CHECK(keeper.alive(lowbit::ClaimOwner{"elsewhere", 1, "t"}, now));
   CHECK_FALSE(keeper.alive(lowbit::ClaimOwner{"elsewhere", 1, "t"}, now - 1000));
   const pid_t exited = ::fork();

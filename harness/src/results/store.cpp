@@ -1,4 +1,5 @@
 #include <lowbit/results/store.h>
+#include <lowbit/util/hash.h>
 
 #include "results/sqlite_statement.h"
 
@@ -12,7 +13,6 @@
 #include <filesystem>
 #include <iterator>
 #include <limits>
-#include <random>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -203,13 +203,6 @@ void refuse_foreign_database(sqlite3* db, const std::string& path, int64_t versi
       "lowbit database", path, names));
 }
 
-std::string random_hex(size_t bytes) {
-  std::random_device device;
-  std::string out;
-  for (size_t i = 0; i < bytes; ++i) out += fmt::format("{:02x}", device() & 0xFF);
-  return out;
-}
-
 // The version is re-read under the write lock: another process may have created the schema
 // between our first look and BEGIN IMMEDIATE.
 void open_schema(sqlite3* db, const std::string& path) {
@@ -289,10 +282,6 @@ std::map<std::string, double> metrics_from_json(const std::string& text) {
                                      : std::numeric_limits<double>::quiet_NaN();
   }
   return metrics;
-}
-
-double unix_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 struct MeanStd {
@@ -422,6 +411,10 @@ std::vector<EpochRecord> read_epochs(sqlite3* db, const std::string& path, int64
 }
 
 }  // namespace
+
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 ResultStore::ResultStore(const std::string& path, StoreAccess access) : path_(path) {
   refuse_temporary_database(path_);

@@ -1,4 +1,5 @@
 #include <lowbit/runner/claims.h>
+#include <lowbit/util/hash.h>
 
 #include <fmt/format.h>
 
@@ -6,7 +7,6 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
-#include <random>
 
 #include <signal.h>
 #include <unistd.h>
@@ -18,11 +18,6 @@ std::string host_name() {
   std::array<char, 256> name{};
   if (::gethostname(name.data(), name.size() - 1) != 0) return "unknown-host";
   return name.data();
-}
-
-std::string random_token() {
-  std::random_device device;
-  return fmt::format("{:08x}{:08x}{:08x}{:08x}", device(), device(), device(), device());
 }
 
 /// Whether a process of this host still runs: a zombie nobody has reaped (its parent died, and
@@ -37,10 +32,6 @@ bool process_running(int64_t pid) {
   return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
 }
 
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 std::string describe(const ClaimOwner& owner) {
@@ -49,7 +40,7 @@ std::string describe(const ClaimOwner& owner) {
 
 ClaimKeeper::ClaimKeeper(const std::string& database, ClaimTiming timing)
     : database_(database), timing_(timing),
-      owner_{host_name(), static_cast<int64_t>(::getpid()), random_token()} {
+      owner_{host_name(), static_cast<int64_t>(::getpid()), random_hex(16)} {
   heartbeat_ = std::thread([this] { beat(); });
 }
 
@@ -63,7 +54,7 @@ ClaimKeeper::~ClaimKeeper() {
 }
 
 bool ClaimKeeper::alive(const ClaimOwner& holder, double heartbeat) const {
-  if (now_seconds() - heartbeat > timing_.stale_seconds) return false;
+  if (unix_seconds() - heartbeat > timing_.stale_seconds) return false;
   // On this host a vanished process is dead at once, without waiting for its heartbeat to age.
   return holder.host != owner_.host || process_running(holder.pid);
 }

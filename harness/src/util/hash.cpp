@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -25,6 +26,13 @@ std::string sha1_file(const std::string& path) {
   std::ostringstream content;
   content << in.rdbuf();
   return sha1_hex(content.str());
+}
+
+std::string random_hex(size_t bytes) {
+  std::random_device device;
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) out += fmt::format("{:02x}", device() & 0xFF);
+  return out;
 }
 
 }  // namespace lowbit

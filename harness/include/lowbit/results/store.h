@@ -16,6 +16,9 @@ struct sqlite3;
 
 namespace lowbit {
 
+/// Seconds since the Unix epoch: the clock claims' heartbeats are kept in.
+double unix_seconds();
+
 /// record_trial found the trial finished already (another process recorded it first).
 class TrialAlreadyFinished : public std::logic_error {
  public:
