@@ -6,6 +6,7 @@
 #include <lowbit/export/export.h>
 #include <lowbit/models/zoo.h>
 #include <lowbit/plugins/plugin_loader.h>
+#include <lowbit/plugins/support_table.h>
 #include <lowbit/report/report.h>
 #include <lowbit/results/merge.h>
 #include <lowbit/results/store.h>
@@ -57,6 +58,8 @@ int command_plugins(Environment& env) {
     fmt::print("{:<10} {:<14} {}\n{:<25} from {}\n", lowbit::to_string(component.kind),
                component.name, component.summary, "", component.origin);
   }
+  fmt::print("\nWhich quantizer builds which model (default options; \"no N\": refused, note N):\n{}",
+             lowbit::render_support_table(lowbit::quantizer_support(env.registry)));
   for (const auto& failure : env.failures) fmt::print("FAILED     {}\n", failure.reason);
   return env.failures.empty() ? 0 : 1;
 }

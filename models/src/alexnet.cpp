@@ -4,35 +4,87 @@
 
 #include <fmt/format.h>
 
+#include <stdexcept>
+
 namespace lowbit::models {
 using detail::LayerBuilder;
 using detail::conv_spec;
 using detail::init_weights;
 
-namespace {
-
-struct ConvLayer {
-  int64_t out_channels, kernel, stride, padding;
-  bool pool_after;
+struct AlexNetLayout {
+  struct Conv {
+    int64_t out_channels, kernel, stride, padding;
+    bool pool_after;
+  };
+  std::vector<Conv> convs;
+  int64_t pool_padding;
+  int64_t pooled_size;  ///< side of the map the first FC reads
 };
 
+namespace {
+
 // Krizhevsky et al. 2012 without the two-GPU grouping.
-const std::vector<ConvLayer> kConvs{{96, 11, 4, 2, true},
-                                    {256, 5, 1, 2, true},
-                                    {384, 3, 1, 1, false},
-                                    {384, 3, 1, 1, false},
-                                    {256, 3, 1, 1, true}};
-constexpr int64_t kPooledSize = 6;
+const AlexNetLayout kImageNet{{{96, 11, 4, 2, true},
+                        {256, 5, 1, 2, true},
+                        {384, 3, 1, 1, false},
+                        {384, 3, 1, 1, false},
+                        {256, 3, 1, 1, true}},
+                       0,
+                       6};
+// The same widths and depth for 32x32 inputs: conv1 5x5/1 instead of 11x11/4, and padded
+// max-pools, so that 32 -> 16 -> 8 -> 4.
+const AlexNetLayout kCifar{{{96, 5, 1, 2, true},
+                     {256, 5, 1, 2, true},
+                     {384, 3, 1, 1, false},
+                     {384, 3, 1, 1, false},
+                     {256, 3, 1, 1, true}},
+                    1,
+                    4};
+
+const AlexNetLayout& layout_for(AlexNetInput input) {
+  return input == AlexNetInput::cifar ? kCifar : kImageNet;
+}
+
+/// Output side of a window `kernel`/`stride` over a padded side, 0 when the window does not fit.
+int64_t window_output(int64_t size, int64_t kernel, int64_t stride, int64_t padding) {
+  const int64_t padded = size + 2 * padding;
+  return padded < kernel ? 0 : (padded - kernel) / stride + 1;
+}
+
+/// The side of the last max-pool's output for an input of side `size` (0: too small).
+int64_t final_map_size(const AlexNetLayout& layout, int64_t size) {
+  for (const auto& conv : layout.convs) {
+    size = window_output(size, conv.kernel, conv.stride, conv.padding);
+    if (conv.pool_after) size = window_output(size, 3, 2, layout.pool_padding);
+  }
+  return size;
+}
+
+/// The smallest input side the layout can take.
+int64_t minimum_input_size(const AlexNetLayout& layout) {
+  int64_t size = 1;
+  while (final_map_size(layout, size) < 1) ++size;
+  return size;
+}
 
 }  // namespace
 
-AlexNetBNImpl::AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& layers) {
+AlexNetBNImpl::AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& layers)
+    : layout_(&layout_for(options.input())) {
   const auto& data = options.data();
+  if (final_map_size(*layout_, data.image_size) < 1) {
+    throw std::invalid_argument(fmt::format(
+        "AlexNet* with the {} layout needs images of at least {}x{} pixels, got {}x{}{}",
+        options.input() == AlexNetInput::cifar ? "32x32" : "ImageNet",
+        minimum_input_size(*layout_), minimum_input_size(*layout_), data.image_size,
+        data.image_size,
+        options.input() == AlexNetInput::imagenet ? "; alexnet_bn_cifar is AlexNet* for 32x32" : ""));
+  }
   const int64_t hidden = options.hidden();
   LayerBuilder build(*this, layers);
   int64_t in_channels = data.in_channels;
-  for (size_t i = 0; i < kConvs.size(); ++i) {
-    const auto& layer = kConvs[i];
+  for (size_t i = 0; i < layout_->convs.size(); ++i) {
+    const auto& layer = layout_->convs[i];
     const auto name = fmt::format("conv{}", i + 1);
     auto spec = conv_spec(name, "", in_channels, layer.out_channels, layer.kernel, layer.stride,
                           i == 0 ? LayerRole::first : LayerRole::inner);
@@ -44,7 +96,7 @@ AlexNetBNImpl::AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& laye
     conv_acts_.push_back(build.activation(fmt::format("act{}", i + 1), layer.out_channels));
     in_channels = layer.out_channels;
   }
-  const int64_t features = in_channels * kPooledSize * kPooledSize;
+  const int64_t features = in_channels * layout_->pooled_size * layout_->pooled_size;
   fc6_ = build.linear("fc6", features, hidden);
   bn6_ = register_module("bn6", torch::nn::BatchNorm1d(hidden));
   act6_ = build.activation("act6", hidden);
@@ -59,14 +111,16 @@ AlexNetBNImpl::AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& laye
 NetworkOutput AlexNetBNImpl::forward(torch::Tensor images) {
   NetworkOutput output;
   auto x = images;
-  for (size_t i = 0; i < kConvs.size(); ++i) {
+  const auto& convs = layout_->convs;
+  for (size_t i = 0; i < convs.size(); ++i) {
     x = conv_acts_[i].forward(conv_bns_[i]->forward(convs_[i].forward(x)));
-    if (kConvs[i].pool_after) {
-      x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2);
+    if (convs[i].pool_after) {
+      x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, layout_->pool_padding);
       output.stage_features.push_back(x);
     }
   }
-  x = torch::adaptive_avg_pool2d(x, {kPooledSize, kPooledSize}).flatten(1);
+  const int64_t pooled = layout_->pooled_size;
+  x = torch::adaptive_avg_pool2d(x, {pooled, pooled}).flatten(1);
   x = act6_.forward(bn6_->forward(fc6_.forward(x)));
   x = act7_.forward(bn7_->forward(fc7_.forward(x)));
   output.logits = fc8_.forward(x);

@@ -26,8 +26,9 @@ inline ConvSpec conv_spec(const std::string& name, const std::string& fragment, 
 }
 
 inline ActivationSpec activation_spec(const std::string& name, const std::string& fragment,
-                                      int64_t channels, LayerRole role = LayerRole::inner) {
-  return ActivationSpec{name, fragment, channels, role};
+                                      int64_t channels, LayerRole role = LayerRole::inner,
+                                      NetworkPart part = NetworkPart::body) {
+  return ActivationSpec{name, fragment, channels, role, part};
 }
 
 /// Makes a module's layers through the factory and registers each under its key. A layer's name
@@ -43,8 +44,9 @@ class LayerBuilder {
     return add(key, layers_.conv2d(conv_spec(name(key), prefix_, in, out, kernel, stride, role)));
   }
   torch::nn::AnyModule activation(const std::string& key, int64_t channels,
-                                  LayerRole role = LayerRole::inner) {
-    return add(key, layers_.activation(activation_spec(name(key), prefix_, channels, role)));
+                                  LayerRole role = LayerRole::inner,
+                                  NetworkPart part = NetworkPart::body) {
+    return add(key, layers_.activation(activation_spec(name(key), prefix_, channels, role, part)));
   }
   torch::nn::AnyModule linear(const std::string& key, int64_t in, int64_t out,
                               LayerRole role = LayerRole::inner) {
@@ -67,6 +69,34 @@ class LayerBuilder {
   LayerFactory& layers_;
   std::string prefix_;
 };
+
+/// The stem StemSpec describes, in the zoo's order: conv -> BN -> act -> max-pool.
+inline torch::nn::Sequential standard_stem(LayerFactory& layers, const StemSpec& spec) {
+  torch::nn::Sequential stem;
+  stem->push_back("conv1", layers.conv2d(conv_spec("conv1", "", spec.in_channels,
+                                                   spec.out_channels, spec.kernel, spec.stride,
+                                                   LayerRole::first)));
+  if (spec.normalized) {
+    stem->push_back("bn1", torch::nn::BatchNorm2d(spec.out_channels));
+    stem->push_back("act1", layers.activation(activation_spec("act1", "", spec.out_channels,
+                                                              LayerRole::inner, NetworkPart::stem)));
+  }
+  if (spec.max_pool) {
+    stem->push_back("pool", torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
+  }
+  return stem;
+}
+
+/// The stem through the factory (a structural transform may reorder it), its layers registered
+/// on `owner` under their own names ("conv1", "bn1"), as torchvision's ResNets name them.
+inline torch::nn::Sequential add_stem(torch::nn::Module& owner, LayerFactory& layers,
+                                      const StemSpec& spec) {
+  auto stem = layers.stem(spec, [&spec](LayerFactory& factory) {
+    return standard_stem(factory, spec);
+  });
+  for (const auto& child : stem->named_children()) owner.register_module(child.key(), child.value());
+  return stem;
+}
 
 inline bool needs_projection(int64_t in_channels, int64_t out_channels, int64_t stride) {
   return stride != 1 || in_channels != out_channels;

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 namespace lowbit::models {
+using detail::add_stem;
 using detail::init_weights;
 using detail::LayerBuilder;
 using detail::needs_projection;
@@ -90,12 +91,14 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options, LayerFactory& layers) : opt
   const bool imagenet = options.stem() == ResNetStem::imagenet;
 
   LayerBuilder build(*this, layers);
-  stem_conv_ = imagenet ? build.conv("conv1", data.in_channels, widths[0], 7, 2, LayerRole::first)
-                        : build.conv("conv1", data.in_channels, widths[0], 3, 1, LayerRole::first);
-  if (!pre || imagenet) {
-    stem_bn_ = build.batch_norm("bn1", widths[0]);
-    stem_act_ = build.activation("act1", widths[0]);
-  }
+  StemSpec stem;
+  stem.in_channels = data.in_channels;
+  stem.out_channels = widths[0];
+  stem.kernel = imagenet ? 7 : 3;
+  stem.stride = imagenet ? 2 : 1;
+  stem.normalized = !pre || imagenet;
+  stem.max_pool = imagenet;
+  stem_ = add_stem(*this, layers, stem);
 
   int64_t in_channels = widths[0];
   for (size_t s = 0; s < widths.size(); ++s) {
@@ -104,25 +107,34 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options, LayerFactory& layers) : opt
     for (int64_t b = 0; b < blocks; ++b) {
       const auto name = fmt::format("layer{}.{}", s + 1, b);
       const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
+      const int64_t in = in_channels, width = widths[s], out = width * expansion;
       // The last block's output feeds pooling and the classifier: it keeps full precision.
-      const auto role = s + 1 == widths.size() && b + 1 == blocks ? LayerRole::last
-                                                                 : LayerRole::inner;
-      if (layout.bottleneck && pre) {
-        stage->push_back(PreActBottleneck(layers, name, in_channels, widths[s], stride));
-      } else if (layout.bottleneck) {
-        stage->push_back(Bottleneck(layers, name, in_channels, widths[s], stride, role));
-      } else if (pre) {
-        stage->push_back(PreActBlock(layers, name, in_channels, widths[s], stride));
-      } else {
-        stage->push_back(BasicBlock(layers, name, in_channels, widths[s], stride, role));
-      }
-      in_channels = widths[s] * expansion;
+      const bool last_block = s + 1 == widths.size() && b + 1 == blocks;
+      const auto role = last_block && !pre ? LayerRole::last : LayerRole::inner;
+      const auto kind = layout.bottleneck ? (pre ? BlockKind::preact_bottleneck : BlockKind::bottleneck)
+                                          : (pre ? BlockKind::preact_basic : BlockKind::basic);
+      // Built through the factory, so structural transforms can replace the whole block.
+      stage->push_back(layers.residual_block(
+          BlockSpec{name, in, out, stride, role, kind}, [&](LayerFactory& factory) {
+            switch (kind) {
+              case BlockKind::bottleneck:
+                return torch::nn::AnyModule(Bottleneck(factory, name, in, width, stride, role));
+              case BlockKind::preact_bottleneck:
+                return torch::nn::AnyModule(PreActBottleneck(factory, name, in, width, stride));
+              case BlockKind::preact_basic:
+                return torch::nn::AnyModule(PreActBlock(factory, name, in, width, stride));
+              case BlockKind::basic:
+                break;
+            }
+            return torch::nn::AnyModule(BasicBlock(factory, name, in, width, stride, role));
+          }));
+      in_channels = out;
     }
     stages_.push_back(register_module(fmt::format("layer{}", s + 1), stage));
   }
   if (pre) {
     tail_bn_ = build.batch_norm("bn_final", in_channels);
-    tail_act_ = build.activation("act_final", in_channels, LayerRole::last);
+    tail_act_ = build.activation("act_final", in_channels, LayerRole::last, NetworkPart::head);
   }
   classifier_ = build.linear("fc", in_channels, data.num_classes, LayerRole::last);
   init_weights(*this);
@@ -130,11 +142,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options, LayerFactory& layers) : opt
 
 NetworkOutput ResNetImpl::forward(torch::Tensor images) {
   NetworkOutput output;
-  auto x = stem_conv_.forward(images);
-  if (!stem_bn_.is_empty()) x = stem_act_.forward(stem_bn_->forward(x));
-  if (options_.stem() == ResNetStem::imagenet) {
-    x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
-  }
+  auto x = stem_->forward(images);
   for (auto& stage : stages_) {
     x = stage->forward(x);
     output.stage_features.push_back(x);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 namespace lowbit::models {
+using detail::add_stem;
 using detail::init_weights;
 using detail::LayerBuilder;
 using detail::needs_projection;
@@ -63,11 +64,11 @@ CifarResNetImpl::CifarResNetImpl(const CifarResNetOptions& options, LayerFactory
   const bool pre = options.preactivation();
 
   LayerBuilder build(*this, layers);
-  stem_conv_ = build.conv("conv1", data.in_channels, widths[0], 3, 1, LayerRole::first);
-  if (!pre) {
-    stem_bn_ = build.batch_norm("bn1", widths[0]);
-    stem_act_ = build.activation("act1", widths[0]);
-  }
+  StemSpec stem;
+  stem.in_channels = data.in_channels;
+  stem.out_channels = widths[0];
+  stem.normalized = !pre;
+  stem_ = add_stem(*this, layers, stem);
 
   int64_t in_channels = widths[0];
   for (size_t s = 0; s < widths.size(); ++s) {
@@ -80,8 +81,9 @@ CifarResNetImpl::CifarResNetImpl(const CifarResNetOptions& options, LayerFactory
       const auto role = last_block && !pre ? LayerRole::last : LayerRole::inner;
       const int64_t in = in_channels, out = widths[s];
       // Built through the factory, so structural transforms can replace the whole block.
+      const auto kind = pre ? BlockKind::preact_basic : BlockKind::basic;
       stage->push_back(layers.residual_block(
-          BlockSpec{name, in, out, stride, role}, [&](LayerFactory& factory) {
+          BlockSpec{name, in, out, stride, role, kind}, [&](LayerFactory& factory) {
             return pre ? torch::nn::AnyModule(PreActBlock(factory, name, in, out, stride))
                        : torch::nn::AnyModule(BasicBlock(factory, name, in, out, stride, role));
           }));
@@ -91,7 +93,7 @@ CifarResNetImpl::CifarResNetImpl(const CifarResNetOptions& options, LayerFactory
   }
   if (pre) {
     tail_bn_ = build.batch_norm("bn_final", in_channels);
-    tail_act_ = build.activation("act_final", in_channels, LayerRole::last);
+    tail_act_ = build.activation("act_final", in_channels, LayerRole::last, NetworkPart::head);
   }
   classifier_ = build.linear("fc", in_channels, data.num_classes, LayerRole::last);
   init_weights(*this);
@@ -99,8 +101,7 @@ CifarResNetImpl::CifarResNetImpl(const CifarResNetOptions& options, LayerFactory
 
 NetworkOutput CifarResNetImpl::forward(torch::Tensor images) {
   NetworkOutput output;
-  auto x = stem_conv_.forward(images);
-  if (!options_.preactivation()) x = stem_act_.forward(stem_bn_->forward(x));
+  auto x = stem_->forward(images);
   for (auto& stage : stages_) {
     x = stage->forward(x);
     output.stage_features.push_back(x);

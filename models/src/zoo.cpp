@@ -22,6 +22,13 @@ ModelFactory resnet(int64_t depth, bool preactivation, ResNetStem stem) {
   };
 }
 
+ModelFactory alexnet(AlexNetInput input) {
+  return [input](const ModelSpec& spec, LayerFactory& layers) {
+    auto options = AlexNetBNOptions().input(input).data(spec);
+    return std::static_pointer_cast<NetworkImpl>(std::make_shared<AlexNetBNImpl>(options, layers));
+  };
+}
+
 }  // namespace
 
 void register_builtin_models(Registry& registry) {
@@ -54,11 +61,12 @@ void register_builtin_models(Registry& registry) {
   }
   registry.add_model("alexnet_bn",
                      "AlexNet with BN and no dropout (the paper's AlexNet*), 96-256-384-384-256 "
-                     "convs, 4096-4096 FCs",
-                     [](const ModelSpec& spec, LayerFactory& layers) {
-                       return std::static_pointer_cast<NetworkImpl>(
-                           std::make_shared<AlexNetBNImpl>(AlexNetBNOptions().data(spec), layers));
-                     });
+                     "convs, 4096-4096 FCs; ImageNet layout (11x11/4 conv1), images >= 63x63",
+                     alexnet(AlexNetInput::imagenet));
+  registry.add_model("alexnet_bn_cifar",
+                     "AlexNet* for 32x32 images: the same widths and FCs, 5x5/1 conv1 and padded "
+                     "max-pools (32 -> 16 -> 8 -> 4)",
+                     alexnet(AlexNetInput::cifar));
 }
 
 }  // namespace lowbit::models

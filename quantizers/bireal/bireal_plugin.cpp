@@ -4,9 +4,15 @@
 // real-valued shortcut:
 //   unit(x) = BN(BinConv3x3(sign(x))) + shortcut(x)
 //   shortcut = x, or AvgPool(stride) -> 1x1 conv (full precision) -> BN where the shape changes
-// (the PyTorch reference's downsample, spec §3.4). Outside blocks the transform drops the model's
-// nonlinearities: Bi-Real has no ReLU, so a CIFAR ResNet's stem becomes conv -> BN and the head
-// pools the real running sum, as in the reference.
+// (the PyTorch reference's downsample, spec §3.4). The transform also drops the model's stem and
+// head nonlinearities (NetworkPart::stem / head): Bi-Real has no ReLU, so the ImageNet stem
+// becomes conv -> BN -> max-pool as in the reference, a CIFAR stem conv -> BN, and the head pools
+// the real running sum.
+//
+// Models: Bi-Real is defined for post-activation basic blocks (Bi-Real-18/34; ResNet-20 and the
+// other CIFAR ResNets have the same blocks). A model with bottleneck or pre-activation blocks, or
+// without residual blocks (AlexNet*), is refused by model_incompatibility() with the reason: the
+// transform never builds a network the paper does not define. "structure": "none" takes any model.
 //
 // Options (the run's "options" object):
 //   "weight_gradient": "magnitude_aware" (default, paper) | "clipped" (PyTorch) | "identity" (Caffe)
@@ -23,11 +29,15 @@
 #include <lowbit/sdk/abi.h>
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/layer_factory.h>
+#include <lowbit/sdk/network.h>
 #include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <memory>
+#include <stdexcept>
 #include <utility>
 
 namespace lowbit::bireal {
@@ -84,6 +94,24 @@ class BiRealActivationQuantizerImpl : public ActivationQuantizerImpl {
  private:
   SignZero zero_;
 };
+
+/// Why the Bi-Real transform cannot replace `block`, or "".
+std::string unsupported_block(const BlockSpec& block) {
+  switch (block.kind) {
+    case BlockKind::basic:
+      return "";
+    case BlockKind::bottleneck:
+    case BlockKind::preact_bottleneck:
+      return fmt::format("Bi-Real Net is defined for basic blocks (Bi-Real-18/34), and block {} is "
+                         "a {} block", block.name, to_string(block.kind));
+    case BlockKind::preact_basic:
+      break;
+  }
+  return fmt::format("Bi-Real Net is defined for post-activation basic blocks (sign, binary conv, "
+                     "BN, + shortcut, with no BN before the sign or before pooling), and block {} "
+                     "is a {} block; the post-activation model of the same depth is Bi-Real's "
+                     "backbone", block.name, to_string(block.kind));
+}
 
 /// One binary conv with its BN and real shortcut.
 class BiRealUnitImpl : public torch::nn::Module {
@@ -156,11 +184,13 @@ class BiRealLayerFactory : public LayerFactoryDecorator {
   using LayerFactoryDecorator::LayerFactoryDecorator;
 
   torch::nn::AnyModule residual_block(const BlockSpec& spec, const BlockBuilder&) override {
+    const auto reason = unsupported_block(spec);
+    if (!reason.empty()) throw std::invalid_argument("bireal: " + reason);
     return torch::nn::AnyModule(BiRealBlock(inner(), spec));
   }
-  /// Outside blocks Bi-Real has no nonlinearity (stem conv -> BN, head on the real sum).
+  /// Bi-Real has no nonlinearity in its stem or head (stem conv -> BN, head on the real sum).
   torch::nn::AnyModule activation(const ActivationSpec& spec) override {
-    if (spec.fragment.empty()) return torch::nn::AnyModule(torch::nn::Identity());
+    if (spec.part != NetworkPart::body) return torch::nn::AnyModule(torch::nn::Identity());
     return inner().activation(spec);
   }
 };
@@ -192,6 +222,19 @@ class BiRealQuantizer : public Quantizer {
     if (std::find(strategies.begin(), strategies.end(), "progressive") != strategies.end()) {
       return "progressive precision steps through 8/4/2 bits, which binary bireal layers "
              "cannot take";
+    }
+    return "";
+  }
+  std::string model_incompatibility(const ModelStructure& model) const override {
+    if (!options_.structure) return "";
+    if (!model.has_blocks()) {
+      return "bireal replaces residual blocks (a real-valued shortcut around every binary conv), "
+             "and this model has none; binary layers without them are not Bi-Real Net "
+             "(\"structure\": \"none\" trains such a plain binary network)";
+    }
+    for (const auto& block : model.blocks) {
+      auto reason = unsupported_block(block);
+      if (!reason.empty()) return reason;
     }
     return "";
   }

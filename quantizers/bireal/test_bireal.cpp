@@ -125,9 +125,41 @@ TEST_CASE("bireal downsample shortcut is AvgPool -> real 1x1 conv -> BN", "[bire
   CHECK(y.sizes() == torch::IntArrayRef({2, 4, 4, 4}));
   y.sum().backward();
   CHECK(x.grad().abs().sum().item<float>() > 0);
-  // Outside blocks the transform has no nonlinearity.
-  auto stem_act = layers->activation(lowbit::ActivationSpec{"act1", "", 4});
-  check_close(stem_act.forward(values({-3.0, 0.5})), values({-3.0, 0.5}));
+  // The stem and head have no nonlinearity; the part decides, not the fragment.
+  for (auto part : {lowbit::NetworkPart::stem, lowbit::NetworkPart::head}) {
+    auto dropped = layers->activation(
+        lowbit::ActivationSpec{"act1", "", 4, lowbit::LayerRole::inner, part});
+    check_close(dropped.forward(values({-3.0, 0.5})), values({-3.0, 0.5}));
+  }
+  auto body = layers->activation(lowbit::ActivationSpec{"act6", "", 4});
+  check_close(body.forward(values({-3.0, 0.5})), values({-1.0, 1.0}));
+}
+
+TEST_CASE("bireal refuses blocks and models it does not define", "[bireal]") {
+  auto quantizer = make_quantizer();
+  lowbit::ModelStructure basic;
+  basic.blocks.push_back(lowbit::BlockSpec{"layer1.0", 64, 64, 1});
+  CHECK(quantizer->model_incompatibility(basic).empty());
+
+  lowbit::ModelStructure bottleneck = basic;
+  bottleneck.blocks.push_back(lowbit::BlockSpec{"layer1.1", 256, 256, 1, lowbit::LayerRole::inner,
+                                                lowbit::BlockKind::bottleneck});
+  CHECK_THAT(quantizer->model_incompatibility(bottleneck),
+             Catch::Contains("basic blocks") && Catch::Contains("layer1.1 is a bottleneck block"));
+  lowbit::ModelStructure preact;
+  preact.blocks.push_back(lowbit::BlockSpec{"layer1.0", 16, 16, 1, lowbit::LayerRole::inner,
+                                            lowbit::BlockKind::preact_basic});
+  CHECK_THAT(quantizer->model_incompatibility(preact), Catch::Contains("pre-activation basic"));
+  CHECK_THAT(quantizer->model_incompatibility(lowbit::ModelStructure{}),
+             Catch::Contains("has none"));
+  // "structure": "none" is a plain per-layer binary quantizer: any model.
+  CHECK(make_quantizer({{"structure", "none"}})->model_incompatibility(bottleneck).empty());
+
+  // The transform itself refuses too, for callers that skip the check.
+  auto layers = quantizer->wrap_layers(std::make_shared<lowbit::testing::TestLayers>(quantizer, 1));
+  CHECK_THROWS_WITH(layers->residual_block(bottleneck.blocks[1],
+                                           [](lowbit::LayerFactory&) { return torch::nn::AnyModule(); }),
+                    Catch::StartsWith("bireal: Bi-Real Net is defined for basic blocks"));
 }
 
 TEST_CASE("bireal full precision (SP, 32 bits) is clip(-1, 1) and real weights", "[bireal]") {

@@ -120,7 +120,7 @@ torch::Tensor quantize_weight(const torch::Tensor& w, int bits, const WeightOpti
   if (bits == kFullPrecisionBits) return w;
   if (bits == 1 && options.k1_weights() == K1Weights::scaled) {
     const auto mean_abs = w.abs().mean().detach();
-    if (options.k1_identity_gradient()) {
+    if (options.k1_gradient() == K1Gradient::identity) {
       // sign(w/E) == sign(w) for E > 0; the floor keeps an all-zero weight from dividing by 0.
       return SignSTE::apply(w / mean_abs.clamp_min(1e-12)) * mean_abs;
     }

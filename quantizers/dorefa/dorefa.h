@@ -26,11 +26,12 @@
 // * k = 1 weights, sign(0) = +1 (so 0 maps to +E): the output stays binary, as our style guide
 //   (after Larq) requires and as the authors' SignMeanRoundFunction does. tensorpack's tf.sign and
 //   torch::sign give 0 there, a third level. The golden vectors hold no exact zero: both fit them.
-// * k = 1 weights, gradient: by default sign has an identity gradient and E is a stop-gradient
-//   factor, so dL/dw = E * dL/dw_q, which is what the golden "grad_bwn_tensorpack" holds (our
-//   correctness target). tensorpack itself writes sign(w/E) * E, whose 1/E and E cancel to
-//   dL/dw = dL/dw_q (spec 1.2 and 7.5, and the authors' unused SignMeanRoundFunction);
-//   WeightOptions::k1_identity_gradient gives that form (option "k1_gradient": "identity").
+// * k = 1 weights, gradient: the identity, dL/dw = dL/dw_q (K1Gradient::identity, default). This
+//   is what the DoReFa paper, tensorpack (Sign's gradient overridden by Identity on sign(w/E) * E,
+//   E a stop-gradient, so the 1/E and E cancel) and the authors' SignFunction /
+//   SignMeanRoundFunction all compute (spec 1.2); golden "grad_bwn_tensorpack" holds it since its
+//   2026-12-01 correction. K1Gradient::scaled keeps E * dL/dw_q (option "k1_gradient": "scaled"),
+//   what sign(w) * E with an identity sign gives, which the golden file once held by mistake.
 // * Activations: the clip's gradient mask is written out (closed interval) rather than left to
 //   torch::clamp's backward, so the boundary convention cannot change with the LibTorch version.
 // * Kernels: float32 tensors on the CPU (and on CUDA when the plugin is built with its kernels)
@@ -47,6 +48,12 @@ enum class K1Weights {
   authors,  ///< the generic formula at k = 1: unscaled +-1 (Zhuang et al.'s code)
 };
 
+/// The gradient of scaled 1-bit weights (see the header comment).
+enum class K1Gradient {
+  identity,  ///< dL/dw = dL/dw_q (DoReFa paper, tensorpack, the authors' SignFunction)
+  scaled,    ///< dL/dw = E * dL/dw_q
+};
+
 /// How the quantizers compute (see the header comment).
 enum class Kernels {
   fused,      ///< one-pass kernels where they apply, the composite elsewhere
@@ -58,9 +65,8 @@ struct WeightOptions {
   TORCH_ARG(K1Weights, k1_weights) = K1Weights::scaled;
   /// Stop the gradient through max|tanh(w)| (k >= 2).
   TORCH_ARG(bool, detach_max) = false;
-  /// Scaled 1-bit weights: pass dL/dw_q through unchanged (tensorpack's sign(w/E)*E) instead of
-  /// E * dL/dw_q.
-  TORCH_ARG(bool, k1_identity_gradient) = false;
+  /// Gradient of scaled 1-bit weights.
+  TORCH_ARG(K1Gradient, k1_gradient) = K1Gradient::identity;
   /// Fused kernels or the composite (k >= 2, and the "authors" form at k = 1).
   TORCH_ARG(Kernels, kernels) = Kernels::fused;
 };

@@ -2,7 +2,7 @@
 //
 // Options (the run's "options" object):
 //   "k1_weights": "scaled" (default, sign(w)·mean|w|) | "authors" (unscaled ±1)
-//   "k1_gradient": "scaled" (default, E·dL/dw_q as the golden vectors) | "identity" (tensorpack)
+//   "k1_gradient": "identity" (default, dL/dw = dL/dw_q as DoReFa and tensorpack) | "scaled" (E·dL/dw_q)
 //   "detach_max": false (default, gradient through max|tanh(w)|) | true
 //   "kernels": "fused" (default, one-pass kernels for float32) | "composite" (LibTorch ops)
 
@@ -75,8 +75,9 @@ std::unique_ptr<Quantizer> make_dorefa(const JsonReader& options) {
               "k1_weights", K1Weights::scaled,
               {{"scaled", K1Weights::scaled}, {"authors", K1Weights::authors}}))
           .detach_max(options.boolean("detach_max", false))
-          .k1_identity_gradient(options.mapped_choice("k1_gradient", false,
-                                                      {{"scaled", false}, {"identity", true}}))
+          .k1_gradient(options.mapped_choice(
+              "k1_gradient", K1Gradient::identity,
+              {{"identity", K1Gradient::identity}, {"scaled", K1Gradient::scaled}}))
           .kernels(kernels),
       ActivationOptions().kernels(kernels));
 }

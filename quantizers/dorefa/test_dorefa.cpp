@@ -157,26 +157,28 @@ TEST_CASE("weights k=1, authors' form: the generic formula, unscaled +-1", "[dor
   CHECK(got.out.abs().eq(1).all().item<bool>());
 }
 
-TEST_CASE("weights k=1, default: sign(w) * mean|w| with stop-gradient E", "[dorefa][golden]") {
+TEST_CASE("weights k=1, default: sign(w) * mean|w|, identity gradient", "[dorefa][golden]") {
   const auto w = from_json(weight_inputs().at("w"));
   const auto g = from_json(weight_inputs().at("g_w"));
   const auto& expected = golden().at("weight").at("k1_special");
   auto got = run(w, g, [](const torch::Tensor& t) { return quantize_weight(t, 1); });
   check_close(got.out, from_json(expected.at("out_bwn_tensorpack")));
   check_close(got.grad, from_json(expected.at("grad_bwn_tensorpack")));
+  // The corrected golden gradient is the upstream gradient itself (spec 1.2).
+  check_close(got.grad, g);
   CHECK(got.out.abs().max().item<double>() ==
         Approx(expected.at("E_mean_abs_w").get<double>()).margin(kTolerance));
 }
 
-TEST_CASE("weights k=1 with tensorpack's identity gradient", "[dorefa]") {
+TEST_CASE("weights k=1, option \"scaled\" gradient: E * dL/dw_q", "[dorefa]") {
   const auto w = from_json(weight_inputs().at("w"));
   const auto g = from_json(weight_inputs().at("g_w"));
   const auto& expected = golden().at("weight").at("k1_special");
   auto got = run(w, g, [](const torch::Tensor& t) {
-    return quantize_weight(t, 1, WeightOptions().k1_identity_gradient(true));
+    return quantize_weight(t, 1, WeightOptions().k1_gradient(K1Gradient::scaled));
   });
   check_close(got.out, from_json(expected.at("out_bwn_tensorpack")));
-  check_close(got.grad, g);
+  check_close(got.grad, g * expected.at("E_mean_abs_w").get<double>());
 }
 
 TEST_CASE("weights k=1: sign(0) is +1, so 0 maps to +E", "[dorefa]") {

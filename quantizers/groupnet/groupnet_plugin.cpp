@@ -6,8 +6,9 @@
 //   base k:  o1 = BN1k(ReLU(BinConv1k(pad1(a)))) + R;  o2 = BN2k(ReLU(BinConv2k(pad1(sign(o1))))) + o1
 //   Y = sum_k lambda_k o2_k,  lambda_k ~ U[0, 1) learned           ("aggregation": "scales")
 //   Y = (1/K) sum_k o2_k                                           ("aggregation": "mean")
-// pad1 pads with the constant +1. Outside blocks the transform drops the model's nonlinearities:
-// Group-Net's stem is conv -> (maxpool ->) BN with no ReLU and its head pools the real sum.
+// pad1 pads with the constant +1. The stem is the reference's conv -> max-pool -> BN with no ReLU
+// (the zoo's own is conv -> BN -> act -> max-pool), a CIFAR stem conv -> BN, and the head pools
+// the real sum (the model's stem and head nonlinearities are dropped).
 // Without gates the shared downsample is computed once per step (the reference recomputes it per
 // base, which gives the same output but updates the shared BN's running statistics K times).
 //
@@ -18,6 +19,12 @@
 // sees K batches per step as in the reference). The factory builds blocks in the order they run
 // and links each to the one before; a block hands its per-base outputs to the next block once per
 // forward pass (the tensor-to-tensor block interface carries only Y).
+//
+// Models: bases are defined for post-activation basic blocks (ResNet-18/34, the CIFAR ResNets).
+// ResNet-50 is refused: the paper reports it, but neither the paper nor the released code defines
+// a bottleneck base (its 1x1 convs change the width, so the real shortcut around each binary conv
+// that a base is built from has no defined form), and we do not invent one. Pre-activation blocks
+// and models without residual blocks (AlexNet*) are refused too; "structure": "none" takes any.
 //
 // Options (the run's "options" object):
 //   "bases": 5                  K, 1..16
@@ -36,6 +43,7 @@
 #include <lowbit/sdk/abi.h>
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/layer_factory.h>
+#include <lowbit/sdk/network.h>
 #include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
 
@@ -43,6 +51,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <stdexcept>
 #include <utility>
 
 namespace lowbit::groupnet {
@@ -121,6 +130,25 @@ ConvSpec binary_conv(const std::string& name, const std::string& fragment, int64
   spec.stride = stride;
   spec.padding = 0;  // the input is padded with +1 before the conv
   return spec;
+}
+
+/// Why the Group-Net transform cannot replace `block`, or "".
+std::string unsupported_block(const BlockSpec& block) {
+  switch (block.kind) {
+    case BlockKind::basic:
+      return "";
+    case BlockKind::bottleneck:
+    case BlockKind::preact_bottleneck:
+      return fmt::format("Group-Net's bases are defined for basic blocks, and block {} is a {} "
+                         "block: neither the paper nor the released code defines a bottleneck base "
+                         "(its 1x1 convs change the width, so there is no real-valued shortcut "
+                         "around each binary conv)", block.name, to_string(block.kind));
+    case BlockKind::preact_basic:
+      break;
+  }
+  return fmt::format("Group-Net's bases are defined for post-activation basic blocks (binary conv, "
+                     "ReLU, BN, + shortcut), and block {} is a {} block; the post-activation model "
+                     "of the same depth is Group-Net's backbone", block.name, to_string(block.kind));
 }
 
 }  // namespace
@@ -244,15 +272,36 @@ class GroupNetLayerFactory : public LayerFactoryDecorator {
       : LayerFactoryDecorator(std::move(inner)), options_(options) {}
 
   torch::nn::AnyModule residual_block(const BlockSpec& spec, const BlockBuilder&) override {
+    const auto reason = unsupported_block(spec);
+    if (!reason.empty()) throw std::invalid_argument("groupnet: " + reason);
     // Blocks are made in the order they run, so the last one made is the one before.
     GroupNetBlock block(inner(), spec, options_, previous_.get());
     previous_ = block.ptr();
     return torch::nn::AnyModule(block);
   }
-  /// Outside blocks Group-Net has no nonlinearity (stem conv -> BN, head on the real sum).
+  /// Group-Net has no nonlinearity in its stem or head (the head pools the real sum).
   torch::nn::AnyModule activation(const ActivationSpec& spec) override {
-    if (spec.fragment.empty()) return torch::nn::AnyModule(torch::nn::Identity());
+    if (spec.part != NetworkPart::body) return torch::nn::AnyModule(torch::nn::Identity());
     return inner().activation(spec);
+  }
+  /// The reference's order, conv -> max-pool -> BN: BN normalises the pooled map.
+  torch::nn::Sequential stem(const StemSpec& spec, const StemBuilder&) override {
+    ConvSpec conv;
+    conv.name = "conv1";
+    conv.in_channels = spec.in_channels;
+    conv.out_channels = spec.out_channels;
+    conv.kernel = spec.kernel;
+    conv.stride = spec.stride;
+    conv.padding = spec.kernel / 2;
+    conv.role = LayerRole::first;
+    torch::nn::Sequential stem;
+    stem->push_back("conv1", inner().conv2d(conv));
+    if (spec.max_pool) {
+      stem->push_back("pool",
+                      torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    }
+    if (spec.normalized) stem->push_back("bn1", torch::nn::BatchNorm2d(spec.out_channels));
+    return stem;
   }
 
  private:
@@ -280,6 +329,19 @@ class GroupNetQuantizer : public Quantizer {
     if (std::find(strategies.begin(), strategies.end(), "progressive") != strategies.end()) {
       return "progressive precision steps through 8/4/2 bits, which binary groupnet layers "
              "cannot take";
+    }
+    return "";
+  }
+  std::string model_incompatibility(const ModelStructure& model) const override {
+    if (!options_.structure) return "";
+    if (!model.has_blocks()) {
+      return "groupnet replaces residual blocks by K binary bases, and this model has none; "
+             "binary layers without them are not Group-Net (\"structure\": \"none\" trains "
+             "such a plain binary network)";
+    }
+    for (const auto& block : model.blocks) {
+      auto reason = unsupported_block(block);
+      if (!reason.empty()) return reason;
     }
     return "";
   }

@@ -209,6 +209,63 @@ TEST_CASE("groupnet gated blocks feed base k of the block before into base k", "
   CHECK_THROWS(second.forward(y1));
 }
 
+TEST_CASE("groupnet's stem is conv -> max-pool -> BN, its stem and head have no ReLU",
+          "[groupnet]") {
+  auto quantizer = make_quantizer();
+  auto layers = quantizer->wrap_layers(std::make_shared<lowbit::testing::TestLayers>(quantizer, 1));
+  lowbit::StemSpec spec;
+  spec.in_channels = 3;
+  spec.out_channels = 8;
+  spec.kernel = 7;
+  spec.stride = 2;
+  spec.max_pool = true;
+  bool standard_called = false;
+  auto stem = layers->stem(spec, [&](lowbit::LayerFactory&) {
+    standard_called = true;
+    return torch::nn::Sequential();
+  });
+  CHECK_FALSE(standard_called);
+  std::vector<std::string> order;
+  for (const auto& child : stem->named_children()) order.push_back(child.key());
+  CHECK(order == std::vector<std::string>{"conv1", "pool", "bn1"});
+  CHECK(stem->forward(torch::randn({2, 3, 32, 32})).sizes() == torch::IntArrayRef({2, 8, 8, 8}));
+  // A stem without pooling (CIFAR) is conv -> BN.
+  spec.max_pool = false;
+  order.clear();
+  for (const auto& child : layers->stem(spec, nullptr)->named_children()) order.push_back(child.key());
+  CHECK(order == std::vector<std::string>{"conv1", "bn1"});
+
+  for (auto part : {lowbit::NetworkPart::stem, lowbit::NetworkPart::head}) {
+    auto dropped = layers->activation(
+        lowbit::ActivationSpec{"act1", "", 4, lowbit::LayerRole::inner, part});
+    check_close(dropped.forward(values({-3.0, 0.5})), values({-3.0, 0.5}));
+  }
+}
+
+TEST_CASE("groupnet refuses bottleneck and pre-activation blocks and block-less models",
+          "[groupnet]") {
+  auto quantizer = make_quantizer();
+  lowbit::ModelStructure basic;
+  basic.blocks.push_back(lowbit::BlockSpec{"layer1.0", 64, 64, 1});
+  CHECK(quantizer->model_incompatibility(basic).empty());
+  lowbit::ModelStructure resnet50;
+  resnet50.blocks.push_back(lowbit::BlockSpec{"layer1.0", 64, 256, 1, lowbit::LayerRole::inner,
+                                              lowbit::BlockKind::bottleneck});
+  CHECK_THAT(quantizer->model_incompatibility(resnet50),
+             Catch::Contains("bottleneck base") && Catch::Contains("layer1.0"));
+  lowbit::ModelStructure preact;
+  preact.blocks.push_back(lowbit::BlockSpec{"layer1.0", 16, 16, 1, lowbit::LayerRole::inner,
+                                            lowbit::BlockKind::preact_basic});
+  CHECK_THAT(quantizer->model_incompatibility(preact), Catch::Contains("post-activation"));
+  CHECK_THAT(quantizer->model_incompatibility(lowbit::ModelStructure{}),
+             Catch::Contains("has none"));
+  CHECK(make_quantizer({{"structure", "none"}})->model_incompatibility(resnet50).empty());
+  auto layers = quantizer->wrap_layers(std::make_shared<lowbit::testing::TestLayers>(quantizer, 1));
+  CHECK_THROWS_WITH(layers->residual_block(resnet50.blocks[0],
+                                           [](lowbit::LayerFactory&) { return torch::nn::AnyModule(); }),
+                    Catch::StartsWith("groupnet: Group-Net's bases are defined for basic blocks"));
+}
+
 TEST_CASE("groupnet options and matrix points", "[groupnet]") {
   CHECK_THROWS_AS(make_quantizer({{"bases", 0}}), lowbit::ConfigError);
   CHECK_THROWS_AS(make_quantizer({{"aggregation", "gates"}}), lowbit::ConfigError);

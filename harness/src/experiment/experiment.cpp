@@ -398,15 +398,19 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
   root.reject_unknown_keys();
 
   for (const auto& model : models) {
+    const auto structure = describe_model(registry.model(model));
     for (const auto& quantizer : quantizers) {
       JsonReader options(quantizer.options, file, "/quantizers");
       const auto instance = registry.quantizer(quantizer.name)(options);
+      const auto model_reason = instance->model_incompatibility(structure);
       for (const auto& precision : precisions) {
         for (const auto& strategies : strategy_sets) {
           auto run = make_run(experiment, model, quantizer, precision, strategies, quantize_all, registry);
           // A point the quantizer cannot run is skipped with its reason rather than failing.
-          auto reason = instance->incompatibility(precision.first, precision.second,
-                                                  run.record.strategies);
+          auto reason = !model_reason.empty()
+                            ? model_reason
+                            : instance->incompatibility(precision.first, precision.second,
+                                                        run.record.strategies);
           if (!reason.empty()) {
             experiment.skipped.push_back(
                 SkippedRun{model, run.record.method,

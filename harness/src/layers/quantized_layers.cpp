@@ -1,5 +1,7 @@
 #include <lowbit/layers/quantized_layers.h>
 
+#include <stdexcept>
+
 namespace lowbit {
 
 QuantConv2dImpl::QuantConv2dImpl(torch::nn::Conv2dOptions options,
@@ -63,7 +65,12 @@ std::shared_ptr<NetworkImpl> build_network(const ModelFactory& model, const Mode
                                            const PrecisionPolicy& precision) {
   std::shared_ptr<LayerFactory> layers =
       std::make_shared<QuantizedLayerFactory>(quantizer, precision);
-  if (quantizer) layers = quantizer->wrap_layers(std::move(layers));
+  if (quantizer) {
+    // Also checked when the experiment is read; this catches callers that build directly.
+    const auto reason = quantizer->model_incompatibility(describe_model(model, spec));
+    if (!reason.empty()) throw std::invalid_argument(reason);
+    layers = quantizer->wrap_layers(std::move(layers));
+  }
   return model(spec, *layers);
 }
 

@@ -14,6 +14,7 @@
 #include <torch/version.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 #include <ctime>
 
@@ -46,6 +47,23 @@ nlohmann::json plugin_hashes(const RunPlan& run, const Registry& registry,
 
 ModelSpec model_spec(const DataSplits& data) {
   return ModelSpec{data.channels, data.num_classes, data.image_size};
+}
+
+/// Every model of the experiment can take this data (AlexNet's ImageNet layout needs images of at
+/// least 63x63): checked before the first trial, so that a mismatch records nothing.
+void check_models_fit(const Experiment& experiment, const Registry& registry, const ModelSpec& spec) {
+  std::set<std::string> checked;
+  for (const auto& run : experiment.runs) {
+    if (!checked.insert(run.model).second) continue;
+    try {
+      describe_model(registry.model(run.model), spec);
+    } catch (const std::exception& e) {
+      throw ConfigError(experiment.file, "/models",
+                        fmt::format("model {} cannot take the data ({}x{}x{} images): {}",
+                                    run.model, spec.in_channels, spec.image_size, spec.image_size,
+                                    exception_message(e)));
+    }
+  }
 }
 
 }  // namespace
@@ -112,6 +130,7 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
   }
   Trainer trainer(experiment.training, data, device, out);
   const ModelSpec spec = model_spec(data);
+  check_models_fit(experiment, registry_, spec);
   ClaimKeeper claims(store_.path(), options.claim_timing);
 
   for (size_t r = 0; r < experiment.runs.size(); ++r) {

@@ -10,6 +10,9 @@
 // (their first block then starts with its own BN-act), end with BN-act before pooling, and their
 // projection shortcuts (no BN) read the block's activated input. The CIFAR pre-activation stem is
 // the conv alone, as in the CIFAR PreResNets of resnet_cifar.h.
+//
+// The stem goes through LayerFactory::stem and every block through LayerFactory::residual_block
+// with its BlockKind, so a structural quantizer (Bi-Real, Group-Net) replaces or refuses them.
 
 #include <lowbit/models/resnet_cifar.h>
 #include <lowbit/sdk/layer_factory.h>
@@ -71,8 +74,9 @@ class ResNetImpl : public NetworkImpl {
 
  private:
   ResNetOptions options_;
-  torch::nn::AnyModule stem_conv_, stem_act_, tail_act_, classifier_;
-  torch::nn::BatchNorm2d stem_bn_{nullptr}, tail_bn_{nullptr};
+  torch::nn::Sequential stem_{nullptr};
+  torch::nn::AnyModule tail_act_, classifier_;
+  torch::nn::BatchNorm2d tail_bn_{nullptr};
   std::vector<torch::nn::Sequential> stages_;
 };
 

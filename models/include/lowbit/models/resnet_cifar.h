@@ -1,7 +1,8 @@
 #pragma once
 // CIFAR-style residual networks (He et al. 2016): three stages of 16/32/64 channels with n blocks
 // each, depth 6n+2 (ResNet-20: n=3). Projection (1x1 conv) shortcuts where the shape changes,
-// because the paper quantizes that conv too.
+// because the paper quantizes that conv too. Stem and blocks are built through the layer factory
+// (LayerFactory::stem, LayerFactory::residual_block) so that structural quantizers can replace them.
 
 #include <lowbit/sdk/layer_factory.h>
 #include <lowbit/sdk/network.h>
@@ -60,8 +61,9 @@ class CifarResNetImpl : public NetworkImpl {
 
  private:
   CifarResNetOptions options_;
-  torch::nn::AnyModule stem_conv_, stem_act_, tail_act_, classifier_;
-  torch::nn::BatchNorm2d stem_bn_{nullptr}, tail_bn_{nullptr};
+  torch::nn::Sequential stem_{nullptr};
+  torch::nn::AnyModule tail_act_, classifier_;
+  torch::nn::BatchNorm2d tail_bn_{nullptr};
   std::vector<torch::nn::Sequential> stages_;
 };
 

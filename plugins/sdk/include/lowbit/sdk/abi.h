@@ -18,7 +18,8 @@ class Registry;
 /// 2: LayerFactory::residual_block, Quantizer::incompatibility/wrap_layers, LayerContext::kernel;
 ///    Strategy state save/load, cross_entropy_weight, TrainingState model and learning rate.
 /// 3: Strategy::models_needed.
-#define LOWBIT_PLUGIN_API_VERSION 3u
+/// 4: BlockSpec::kind, ActivationSpec::part, LayerFactory::stem, Quantizer::model_incompatibility.
+#define LOWBIT_PLUGIN_API_VERSION 4u
 
 #define LOWBIT_STRINGIFY_IMPL(x) #x
 #define LOWBIT_STRINGIFY(x) LOWBIT_STRINGIFY_IMPL(x)

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -27,6 +28,25 @@ struct ModelSpec {
   int64_t num_classes = 10;
   int64_t image_size = 32;
 };
+
+/// Builds a model of the zoo through `layers`, which decides how each layer is quantized.
+using ModelFactory =
+    std::function<std::shared_ptr<NetworkImpl>(const ModelSpec& spec, LayerFactory& layers)>;
+
+/// What a model asks its layer factory for, as far as structural transforms care: known before
+/// any weight exists, so that a quantizer can refuse a model when an experiment is read.
+struct ModelStructure {
+  std::vector<BlockSpec> blocks;  ///< every residual block, in the order the model runs them
+  std::vector<StemSpec> stems;    ///< the stem of a residual network (none elsewhere)
+  bool has_blocks() const { return !blocks.empty(); }
+  bool has_only(BlockKind kind) const;
+};
+
+/// Builds `model` through a factory that records blocks and stems and makes no weights (convs
+/// and linear layers are placeholders): milliseconds even for ResNet-50. The default shape is
+/// ImageNet's, which every model of the zoo accepts.
+ModelStructure describe_model(const ModelFactory& model,
+                              const ModelSpec& spec = ModelSpec{3, 1000, 224});
 
 /// Every tensor quantizer inside `module`, in registration order.
 std::vector<std::shared_ptr<TensorQuantizerImpl>> tensor_quantizers(torch::nn::Module& module);

@@ -15,6 +15,8 @@
 
 namespace lowbit {
 
+struct ModelStructure;
+
 /// Bit-width meaning "not quantized".
 constexpr int kFullPrecisionBits = 32;
 
@@ -90,6 +92,14 @@ class Quantizer {
     (void)weight_bits;
     (void)activation_bits;
     (void)strategies;
+    return "";
+  }
+
+  /// Why this quantizer cannot build a model of this structure (e.g. a structural transform
+  /// defined for basic blocks only), or "" if it can. The experiment expansion skips such points
+  /// with the reason, and building the network refuses the model with it.
+  virtual std::string model_incompatibility(const ModelStructure& model) const {
+    (void)model;
     return "";
   }
 

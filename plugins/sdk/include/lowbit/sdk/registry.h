@@ -15,9 +15,6 @@
 
 namespace lowbit {
 
-using ModelFactory =
-    std::function<std::shared_ptr<NetworkImpl>(const ModelSpec& spec, LayerFactory& layers)>;
-
 enum class ComponentKind { model, quantizer, strategy };
 std::string to_string(ComponentKind kind);
 
