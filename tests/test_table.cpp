@@ -58,11 +58,12 @@ TEST_CASE("an empty table says so in one line", "[table]") {
 }
 
 TEST_CASE("markdown table: rows by precision, best per row bold, missing cells dashed", "[table]") {
+  // A value alone in its row is best of nothing: not bold.
   const std::string expected =
       "| Precision | Metric | ResNet-20 dorefa (n=3) | ResNet-20 dorefa+sp (n=3) |\n"
       "| --- | --- | ---: | ---: |\n"
-      "| 4W4A | Top-1 | **68.50±0.10** | – |\n"
-      "|  | Top-5 | **88.00±0.20** | – |\n"
+      "| 4W4A | Top-1 | 68.50±0.10 | – |\n"
+      "|  | Top-5 | 88.00±0.20 | – |\n"
       "| 2W2A | Top-1 | 60.00±0.50 | **61.23±0.06** |\n"
       "|  | Top-5 | **85.10±0.25** | 84.90±0.30 |\n";
   CHECK(render_table(one_model_two_methods(), TableFormat::markdown) == expected);
@@ -76,16 +77,16 @@ TEST_CASE("markdown table: bold within each model, ties all bold, mixed trial co
       // Reads the same as 64.666 at two decimals: both are best.
       summary("ResNet-18", "dorefa+kd", 2, 3, 64.67, 0.3, 86.0, 0.3)};
   // Columns are grouped by model even though ResNet-50 appears before ResNet-18's second method.
-  // ResNet-50's lone column is bold even though ResNet-18 does better: bold compares one model's
-  // methods. Its cells have different trial counts, so each cell carries its own.
+  // Bold compares one model's methods, so ResNet-50's lone column is never bold. Its cells have
+  // different trial counts, so each cell carries its own; one trial shows no spread.
   const std::string expected =
       "| Precision | Metric | ResNet-18 dorefa (n=3) | ResNet-18 dorefa+kd (n=3) | "
       "ResNet-50 dorefa |\n"
       "| --- | --- | ---: | ---: | ---: |\n"
-      "| 4W4A | Top-1 | – | – | **55.00±0.00** (1) |\n"
-      "|  | Top-5 | – | – | **81.00±0.00** (1) |\n"
-      "| 2W2A | Top-1 | **64.67±0.10** | **64.67±0.30** | **50.00±0.20** (3) |\n"
-      "|  | Top-5 | 85.00±0.10 | **86.00±0.30** | **80.00±0.20** (3) |\n";
+      "| 4W4A | Top-1 | – | – | 55.00 (1) |\n"
+      "|  | Top-5 | – | – | 81.00 (1) |\n"
+      "| 2W2A | Top-1 | **64.67±0.10** | **64.67±0.30** | 50.00±0.20 (3) |\n"
+      "|  | Top-5 | 85.00±0.10 | **86.00±0.30** | 80.00±0.20 (3) |\n";
   CHECK(render_table(summaries, TableFormat::markdown) == expected);
 }
 
@@ -104,15 +105,15 @@ TEST_CASE("one table per experiment, each with a heading", "[table]") {
       "\n"
       "| Precision | Metric | ResNet-20 dorefa (n=1) |\n"
       "| --- | --- | ---: |\n"
-      "| 2W2A | Top-1 | **60.00±0.00** |\n"
-      "|  | Top-5 | **85.00±0.00** |\n"
+      "| 2W2A | Top-1 | 60.00 |\n"
+      "|  | Top-5 | 85.00 |\n"
       "\n"
       "### alexnet\n"
       "\n"
       "| Precision | Metric | AlexNet dorefa (n=1) |\n"
       "| --- | --- | ---: |\n"
-      "| 2W2A | Top-1 | **63.89±0.00** |\n"
-      "|  | Top-5 | **88.00±0.00** |\n";
+      "| 2W2A | Top-1 | 63.89 |\n"
+      "|  | Top-5 | 88.00 |\n";
   CHECK(render_table(summaries, TableFormat::markdown) == expected);
 
   const std::string latex = render_table(summaries, TableFormat::latex);
@@ -132,8 +133,8 @@ TEST_CASE("latex table: booktabs, model groups, escaping", "[table]") {
       "\\cmidrule(lr){3-4}\n"
       "Precision & Metric & a\\_b (n=3) & c\\%d (n=3) \\\\\n"
       "\\midrule\n"
-      "4W4A & Top-1 & \\textbf{75.00$\\pm$0.00} & -- \\\\\n"
-      " & Top-5 & \\textbf{92.00$\\pm$0.00} & -- \\\\\n"
+      "4W4A & Top-1 & 75.00$\\pm$0.00 & -- \\\\\n"
+      " & Top-5 & 92.00$\\pm$0.00 & -- \\\\\n"
       "\\midrule\n"
       "2W2A & Top-1 & \\textbf{70.00$\\pm$0.10} & 69.00$\\pm$0.20 \\\\\n"
       " & Top-5 & 89.00$\\pm$0.30 & \\textbf{90.00$\\pm$0.40} \\\\\n"
@@ -203,9 +204,10 @@ TEST_CASE("strategy columns: Baseline and +TS+PP under model and quantizer, bold
   CHECK(text.find("resnet20 dorefa Baseline") != std::string::npos);
   CHECK(text.find("resnet20 dorefa +TS+PP") != std::string::npos);
   CHECK(text.find("resnet20 dorefa\\* +SP+KD") != std::string::npos);  // markdown-escaped
-  // The all-layers run is its own heading, so it is the best of its row there too.
+  // The all-layers run is its own heading, alone there, so it is not bold.
   CHECK(text.find("**62.00±0.50**") != std::string::npos);
-  CHECK(text.find("**58.00±0.50**") != std::string::npos);
+  CHECK(text.find("58.00±0.50") != std::string::npos);
+  CHECK(text.find("**58.00±0.50**") == std::string::npos);
   CHECK(text.find("**60.00±0.50**") == std::string::npos);
   const auto plain = render_table(summaries, TableFormat::markdown);
   CHECK(plain.find("Baseline") == std::string::npos);

@@ -132,6 +132,8 @@ torch::Tensor quantize_weight(const torch::Tensor& w, int bits, const WeightOpti
   return generic_weight(w, bits, options.detach_max());
 }
 
+torch::Tensor clip_activation(const torch::Tensor& x) { return ClipUnit::apply(x); }
+
 torch::Tensor quantize_activation(const torch::Tensor& x, int bits,
                                   const ActivationOptions& options) {
   check_bits(bits, "quantize_activation");

@@ -32,6 +32,11 @@
 //   SignMeanRoundFunction all compute (spec 1.2); golden "grad_bwn_tensorpack" holds it since its
 //   2026-12-01 correction. K1Gradient::scaled keeps E * dL/dw_q (option "k1_gradient": "scaled"),
 //   what sign(w) * E with an identity sign gives, which the golden file once held by mistake.
+// * Full-precision activations (32 bits, and layers SP holds back): ReLU, the full-precision
+//   network's own nonlinearity, so that a held layer is the FP model's layer;
+//   FullPrecisionActivation::clip (option "full_precision_activation": "clip") gives the authors'
+//   QReLU without its rounding, clip(x, 0, 1), so that a held layer differs from a quantized one
+//   by the rounding alone.
 // * Activations: the clip's gradient mask is written out (closed interval) rather than left to
 //   torch::clamp's backward, so the boundary convention cannot change with the LibTorch version.
 // * Kernels: float32 tensors on the CPU (and on CUDA when the plugin is built with its kernels)
@@ -71,9 +76,16 @@ struct WeightOptions {
   TORCH_ARG(Kernels, kernels) = Kernels::fused;
 };
 
+/// What an activation computes at full precision: at 32 bits, and where SP holds a layer back.
+enum class FullPrecisionActivation {
+  relu,  ///< the full-precision network's own nonlinearity (default)
+  clip,  ///< clip(x, 0, 1): the authors' QReLU without its rounding
+};
+
 struct ActivationOptions {
   /// Fused kernels or the composite (k < 32).
   TORCH_ARG(Kernels, kernels) = Kernels::fused;
+  TORCH_ARG(FullPrecisionActivation, full_precision) = FullPrecisionActivation::relu;
 };
 
 /// Q_k(r) = round((2^k - 1) r) / (2^k - 1) with a straight-through gradient; identity at k = 32.
@@ -82,6 +94,9 @@ torch::Tensor quantize_unit(const torch::Tensor& r, int bits);
 /// DoReFa weight quantizer; `bits` in 1..32.
 torch::Tensor quantize_weight(const torch::Tensor& w, int bits,
                               const WeightOptions& options = WeightOptions());
+
+/// clip(x, 0, 1) with gradient 1 on the closed interval [0, 1], 0 outside.
+torch::Tensor clip_activation(const torch::Tensor& x);
 
 /// DoReFa activation quantizer Q_k(clip(x, 0, 1)); relu(x) at k = 32.
 torch::Tensor quantize_activation(const torch::Tensor& x, int bits,

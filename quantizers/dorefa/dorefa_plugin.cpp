@@ -4,6 +4,8 @@
 //   "k1_weights": "scaled" (default, sign(w)·mean|w|) | "authors" (unscaled ±1)
 //   "k1_gradient": "identity" (default, dL/dw = dL/dw_q as DoReFa and tensorpack) | "scaled" (E·dL/dw_q)
 //   "detach_max": false (default, gradient through max|tanh(w)|) | true
+//   "full_precision_activation": "relu" (default) | "clip" (clip(x, 0, 1), the authors' QReLU
+//                                unrounded): activations at 32 bits and where SP holds them
 //   "kernels": "fused" (default, one-pass kernels for float32) | "composite" (LibTorch ops)
 
 #include "dorefa.h"
@@ -42,6 +44,12 @@ class DoReFaActivationQuantizerImpl : public ActivationQuantizerImpl {
   torch::Tensor quantize(const torch::Tensor& input) override {
     return quantize_activation(input, bits(), options_);
   }
+  torch::Tensor full_precision(const torch::Tensor& input) override {
+    if (options_.full_precision() == FullPrecisionActivation::clip) {
+      return clip_activation(input);
+    }
+    return torch::relu(input);
+  }
 
  private:
   ActivationOptions options_;
@@ -79,7 +87,9 @@ std::unique_ptr<Quantizer> make_dorefa(const JsonReader& options) {
               "k1_gradient", K1Gradient::identity,
               {{"identity", K1Gradient::identity}, {"scaled", K1Gradient::scaled}}))
           .kernels(kernels),
-      ActivationOptions().kernels(kernels));
+      ActivationOptions().kernels(kernels).full_precision(options.mapped_choice(
+          "full_precision_activation", FullPrecisionActivation::relu,
+          {{"relu", FullPrecisionActivation::relu}, {"clip", FullPrecisionActivation::clip}})));
 }
 
 }  // namespace

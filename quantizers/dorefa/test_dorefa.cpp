@@ -313,6 +313,22 @@ TEST_CASE("factory options select the k=1 form and the max gradient", "[dorefa][
   check_close(got.grad, from_json(golden().at("weight").at("k3").at("grad_max_detached")));
 }
 
+TEST_CASE("a held (full-precision) activation is ReLU, or clip(x, 0, 1) as an option",
+          "[dorefa][plugin]") {
+  lowbit::LayerContext layer{"layer1.0.act1", "layer1.0", 4, 4};
+  const auto x = values({-0.5f, 0.25f, 0.6f, 1.7f});
+  auto relu = make_quantizer(json::object())->activation_quantizer(layer, 2);
+  relu->set_full_precision(true);
+  check_close(relu->forward(x), values({0.f, 0.25f, 0.6f, 1.7f}));
+  auto clip = make_quantizer({{"full_precision_activation", "clip"}})->activation_quantizer(layer, 2);
+  clip->set_full_precision(true);
+  check_close(clip->forward(x), values({0.f, 0.25f, 0.6f, 1.f}));
+  clip->set_full_precision(false);
+  check_close(clip->forward(x), values({0.f, 1.f / 3, 2.f / 3, 1.f}));
+  clip->set_bits(32);
+  check_close(clip->forward(x), values({0.f, 0.25f, 0.6f, 1.f}));
+}
+
 TEST_CASE("factory errors name the field and the allowed values", "[dorefa][plugin]") {
   CHECK_THROWS_MATCHES(make_quantizer({{"k1_weights", "ternary"}}), lowbit::ConfigError,
                        Catch::Matchers::Predicate<lowbit::ConfigError>(

@@ -39,12 +39,6 @@ void load_into(torch::nn::Module& module, torch::serialize::InputArchive& archiv
   }
 }
 
-std::vector<torch::Tensor> attention_maps(const std::vector<torch::Tensor>& features) {
-  std::vector<torch::Tensor> maps;
-  for (const auto& f : features) maps.push_back(attention_map(f));
-  return maps;
-}
-
 }  // namespace
 
 void load_matching_weights(torch::nn::Module& module, const std::string& path, torch::Device device) {
@@ -80,10 +74,14 @@ KdOptions read_options(const JsonReader& options) {
   out.gamma = options.number("gamma", out.gamma, 0.0, 1e6);
   out.temperature = options.number("temperature", out.temperature, 1e-3, 1e3);
   out.teacher_lr = options.number("teacher_lr", 0.0, 0.0, 100.0);
+  out.teacher_lr_ratio = options.number("teacher_lr_ratio", out.teacher_lr_ratio, 0.0, 1000.0);
   out.teacher_momentum = options.number("teacher_momentum", out.teacher_momentum, 0.0, 1.0);
   out.teacher_weight_decay = options.number("teacher_weight_decay", out.teacher_weight_decay, 0.0, 1.0);
-  out.quantize_teacher_map =
+  out.quantize_teacher_features =
       options.choice("teacher_map", "quantized", {"quantized", "full_precision"}) == "quantized";
+  out.attention_form = options.mapped_choice(
+      "attention_form", AttentionForm::squared_mean,
+      {{"squared_mean", AttentionForm::squared_mean}, {"paper", AttentionForm::paper}});
   if (!out.joint && out.teacher_checkpoint.empty()) {
     options.fail("teacher_checkpoint", "a fixed teacher needs trained weights",
                  "a weights file, e.g. <database>.d/weights/<run hash>/trial-0.pt of a "
@@ -100,10 +98,31 @@ std::vector<std::string> KdStrategy::models_needed() const {
 double KdStrategy::teacher_learning_rate(const TrainingState& state) const {
   double base = options_.teacher_lr;
   if (base <= 0) {
-    base = options_.teacher_checkpoint.empty() && state.stage != nullptr ? state.stage->learning_rate
-                                                                         : 0.001;
+    const double stage_lr = state.stage != nullptr ? state.stage->learning_rate : state.learning_rate;
+    base = options_.teacher_lr_ratio * stage_lr;
   }
   return base * state.learning_rate_scale;
+}
+
+torch::Tensor KdStrategy::quantized_teacher_features(const TrainingState& state, size_t point,
+                                                     const torch::Tensor& features) {
+  const int bits = state.stage != nullptr ? state.stage->activation_bits : kFullPrecisionBits;
+  if (!options_.quantize_teacher_features || state.quantizer == nullptr ||
+      bits >= kFullPrecisionBits) {
+    return features;
+  }
+  while (feature_quantizers_.size() <= point) {
+    const auto channels = features.size(1);
+    LayerContext context{"kd.teacher_stage" + std::to_string(feature_quantizers_.size() + 1), "",
+                         channels, channels, 1};
+    auto quantizer = state.quantizer->activation_quantizer(context, bits);
+    quantizer->to(state.device);
+    feature_quantizers_.push_back(std::move(quantizer));
+  }
+  auto& quantizer = *feature_quantizers_[point];
+  if (quantizer.bits() != bits) quantizer.set_bits(bits);
+  quantizer.train(state.network->is_training());
+  return quantizer.forward(features);
 }
 
 void KdStrategy::on_trial_begin(TrainingState& state) {
@@ -159,20 +178,19 @@ torch::Tensor KdStrategy::extra_loss(TrainingState& state, const Batch& batch,
                                std::to_string(output.stage_features.size()) + ", teacher " +
                                std::to_string(taught.stage_features.size()) + ")");
     }
-    const int bits = state.stage != nullptr ? state.stage->activation_bits : kFullPrecisionBits;
-    auto student_maps = attention_maps(output.stage_features);
-    auto teacher_maps = attention_maps(taught.stage_features);
+    const auto form = options_.attention_form;
     torch::Tensor attention = torch::zeros({}, output.logits.options());
-    for (size_t j = 0; j < student_maps.size(); ++j) {
-      if (student_maps[j].sizes() != teacher_maps[j].sizes()) {
+    for (size_t j = 0; j < output.stage_features.size(); ++j) {
+      auto student_map = attention_map(output.stage_features[j], form);
+      auto target = attention_map(
+          quantized_teacher_features(state, j, taught.stage_features[j]), form);
+      if (student_map.sizes() != target.sizes()) {
         throw std::runtime_error("kd: stage " + std::to_string(j + 1) +
                                  " of student and teacher differ in spatial size");
       }
-      auto target = options_.quantize_teacher_map ? quantize_map(teacher_maps[j], bits)
-                                                  : teacher_maps[j];
       // Same value for both networks; each one's gradient reaches only itself.
-      attention = attention + attention_loss(student_maps[j], target);
-      teacher = teacher + options_.gamma * attention_loss(target, student_maps[j]);
+      attention = attention + attention_loss(student_map, target, form);
+      teacher = teacher + options_.gamma * attention_loss(target, student_map, form);
     }
     student = student + options_.gamma * attention;
     last_.attention = attention.detach();
@@ -232,7 +250,7 @@ void register_kd(Registry& registry) {
                         "KD: joint knowledge distillation from a full-precision teacher (options: "
                         "teacher, teacher_checkpoint, student_checkpoint, mode joint|fixed, loss "
                         "posterior|attention|both, alpha_teacher, alpha_student, beta, gamma, "
-                        "temperature, teacher_lr, teacher_map)",
+                        "temperature, teacher_lr, teacher_lr_ratio, teacher_map, attention_form)",
                         make_kd, "KD");
 }
 

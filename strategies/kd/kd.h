@@ -4,13 +4,20 @@
 // trains beside the low-precision student on the same batches, by its own SGD optimizer:
 //   L_student = α2·CE + β·KL(p_teacher ‖ p_student) + γ·L_att   (α2 via cross_entropy_weight)
 //   L_teacher = α1·CE + β·KL(p_student ‖ p_teacher) + γ·L_att
-// each network's terms use the other's outputs detached (kd_losses.h has the exact forms and our
-// reading of "Q(μ)"). L_att sums the stages' terms (end of each group of residual blocks).
+// each network's terms use the other's outputs detached (kd_losses.h has the exact forms).
+// L_att sums the stages' terms (end of each group of residual blocks). Q(μ): at each transfer
+// point the teacher's feature map is quantized by an activation quantizer of the run's own
+// quantizer at the stage's activation bits (one quantizer instance per transfer point, trained
+// beside the teacher, so e.g. LQ-Net's basis fits the teacher's features), and its attention map
+// is taken from that; at 32 bits, or with "teacher_map": "full_precision", the map is the
+// teacher's own. The gradient reaches the teacher through the quantizer's straight-through
+// estimator, in the teacher's own attention term only.
 // Modes: "joint" (both updated) or "fixed" (the teacher, which then needs "teacher_checkpoint",
-// stays frozen in eval mode). Guidance: "posterior", "attention" or "both".
-// Teacher lr: "teacher_lr", else 0.001 when it starts from a checkpoint (the paper's fine-tuning
-// setting) and the student's stage lr when it starts from scratch; it follows the student's
-// schedule (TrainingState::learning_rate_scale). The student may start from a full-precision
+// stays frozen in eval mode). Guidance: "posterior", "attention" or "both". Attention form:
+// "attention_form": "squared_mean" (default) or "paper" (Eq. 6 as written).
+// Teacher lr: "teacher_lr" if given, else "teacher_lr_ratio" (default 0.2) times the stage's lr:
+// the paper's 0.001 for a student fine-tuning at 0.005. It follows the student's schedule
+// (TrainingState::learning_rate_scale). The student may start from a full-precision
 // weights file ("student_checkpoint", e.g. a finished 32W32A trial's weights; quantizer modules
 // the file lacks are fine). The teacher's test top-1/top-5 are recorded each epoch as
 // "teacher_top1"/"teacher_top5" and so end up in the trial's row too.
@@ -37,10 +44,12 @@ struct KdOptions {
   double beta = 0.5;
   double gamma = 50.0;
   double temperature = 1.0;
-  double teacher_lr = 0;        ///< 0: see the header comment
+  double teacher_lr = 0;        ///< 0: teacher_lr_ratio times the stage's lr
+  double teacher_lr_ratio = 0.2;
   double teacher_momentum = 0.9;
   double teacher_weight_decay = 1e-4;
-  bool quantize_teacher_map = true;
+  bool quantize_teacher_features = true;  ///< Q(μ)
+  AttentionForm attention_form = AttentionForm::squared_mean;
 };
 
 KdOptions read_options(const JsonReader& options);
@@ -74,7 +83,13 @@ class KdStrategy : public Strategy {
   double teacher_learning_rate(const TrainingState& state) const;
 
  private:
+  /// Q(μ): the teacher's feature map at transfer point `point`, quantized as the student's
+  /// activations are at the stage's bits (unchanged at 32 bits or without a quantizer).
+  torch::Tensor quantized_teacher_features(const TrainingState& state, size_t point,
+                                           const torch::Tensor& features);
+
   KdOptions options_;
+  std::vector<std::shared_ptr<ActivationQuantizerImpl>> feature_quantizers_;
   std::shared_ptr<NetworkImpl> teacher_;
   std::unique_ptr<torch::optim::SGD> optimizer_;
   torch::Tensor teacher_loss_;

@@ -1,7 +1,5 @@
 #include "kd_losses.h"
 
-#include <cmath>
-
 namespace lowbit::kd {
 
 torch::Tensor posterior_loss(const torch::Tensor& logits, const torch::Tensor& target_logits,
@@ -13,21 +11,18 @@ torch::Tensor posterior_loss(const torch::Tensor& logits, const torch::Tensor& t
   return temperature * temperature * kl;
 }
 
-torch::Tensor attention_map(const torch::Tensor& features) {
+torch::Tensor attention_map(const torch::Tensor& features, AttentionForm form) {
   namespace F = torch::nn::functional;
-  auto map = features.pow(2).mean(1).view({features.size(0), -1});
-  return F::normalize(map, F::NormalizeFuncOptions().p(2).dim(1).eps(1e-12));
+  auto map = form == AttentionForm::paper ? features.abs().sum(1) : features.pow(2).mean(1);
+  return F::normalize(map.view({features.size(0), -1}),
+                      F::NormalizeFuncOptions().p(2).dim(1).eps(1e-12));
 }
 
-torch::Tensor quantize_map(const torch::Tensor& map, int bits) {
-  if (bits >= 32) return map;
-  const double levels = std::pow(2.0, bits) - 1.0;
-  auto quantized = torch::round(map * levels) / levels;
-  return map + (quantized - map).detach();
-}
-
-torch::Tensor attention_loss(const torch::Tensor& map, const torch::Tensor& target_map) {
-  return (map - target_map.detach()).pow(2).mean();
+torch::Tensor attention_loss(const torch::Tensor& map, const torch::Tensor& target_map,
+                             AttentionForm form) {
+  const auto difference = map - target_map.detach();
+  if (form == AttentionForm::paper) return difference.norm(2, {1}).mean();
+  return difference.pow(2).mean();
 }
 
 }  // namespace lowbit::kd

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -57,6 +58,35 @@ void check_close(const torch::Tensor& got, const torch::Tensor& expected, double
 
 double value(const torch::Tensor& t) { return t.item<double>(); }
 
+/// Uniform k-bit activations of clip(x, 0, 1) with a straight-through gradient (DoReFa's form):
+/// the run's quantizer in these tests, for Q(μ).
+class UniformActivationImpl : public lowbit::ActivationQuantizerImpl {
+ public:
+  using ActivationQuantizerImpl::ActivationQuantizerImpl;
+
+ protected:
+  torch::Tensor quantize(const torch::Tensor& x) override {
+    const double levels = std::pow(2.0, bits()) - 1;
+    auto clipped = x.clamp(0, 1);
+    return clipped + (torch::round(clipped * levels) / levels - clipped).detach();
+  }
+};
+
+class UniformQuantizer : public lowbit::Quantizer {
+ public:
+  std::shared_ptr<lowbit::WeightQuantizerImpl> weight_quantizer(const lowbit::LayerContext&,
+                                                                int) const override {
+    return nullptr;  // KD asks for activation quantizers only
+  }
+  std::shared_ptr<lowbit::ActivationQuantizerImpl> activation_quantizer(
+      const lowbit::LayerContext& layer, int bits) const override {
+    return std::make_shared<UniformActivationImpl>(layer, bits);
+  }
+};
+
+/// What UniformQuantizer's activation quantizer computes at 2 bits.
+torch::Tensor quantize_2bit(const torch::Tensor& x) { return torch::round(x.clamp(0, 1) * 3) / 3; }
+
 /// Two "stages" of a conv each; the stage outputs feed attention transfer.
 class TinyNet : public lowbit::NetworkImpl {
  public:
@@ -84,12 +114,14 @@ struct Fixture {
   lowbit::TrainingState state;
   lowbit::Batch batch{torch::randn({4, 1, 5, 5}), torch::tensor({0, 1, 2, 3})};
   std::vector<std::string> built;
+  UniformQuantizer quantizer;
 
-  Fixture() {
+  explicit Fixture(int64_t image_size = 5) {
     torch::manual_seed(1);
     student = std::make_shared<TinyNet>();
-    batch = {torch::randn({4, 1, 5, 5}), torch::tensor({0, 1, 2, 3})};
+    batch = {torch::randn({4, 1, image_size, image_size}), torch::tensor({0, 1, 2, 3})};
     state.network = student.get();
+    state.quantizer = &quantizer;
     state.model = "tiny";
     state.stage = &stage;
     state.learning_rate = 0.1;
@@ -182,14 +214,38 @@ TEST_CASE("KD attention maps and loss match the golden vectors", "[kd][golden]")
   check_close(fs.grad(), from_json(at.at("grad_feat_student_zagoruyko")));
 }
 
-TEST_CASE("KD quantizes the teacher's attention map to k bits with a straight-through gradient",
-          "[kd]") {
-  auto map = torch::tensor({0.0f, 0.2f, 0.6f, 0.8f, 1.0f}).requires_grad_(true);
-  auto q = quantize_map(map, 2);  // levels 0, 1/3, 2/3, 1
-  check_close(q.detach(), torch::tensor({0.0f, 1.0f / 3, 2.0f / 3, 2.0f / 3, 1.0f}));
-  q.sum().backward();
-  check_close(map.grad(), torch::ones({5}));
-  CHECK(torch::equal(quantize_map(map, 32), map));
+TEST_CASE("KD's attention term pulls the student toward the teacher at realistic map sizes "
+          "(Q(μ) on feature maps, 2 bits)", "[kd]") {
+  for (int64_t size : {28, 14}) {
+    for (std::string form : {"squared_mean", "paper"}) {
+      DYNAMIC_SECTION(size << "x" << size << " " << form) {
+        Fixture f(size);
+        auto kd = make({{"loss", "attention"}, {"attention_form", form}});
+        kd->on_trial_begin(f.state);
+        auto attention_now = [&] {
+          auto output = f.student->forward(f.batch.images);
+          return kd->extra_loss(f.state, f.batch, output);
+        };
+        auto before = attention_now();
+        before.backward();
+        const auto gradient = f.student->conv1->weight.grad().clone();
+        CHECK(gradient.abs().sum().item<double>() > 1e-6);
+        // A small step along the gradient lowers the distance to the same teacher's map.
+        {
+          torch::NoGradGuard no_grad;
+          for (auto& p : f.student->parameters()) {
+            if (p.grad().defined()) p -= 1e-2 * p.grad();  // the FC gets no attention gradient
+          }
+        }
+        CHECK(attention_now().item<double>() < before.item<double>());
+      }
+    }
+  }
+  // Why the normalised map itself is never quantized: a uniform 28x28 map has entries 1/28,
+  // below half a 2-bit step, so a 2-bit map would be all zeros and carry no gradient.
+  auto uniform = attention_map(torch::ones({1, 4, 28, 28}));
+  CHECK(uniform.max().item<double>() == Approx(1.0 / 28));
+  CHECK(torch::round(uniform * 3).abs().sum().item<double>() == 0);
 }
 
 TEST_CASE("KD student loss: beta*KL + gamma*sum of stage attention losses; CE weighted alpha2",
@@ -208,8 +264,9 @@ TEST_CASE("KD student loss: beta*KL + gamma*sum of stage attention losses; CE we
       auto taught = kd->teacher().forward(f.batch.images);
       double attention = 0;
       for (size_t j = 0; j < 2; ++j) {
-        auto target = attention_map(taught.stage_features[j]);
-        if (teacher_map == "quantized") target = torch::round(target * 3) / 3;  // 2-bit stage
+        auto features = taught.stage_features[j];
+        if (teacher_map == "quantized") features = quantize_2bit(features);  // 2-bit stage
+        auto target = attention_map(features);
         attention += value((attention_map(output.stage_features[j]) - target).pow(2).mean());
       }
       const double kl = value(posterior_loss(output.logits, taught.logits, 1));
@@ -262,6 +319,49 @@ TEST_CASE("KD joint: the teacher learns by its own optimizer; the student's grad
   CHECK(metrics.at("teacher_top5") == 99.0);
 }
 
+TEST_CASE("KD joint: the teacher's attention term pulls only the teacher, toward the student",
+          "[kd]") {
+  Fixture f;
+  // The full-precision teacher map keeps the check exact (no rounding between the two steps).
+  auto kd = make({{"loss", "attention"},
+                  {"alpha_teacher", 0.0},
+                  {"teacher_lr", 0.01},
+                  {"teacher_map", "full_precision"}});
+  kd->on_trial_begin(f.state);
+  auto output = f.student->forward(f.batch.images);
+  kd->extra_loss(f.state, f.batch, output);
+  auto teacher_attention = [&] {
+    torch::NoGradGuard no_grad;
+    double total = 0;
+    auto taught = kd->teacher().forward(f.batch.images);
+    for (size_t j = 0; j < 2; ++j) {
+      total += value((attention_map(taught.stage_features[j]) -
+                      attention_map(output.stage_features[j]))
+                         .pow(2)
+                         .mean());
+    }
+    return total;
+  };
+  const double before = teacher_attention();
+  CHECK(value(kd->last_losses().teacher_total) == Approx(50 * before).epsilon(1e-5));
+  // The teacher's step (its loss is its attention term alone here) leaves the student's
+  // parameters without gradient and moves the teacher's map toward the student's.
+  kd->on_step_end(f.state);
+  for (auto& p : f.student->parameters()) CHECK_FALSE(p.grad().defined());
+  CHECK(teacher_attention() < before);
+}
+
+TEST_CASE("KD teacher lr: a ratio of the stage's lr unless given", "[kd]") {
+  Fixture f;
+  f.stage.learning_rate = 0.005;
+  f.state.learning_rate_scale = 1;
+  CHECK(make(json::object())->teacher_learning_rate(f.state) == Approx(0.001));
+  CHECK(make({{"teacher_lr_ratio", 1.0}})->teacher_learning_rate(f.state) == Approx(0.005));
+  CHECK(make({{"teacher_lr", 0.03}})->teacher_learning_rate(f.state) == Approx(0.03));
+  f.state.learning_rate_scale = 0.1;
+  CHECK(make(json::object())->teacher_learning_rate(f.state) == Approx(0.0001));
+}
+
 TEST_CASE("KD fixed teacher: needs weights, loads them, never changes", "[kd]") {
   CHECK_THROWS_WITH(make({{"mode", "fixed"}}), Catch::Contains("/teacher_checkpoint"));
   CHECK_THROWS_WITH(make({{"mode", "frozen"}}), Catch::Contains("joint, fixed"));
@@ -284,7 +384,7 @@ TEST_CASE("KD fixed teacher: needs weights, loads them, never changes", "[kd]") 
   auto kd = make({{"mode", "fixed"}, {"teacher_checkpoint", path}});
   kd->on_trial_begin(f.state);
   for (auto& p : kd->teacher().parameters()) CHECK(torch::all(p == 0.25).item<bool>());
-  CHECK(kd->teacher_learning_rate(f.state) == Approx(0.001));
+  CHECK(kd->teacher_learning_rate(f.state) == Approx(0.2 * 0.1));  // teacher_lr_ratio x stage lr
   auto before = snapshot(kd->teacher());
   auto output = f.student->forward(f.batch.images);
   kd->extra_loss(f.state, f.batch, output).backward();

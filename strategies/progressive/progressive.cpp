@@ -41,6 +41,12 @@ ProgressiveOptions read_options(const JsonReader& options) {
   }
   out.epochs = options.integer("epochs", 0, 0, kMaxEpochs);
   out.learning_rate = options.number("lr", 0.0, 0.0, 100.0);
+  out.budget = options.mapped_choice("budget", Budget::extra,
+                                     {{"extra", Budget::extra}, {"equal_total", Budget::equal_total}});
+  if (out.budget == Budget::equal_total && out.epochs > 0) {
+    options.fail("budget", "\"equal_total\" splits the run's epochs, so \"epochs\" cannot be set",
+                 "\"extra\" with \"epochs\", or \"equal_total\" without it");
+  }
   return out;
 }
 
@@ -52,7 +58,7 @@ TrainingPlan progressive_plan(const TrainingPlan& plan, const ProgressiveOptions
     const Stage& planned = plan.stages[s];
     std::vector<int64_t> steps = options.sequence;
     steps.push_back(0);  // the stage's own target closes it
-    bool emitted = false;
+    std::vector<Stage> subs;
     for (int64_t step_bits : steps) {
       Stage sub = planned;
       sub.weight_bits = sub_stage_bits(planned.weight_bits, previous_weight_bits, step_bits);
@@ -60,16 +66,27 @@ TrainingPlan progressive_plan(const TrainingPlan& plan, const ProgressiveOptions
           sub_stage_bits(planned.activation_bits, previous_activation_bits, step_bits);
       const bool same_as_before_stage = s > 0 && sub.weight_bits == previous_weight_bits &&
                                         sub.activation_bits == previous_activation_bits;
-      const bool repeat = emitted && sub.weight_bits == out.stages.back().weight_bits &&
-                          sub.activation_bits == out.stages.back().activation_bits;
+      const bool repeat = !subs.empty() && sub.weight_bits == subs.back().weight_bits &&
+                          sub.activation_bits == subs.back().activation_bits;
       if (same_as_before_stage || repeat) continue;
-      if (options.epochs > 0) sub.epochs = options.epochs;
-      if (options.learning_rate > 0) sub.learning_rate = options.learning_rate;
       const std::string label = "pp" + std::to_string(sub.weight_bits) + "W" +
                                 std::to_string(sub.activation_bits) + "A";
       sub.name = planned.name == "main" ? label : planned.name + "/" + label;
+      subs.push_back(sub);
+    }
+    // The last sub-stage is the planned stage itself; the ones before it are extra stages.
+    const auto count = static_cast<int64_t>(subs.size());
+    const int64_t share = std::max<int64_t>(1, planned.epochs / std::max<int64_t>(1, count));
+    for (int64_t i = 0; i < count; ++i) {
+      Stage& sub = subs[static_cast<size_t>(i)];
+      const bool closing = i + 1 == count;
+      if (options.budget == Budget::equal_total) {
+        sub.epochs = closing ? std::max<int64_t>(1, planned.epochs - share * (count - 1)) : share;
+      } else if (!closing && options.epochs > 0) {
+        sub.epochs = options.epochs;
+      }
+      if (!closing && options.learning_rate > 0) sub.learning_rate = options.learning_rate;
       out.stages.push_back(sub);
-      emitted = true;
     }
     previous_weight_bits = planned.weight_bits;
     previous_activation_bits = planned.activation_bits;
@@ -84,7 +101,9 @@ std::unique_ptr<Strategy> make_progressive(const JsonReader& options) {
 void register_progressive(Registry& registry) {
   registry.add_strategy("progressive",
                         "PP: trains through a precision sequence (default 32,8,4,2) down to the "
-                        "target, each stage from the previous one (options: sequence, epochs, lr)",
+                        "target, each stage from the previous one; the target at the run's epochs "
+                        "and lr (options: sequence, epochs and lr of the earlier stages, budget "
+                        "extra|equal_total)",
                         make_progressive, "PP");
 }
 

@@ -11,6 +11,12 @@
 //   2W2A            → 32W32A, 8W8A, 4W4A, 2W2A
 //   TS: 2W32A, 2W2A → 32W32A, 8W32A, 4W32A, 2W32A | 2W8A, 2W4A, 2W2A
 // Sequence entries below a stage's target are dropped; the target always ends the stage.
+//
+// Budget: the sub-stage that closes a planned stage is that stage, with its epochs and lr (for
+// the run's target: the run's, exactly as the baseline row). The sub-stages before it are extra
+// stages: "epochs" and "lr" set each of them, by default the planned stage's. "budget":
+// "equal_total" splits the planned stage's epochs E over its n sub-stages instead: floor(E/n)
+// each (at least 1), the rest to the closing one.
 
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/strategy.h>
@@ -20,13 +26,19 @@
 
 namespace lowbit::progressive {
 
-struct ProgressiveOptions {
-  std::vector<int64_t> sequence{32, 8, 4, 2};  ///< strictly decreasing bit-widths
-  int64_t epochs = 0;         ///< epochs of every sub-stage; 0: the planned stage's epochs
-  double learning_rate = 0;   ///< lr of every sub-stage; 0: the planned stage's lr
+enum class Budget {
+  extra,        ///< earlier precisions train on top of the planned stage's epochs
+  equal_total,  ///< all sub-stages share the planned stage's epochs
 };
 
-/// Reads {"sequence": [32, 8, 4, 2], "epochs", "lr"}.
+struct ProgressiveOptions {
+  std::vector<int64_t> sequence{32, 8, 4, 2};  ///< strictly decreasing bit-widths
+  int64_t epochs = 0;         ///< epochs of each earlier sub-stage; 0: the planned stage's epochs
+  double learning_rate = 0;   ///< lr of each earlier sub-stage; 0: the planned stage's lr
+  Budget budget = Budget::extra;
+};
+
+/// Reads {"sequence": [32, 8, 4, 2], "epochs", "lr", "budget": "extra" | "equal_total"}.
 ProgressiveOptions read_options(const JsonReader& options);
 
 TrainingPlan progressive_plan(const TrainingPlan& plan, const ProgressiveOptions& options);

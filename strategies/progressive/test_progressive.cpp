@@ -50,12 +50,31 @@ TEST_CASE("PP: the default sequence 32,8,4,2 ends at the run's target", "[progre
   CHECK(plan.stages[3].epochs == 5);
   plan = planned_by(json::object(), one_stage(4, 4));
   CHECK(precisions(plan) == std::vector<std::string>{"32W32A", "8W8A", "4W4A"});
+  // "epochs" and "lr" are the earlier precisions'; the target keeps the run's.
   plan = planned_by({{"sequence", {32, 8}}, {"epochs", 2}, {"lr", 0.01}}, one_stage(3, 3));
   CHECK(precisions(plan) == std::vector<std::string>{"32W32A", "8W8A", "3W3A"});
-  CHECK(plan.stages[2].epochs == 2);
-  CHECK(plan.stages[2].learning_rate == Approx(0.01));
+  CHECK(plan.stages[1].epochs == 2);
+  CHECK(plan.stages[1].learning_rate == Approx(0.01));
+  CHECK(plan.stages[2].epochs == 5);
+  CHECK(plan.stages[2].learning_rate == Approx(0.1));
   plan = planned_by(json::object(), one_stage(32, 32));
   CHECK(precisions(plan) == std::vector<std::string>{"32W32A"});
+}
+
+TEST_CASE("PP with \"budget\": \"equal_total\" splits a stage's epochs over its sub-stages",
+          "[progressive]") {
+  lowbit::TrainingPlan ten{{lowbit::Stage{"main", 10, 0.1, 2, 2}}};
+  auto plan = planned_by({{"budget", "equal_total"}}, ten);
+  REQUIRE(plan.stages.size() == 4);
+  CHECK(plan.stages[0].epochs == 2);
+  CHECK(plan.stages[1].epochs == 2);
+  CHECK(plan.stages[2].epochs == 2);
+  CHECK(plan.stages[3].epochs == 4);
+  int64_t total = 0;
+  for (const auto& stage : plan.stages) total += stage.epochs;
+  CHECK(total == 10);
+  CHECK_THROWS_WITH(planned_by({{"budget", "equal_total"}, {"epochs", 2}}, ten),
+                    Catch::Contains("/budget"));
 }
 
 TEST_CASE("TS+PP: PP runs inside both TS stages; PP+TS only inside stage 1", "[progressive]") {

@@ -4,23 +4,39 @@
 #include <lowbit/sdk/registry.h>
 
 #include <algorithm>
+#include <random>
 
 namespace lowbit::stochastic {
 
 StochasticOptions read_options(const JsonReader& options) {
   StochasticOptions out;
   out.by_block = options.choice("fragment", "block", {"block", "layer"}) == "block";
-  out.separate_weights_activations = options.boolean("wa", false);
+  out.separate_weights_activations = options.boolean("wa", true);
   out.delta = options.number("delta", 0.5, 0.0, 1.0);
   out.zero_at_epoch = options.integer("zero_at_epoch", 0, 0, 100000);
   return out;
 }
 
-double delta_at(const StochasticOptions& options, int64_t epoch, int64_t total_epochs) {
+double delta_at(const StochasticOptions& options, double progress, int64_t total_epochs) {
   const int64_t zero_at =
       options.zero_at_epoch > 0 ? options.zero_at_epoch : std::max<int64_t>(1, total_epochs / 2);
-  const double remaining = 1.0 - static_cast<double>(epoch) / static_cast<double>(zero_at);
+  const double remaining = 1.0 - progress / static_cast<double>(zero_at);
   return options.delta * std::max(0.0, remaining);
+}
+
+std::vector<double> step_draws(uint64_t seed, int64_t step, size_t count) {
+  // A fixed tag keeps SP's stream apart from any other generator seeded from the trial's seed.
+  constexpr uint64_t kStochasticTag = 0x5350'6472'6177'7331ULL;  // "SPdraws1"
+  std::seed_seq sequence{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
+                         static_cast<uint32_t>(step), static_cast<uint32_t>(uint64_t(step) >> 32),
+                         static_cast<uint32_t>(kStochasticTag),
+                         static_cast<uint32_t>(kStochasticTag >> 32)};
+  std::mt19937_64 generator(sequence);
+  std::vector<double> draws(count);
+  // The top 53 bits as a double in [0, 1): the same on every standard library, unlike
+  // std::uniform_real_distribution.
+  for (auto& draw : draws) draw = static_cast<double>(generator() >> 11) * 0x1.0p-53;
+  return draws;
 }
 
 void StochasticStrategy::on_trial_begin(TrainingState& state) {
@@ -41,27 +57,40 @@ void StochasticStrategy::on_trial_begin(TrainingState& state) {
 }
 
 void StochasticStrategy::on_step_begin(TrainingState& state, const Batch& /*batch*/) {
-  const double delta = delta_at(options_, state.epoch, state.total_epochs);
-  const int64_t draws_per_fragment = options_.separate_weights_activations ? 2 : 1;
-  // Drawn even when δ is 0, so the generator's stream does not depend on the schedule.
-  auto draws = torch::rand({static_cast<int64_t>(fragment_names_.size()), draws_per_fragment},
-                           torch::TensorOptions().dtype(torch::kDouble));
-  auto values = draws.accessor<double, 2>();
+  const double progress =
+      static_cast<double>(state.epoch) +
+      (state.steps_per_epoch > 0
+           ? static_cast<double>(state.step_in_epoch) / static_cast<double>(state.steps_per_epoch)
+           : 0.0);
+  const double delta = delta_at(options_, progress, state.total_epochs);
+  const size_t draws_per_fragment = options_.separate_weights_activations ? 2 : 1;
+  // Drawn even when δ is 0, so that the draws of a step never depend on the schedule.
+  const auto draws = step_draws(state.seed, state.global_step,
+                                fragment_names_.size() * draws_per_fragment);
   last_choice_.clear();
   for (size_t f = 0; f < fragment_names_.size(); ++f) {
     const auto& name = fragment_names_[f];
+    const auto& fragment = fragments_[name];
     FragmentChoice choice;
-    choice.weights = values[f][0] >= delta;
-    choice.activations = values[f][draws_per_fragment - 1] >= delta;
-    for (auto& quantizer : fragments_[name].weights) quantizer->set_full_precision(!choice.weights);
-    for (auto& quantizer : fragments_[name].activations) {
-      quantizer->set_full_precision(!choice.activations);
-    }
+    choice.weights = draws[f * draws_per_fragment] >= delta;
+    choice.activations = draws[f * draws_per_fragment + draws_per_fragment - 1] >= delta;
+    for (auto& quantizer : fragment.weights) quantizer->set_full_precision(!choice.weights);
+    for (auto& quantizer : fragment.activations) quantizer->set_full_precision(!choice.activations);
     last_choice_[name] = choice;
-    decisions_ += draws_per_fragment;
-    quantized_decisions_ += options_.separate_weights_activations
-                                ? static_cast<int64_t>(choice.weights) + choice.activations
-                                : static_cast<int64_t>(choice.weights);
+    // Only draws that switch some quantizer count.
+    if (options_.separate_weights_activations) {
+      if (!fragment.weights.empty()) {
+        ++decisions_;
+        quantized_decisions_ += choice.weights;
+      }
+      if (!fragment.activations.empty()) {
+        ++decisions_;
+        quantized_decisions_ += choice.activations;
+      }
+    } else {
+      ++decisions_;
+      quantized_decisions_ += choice.weights;
+    }
   }
 }
 
@@ -74,7 +103,8 @@ void StochasticStrategy::on_step_end(TrainingState& /*state*/) {
 }
 
 void StochasticStrategy::on_epoch_end(TrainingState& state, std::map<std::string, double>& metrics) {
-  metrics["sp_delta"] = delta_at(options_, state.epoch, state.total_epochs);
+  // δ at the start of the epoch just trained.
+  metrics["sp_delta"] = delta_at(options_, static_cast<double>(state.epoch), state.total_epochs);
   metrics["sp_quantized_fraction"] =
       decisions_ > 0 ? static_cast<double>(quantized_decisions_) / decisions_ : 1.0;
   decisions_ = 0;
@@ -88,8 +118,8 @@ std::unique_ptr<Strategy> make_stochastic(const JsonReader& options) {
 void register_stochastic(Registry& registry) {
   registry.add_strategy("stochastic",
                         "SP: each step quantizes each fragment (residual block or layer) with "
-                        "probability 1-delta, delta decaying linearly from 0.5 to 0 (options: "
-                        "fragment, wa, delta, zero_at_epoch)",
+                        "probability 1-delta, delta decaying linearly per step from 0.5 to 0 "
+                        "(options: fragment, wa, delta, zero_at_epoch)",
                         make_stochastic, "SP");
 }
 

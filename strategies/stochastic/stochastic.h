@@ -5,11 +5,17 @@
 // models do not say which activation feeds which convolution, so each is its own layer).
 // Quantizers outside any block (fragment "") are not fragments and always quantize.
 // Each training step, each fragment is quantized with probability 1−δ and kept at full precision
-// otherwise; with "wa": true the draw is made separately for its weights and its activations.
-// δ(epoch) = δ0 · max(0, 1 − epoch / zero_at_epoch), epochs counted from 0 over the whole trial:
-// δ0 = 0.5 and zero_at_epoch = half the trial's epochs (the paper's 20 of 40) by default; from
-// then on everything is quantized. Evaluation always sees the fully quantized network.
-// The draws use LibTorch's global CPU generator, which the trainer's checkpoint saves.
+// otherwise; with "wa": true (the default, the paper's Table 2 setting) the draw is made separately
+// for its weights and its activations.
+// δ decays linearly per iteration (Alg. 3): δ(t) = δ0 · max(0, 1 − t / zero_at_epoch), with t the
+// trial's progress in epochs counted from 0 over all stages, step by step (epoch + step / steps
+// per epoch): δ0 = 0.5 and zero_at_epoch = half the trial's epochs (the paper's 20 of 40) by
+// default; from then on everything is quantized. Evaluation always sees the fully quantized network.
+// The draws come from SP's own generator, seeded from the trial's seed and the step: trial i of
+// every SP row sees the same draws at the same step whatever else draws random numbers (common
+// random numbers across rows), and a resumed trial draws what it would have drawn.
+// "sp_quantized_fraction" counts the draws that take effect: a weight draw of a fragment without
+// weight quantizers (or an activation draw without activation quantizers) is not counted.
 
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/strategy.h>
@@ -23,15 +29,19 @@ namespace lowbit::stochastic {
 
 struct StochasticOptions {
   bool by_block = true;   ///< "fragment": "block" or "layer"
-  bool separate_weights_activations = false;  ///< "wa"
+  bool separate_weights_activations = true;  ///< "wa"
   double delta = 0.5;      ///< δ0
   int64_t zero_at_epoch = 0;  ///< 0: half the trial's epochs
 };
 
 StochasticOptions read_options(const JsonReader& options);
 
-/// δ at an epoch (from 0) of a trial of `total_epochs`.
-double delta_at(const StochasticOptions& options, int64_t epoch, int64_t total_epochs);
+/// δ after `progress` epochs (from 0, fractional within an epoch) of a trial of `total_epochs`.
+double delta_at(const StochasticOptions& options, double progress, int64_t total_epochs);
+
+/// The uniform [0, 1) draws of one step: `count` values from a generator seeded by the trial's
+/// seed and the step, the same on every machine.
+std::vector<double> step_draws(uint64_t seed, int64_t step, size_t count);
 
 /// Which parts of a fragment the last step quantized.
 struct FragmentChoice {

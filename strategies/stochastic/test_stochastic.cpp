@@ -115,17 +115,17 @@ TEST_CASE("SP: fragments are residual blocks or single layers; the stem is none"
 }
 
 TEST_CASE("SP: each step quantizes each fragment with probability 1-delta", "[stochastic]") {
-  torch::manual_seed(3);
   TinyNetwork network;
   auto state = state_for(network, 4);  // δ: epoch 0 → 0.5, epoch 1 → 0.25, epoch 2 → 0
-  auto strategy = make(json::object());
+  state.seed = 3;
+  auto strategy = make({{"wa", false}});
   strategy->on_trial_begin(state);
   lowbit::Batch batch;
   for (int64_t epoch : {0, 1, 2}) {
     state.epoch = epoch;
     int64_t quantized = 0;
     const int64_t steps = 2000;
-    for (int64_t step = 0; step < steps; ++step) {
+    for (int64_t step = 0; step < steps; ++step, ++state.global_step) {
       strategy->on_step_begin(state, batch);
       for (const auto& [name, choice] : strategy->last_choice()) {
         CHECK(choice.weights == choice.activations);  // one draw per fragment without "wa"
@@ -148,15 +148,68 @@ TEST_CASE("SP: each step quantizes each fragment with probability 1-delta", "[st
   }
 }
 
-TEST_CASE("SP with wa: weights and activations are drawn separately", "[stochastic]") {
-  torch::manual_seed(5);
+TEST_CASE("SP: delta decays per iteration, not per epoch", "[stochastic]") {
+  lowbit::stochastic::StochasticOptions options;  // 0.5 → 0 at half the epochs
+  CHECK(lowbit::stochastic::delta_at(options, 0.5, 4) == Approx(0.375));
+  CHECK(lowbit::stochastic::delta_at(options, 1.75, 4) == Approx(0.0625));
   TinyNetwork network;
   auto state = state_for(network, 4);
-  auto strategy = make({{"wa", true}});
+  state.steps_per_epoch = 4;
+  auto strategy = make({{"delta", 1.0}});
+  strategy->on_trial_begin(state);
+  // δ = 1 - progress / 2: at step 2 of epoch 1, progress 1.5 and δ 0.25, so a draw of 0.3 would
+  // quantize; δ at the start of that epoch (0.5) would not.
+  state.epoch = 1;
+  state.step_in_epoch = 2;
+  int64_t quantized = 0, steps = 4000;
+  for (int64_t step = 0; step < steps; ++step, ++state.global_step) {
+    strategy->on_step_begin(state, {});
+    quantized += strategy->last_choice().at("layer1.0").weights;
+    strategy->on_step_end(state);
+  }
+  CHECK(static_cast<double>(quantized) / steps == Approx(0.75).margin(0.03));
+}
+
+TEST_CASE("SP draws from its own generator: the same per seed and step, whatever else draws",
+          "[stochastic]") {
+  using lowbit::stochastic::step_draws;
+  CHECK(step_draws(7, 12, 6) == step_draws(7, 12, 6));
+  CHECK(step_draws(7, 12, 6) != step_draws(7, 13, 6));
+  CHECK(step_draws(7, 12, 6) != step_draws(8, 12, 6));
+  for (double draw : step_draws(1, 0, 1000)) CHECK((draw >= 0.0 && draw < 1.0));
+
+  auto choices = [](uint64_t global_seed) {
+    torch::manual_seed(global_seed);  // another user of the global generator must not matter
+    TinyNetwork network;
+    auto state = state_for(network, 4);
+    state.seed = 21;
+    auto strategy = make(json::object());
+    strategy->on_trial_begin(state);
+    std::vector<bool> seen;
+    for (; state.global_step < 50; ++state.global_step) {
+      torch::rand({3});
+      strategy->on_step_begin(state, {});
+      for (const auto& [name, choice] : strategy->last_choice()) {
+        seen.push_back(choice.weights);
+        seen.push_back(choice.activations);
+      }
+      strategy->on_step_end(state);
+    }
+    return seen;
+  };
+  CHECK(choices(1) == choices(99));
+}
+
+TEST_CASE("SP with wa (the default): weights and activations are drawn separately",
+          "[stochastic]") {
+  TinyNetwork network;
+  auto state = state_for(network, 4);
+  state.seed = 5;
+  auto strategy = make(json::object());
   strategy->on_trial_begin(state);
   int64_t differ = 0;
   const int64_t steps = 1000;
-  for (int64_t step = 0; step < steps; ++step) {
+  for (int64_t step = 0; step < steps; ++step, ++state.global_step) {
     strategy->on_step_begin(state, {});
     const auto& choice = strategy->last_choice().at("layer1.1");
     CHECK(network.quantizers[3]->is_quantizing() == choice.weights);
@@ -166,4 +219,29 @@ TEST_CASE("SP with wa: weights and activations are drawn separately", "[stochast
   }
   // Independent draws with δ = 0.5 differ half the time.
   CHECK(static_cast<double>(differ) / steps == Approx(0.5).margin(0.06));
+}
+
+TEST_CASE("SP counts only the draws that take effect", "[stochastic]") {
+  // Layer fragments with "wa": a conv fragment has no activation quantizer, so its activation
+  // draw changes nothing and is not counted (nor is an activation fragment's weight draw).
+  TinyNetwork network;
+  auto state = state_for(network, 4);
+  state.seed = 9;
+  auto strategy = make({{"fragment", "layer"}});
+  strategy->on_trial_begin(state);
+  int64_t effective = 0, quantized = 0;
+  for (; state.global_step < 300; ++state.global_step) {
+    strategy->on_step_begin(state, {});
+    for (const auto& [name, choice] : strategy->last_choice()) {
+      const bool is_conv = name.find("conv") != std::string::npos;
+      ++effective;
+      quantized += is_conv ? choice.weights : choice.activations;
+    }
+    strategy->on_step_end(state);
+  }
+  std::map<std::string, double> metrics;
+  strategy->on_epoch_end(state, metrics);
+  CHECK(effective == 300 * 4);
+  CHECK(metrics.at("sp_quantized_fraction") ==
+        Approx(static_cast<double>(quantized) / effective).epsilon(1e-12));
 }

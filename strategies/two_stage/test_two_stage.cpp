@@ -31,10 +31,9 @@ TEST_CASE("two_stage registers with the label TS", "[two_stage]") {
   CHECK(plugin_registry().info(lowbit::ComponentKind::strategy, "two_stage").label == "TS");
 }
 
-TEST_CASE("TS: stage 1 quantizes weights only, stage 2 both, with per-stage epochs and lr",
-          "[two_stage]") {
-  auto plan = planned_by({{"stage1", {{"epochs", 2}, {"lr", 0.05}}}, {"stage2", {{"epochs", 3}}}},
-                         one_stage(2, 2));
+TEST_CASE("TS: stage 1 quantizes weights only as an extra stage; stage 2 is the run's target "
+          "stage, with its epochs and lr", "[two_stage]") {
+  auto plan = planned_by({{"stage1", {{"epochs", 2}, {"lr", 0.05}}}}, one_stage(2, 2));
   REQUIRE(plan.stages.size() == 2);
   CHECK(plan.stages[0].name == "ts1");
   CHECK(plan.stages[0].weight_bits == 2);
@@ -44,8 +43,34 @@ TEST_CASE("TS: stage 1 quantizes weights only, stage 2 both, with per-stage epoc
   CHECK(plan.stages[1].name == "ts2");
   CHECK(plan.stages[1].weight_bits == 2);
   CHECK(plan.stages[1].activation_bits == 2);
-  CHECK(plan.stages[1].epochs == 3);
+  CHECK(plan.stages[1].epochs == 6);
   CHECK(plan.stages[1].learning_rate == Approx(0.1));
+  // Stage 1 defaults to the run's epochs and lr (e.g. the fine-tuning lr), never another one.
+  lowbit::TrainingPlan fine_tune{{lowbit::Stage{"main", 4, 0.005, 2, 2}}};
+  plan = planned_by(json::object(), fine_tune);
+  CHECK(plan.stages[0].epochs == 4);
+  CHECK(plan.stages[0].learning_rate == Approx(0.005));
+  CHECK(plan.stages[1].epochs == 4);
+  CHECK(plan.stages[1].learning_rate == Approx(0.005));
+  // The target stage cannot be overridden: "stage2" is no option (the harness rejects the keys
+  // a factory did not read).
+  json old_options = {{"stage2", {{"epochs", 3}}}};
+  lowbit::JsonReader reader(old_options, "test.json");
+  plugin_registry().strategy("two_stage")(reader);
+  CHECK_THROWS_WITH(reader.reject_unknown_keys(), Catch::Contains("stage2"));
+}
+
+TEST_CASE("TS with \"budget\": \"equal_total\" splits the run's epochs", "[two_stage]") {
+  auto plan = planned_by({{"budget", "equal_total"}}, one_stage(2, 2));
+  CHECK(plan.stages[0].epochs == 3);
+  CHECK(plan.stages[1].epochs == 3);
+  lowbit::TrainingPlan odd{{lowbit::Stage{"main", 5, 0.1, 2, 2}}};
+  plan = planned_by({{"budget", "equal_total"}}, odd);
+  CHECK(plan.stages[0].epochs == 2);
+  CHECK(plan.stages[1].epochs == 3);
+  CHECK_THROWS_WITH(planned_by({{"budget", "equal_total"}, {"stage1", {{"epochs", 2}}}}, odd),
+                    Catch::Contains("/budget"));
+  CHECK_THROWS_WITH(planned_by({{"budget", "half"}}, odd), Catch::Contains("extra, equal_total"));
 }
 
 TEST_CASE("TS: stage-1 activations at K bits, never below the target", "[two_stage]") {

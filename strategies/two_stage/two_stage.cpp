@@ -41,7 +41,12 @@ TwoStageOptions read_options(const JsonReader& options) {
   out.activation_bits =
       static_cast<int>(options.integer("activation_bits", kFullPrecisionBits, 1, kFullPrecisionBits));
   out.stage1 = read_override(options.object("stage1"));
-  out.stage2 = read_override(options.object("stage2"));
+  out.budget = options.mapped_choice("budget", Budget::extra,
+                                     {{"extra", Budget::extra}, {"equal_total", Budget::equal_total}});
+  if (out.budget == Budget::equal_total && out.stage1.epochs > 0) {
+    options.fail("budget", "\"equal_total\" splits the run's epochs, so stage1.epochs cannot be set",
+                 "\"extra\" with stage1.epochs, or \"equal_total\" without it");
+  }
   return out;
 }
 
@@ -51,9 +56,15 @@ TrainingPlan two_stage_plan(const TrainingPlan& plan, const TwoStageOptions& opt
   for (const auto& planned : plan.stages) {
     Stage first = with_override(planned, options.stage1, "ts1");
     first.activation_bits = std::max(options.activation_bits, planned.activation_bits);
+    if (options.budget == Budget::equal_total) first.epochs = std::max<int64_t>(1, planned.epochs / 2);
     out.stages.push_back(first);
   }
-  out.stages.push_back(with_override(plan.stages.back(), options.stage2, "ts2"));
+  // The target stage trains as the baseline does: its epochs and lr are never overridden.
+  Stage second = with_override(plan.stages.back(), StageOverride{}, "ts2");
+  if (options.budget == Budget::equal_total) {
+    second.epochs = std::max<int64_t>(1, second.epochs - second.epochs / 2);
+  }
+  out.stages.push_back(second);
   return out;
 }
 
@@ -64,7 +75,8 @@ std::unique_ptr<Strategy> make_two_stage(const JsonReader& options) {
 void register_two_stage(Registry& registry) {
   registry.add_strategy("two_stage",
                         "TS: stage 1 quantizes weights only, stage 2 weights and activations from "
-                        "stage 1's weights (options: activation_bits, stage1/stage2 epochs, lr)",
+                        "stage 1's weights, at the run's epochs and lr (options: activation_bits, "
+                        "stage1 epochs and lr, budget extra|equal_total)",
                         make_two_stage, "TS");
 }
 

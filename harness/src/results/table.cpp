@@ -139,20 +139,24 @@ std::optional<int64_t> shared_trials(const Grid& grid, size_t column) {
 // Compared as displayed, so two cells that read the same are both bold.
 double displayed(double value) { return std::round(value * 100.0); }
 
-/// Which cells of a row are bold: the best mean among the columns of each model.
+/// Which cells of a row are bold: the best mean among the columns of each model, where that
+/// model has more than one value in the row (a lone value is best of nothing).
 std::vector<bool> best_in_row(const Grid& grid, const Precision& precision, Metric metric) {
   std::map<std::string, double> best;
+  std::map<std::string, int> values;
   for (size_t c = 0; c < grid.columns.size(); ++c) {
     const RunSummary* s = grid.cell(c, precision);
     if (s == nullptr) continue;
     const double value = displayed(mean_of(*s, metric));
+    ++values[grid.columns[c].model];
     auto [it, inserted] = best.emplace(grid.columns[c].model, value);
     if (!inserted) it->second = std::max(it->second, value);
   }
   std::vector<bool> bold(grid.columns.size(), false);
   for (size_t c = 0; c < grid.columns.size(); ++c) {
     const RunSummary* s = grid.cell(c, precision);
-    bold[c] = s != nullptr && displayed(mean_of(*s, metric)) == best[grid.columns[c].model];
+    const auto& model = grid.columns[c].model;
+    bold[c] = s != nullptr && values[model] > 1 && displayed(mean_of(*s, metric)) == best[model];
   }
   return bold;
 }
@@ -164,13 +168,15 @@ struct Dialect {
   std::string (*bold)(const std::string&);
 };
 
-/// "mean±std", with the trial count appended when the column has no single one.
+/// "mean±std" ("mean" alone for one trial, which has no spread), with the trial count appended
+/// when the column has no single one.
 std::string cell_text(const Grid& grid, size_t column, const Precision& precision, Metric metric,
                       bool bold, const Dialect& dialect) {
   const RunSummary* s = grid.cell(column, precision);
   if (s == nullptr) return dialect.missing;
-  std::string text = fmt::format("{:.2f}{}{:.2f}", mean_of(*s, metric), dialect.plus_minus,
-                                 std_of(*s, metric));
+  std::string text = s->trials == 1 ? fmt::format("{:.2f}", mean_of(*s, metric))
+                                    : fmt::format("{:.2f}{}{:.2f}", mean_of(*s, metric),
+                                                  dialect.plus_minus, std_of(*s, metric));
   if (bold) text = dialect.bold(text);
   if (!shared_trials(grid, column)) text += fmt::format(" ({})", s->trials);
   return text;

@@ -185,6 +185,7 @@ SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& 
         trial_spec.checkpoint_path = checkpoint_path;
         trial_spec.database_id = database_id;
         trial_spec.model = run.model;
+        trial_spec.quantizer = quantizer;
         trial_spec.target = Stage{"main", experiment.training.epochs,
                                   experiment.training.optimizer.learning_rate,
                                   run.precision.weight_bits, run.precision.activation_bits};

@@ -255,6 +255,7 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   state.device = device_;
   state.seed = spec.seed;
   state.model = spec.model;
+  state.quantizer = spec.quantizer.get();
   state.steps_per_epoch = steps_per_epoch();
   state.build_full_precision_network = [this, &spec](const std::string& model) {
     auto other = spec.build_full_precision(model);

@@ -20,7 +20,8 @@ namespace lowbit {
 struct OptimizerOptions {
   double learning_rate = 0.1;
   double momentum = 0.9;
-  bool nesterov = true;
+  /// Plain momentum by default, as the paper trains; Nesterov is an option.
+  bool nesterov = false;
   double weight_decay = 1e-4;
 };
 

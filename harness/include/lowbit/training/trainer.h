@@ -36,6 +36,8 @@ struct TrialSpec {
   std::string database_id;
   /// The student's model name, passed on to strategies (TrainingState::model).
   std::string model;
+  /// The run's quantizer, passed on to strategies (TrainingState::quantizer); may be null.
+  std::shared_ptr<const Quantizer> quantizer;
 };
 
 struct Accuracy {

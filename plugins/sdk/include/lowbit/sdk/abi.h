@@ -19,7 +19,8 @@ class Registry;
 ///    Strategy state save/load, cross_entropy_weight, TrainingState model and learning rate.
 /// 3: Strategy::models_needed.
 /// 4: BlockSpec::kind, ActivationSpec::part, LayerFactory::stem, Quantizer::model_incompatibility.
-#define LOWBIT_PLUGIN_API_VERSION 4u
+/// 5: TrainingState::quantizer.
+#define LOWBIT_PLUGIN_API_VERSION 5u
 
 #define LOWBIT_STRINGIFY_IMPL(x) #x
 #define LOWBIT_STRINGIFY(x) LOWBIT_STRINGIFY_IMPL(x)

@@ -51,6 +51,9 @@ struct TrainingState {
   int64_t global_step = 0;
   /// The student's model name in the zoo (e.g. a KD teacher defaults to the same architecture).
   std::string model;
+  /// The run's quantizer (null when the run has none), e.g. to quantize a KD teacher's feature
+  /// maps as the student's activations are quantized.
+  const Quantizer* quantizer = nullptr;
   /// The student's learning rate at this step, and the schedule's factor (lr / stage lr), so a
   /// strategy's own optimizer (KD's teacher) can follow the same schedule.
   double learning_rate = 0;
