@@ -78,7 +78,46 @@ class RecordingStrategy : public lowbit::Strategy {
   }
 };
 
+/// Records the labels of every batch; optionally draws from the global generator when the trial
+/// begins, as a strategy building its own network (a KD teacher) does.
+class BatchRecorder : public lowbit::Strategy {
+ public:
+  explicit BatchRecorder(bool draws_at_begin) : draws_at_begin_(draws_at_begin) {}
+  std::vector<torch::Tensor> labels;
+
+  void on_trial_begin(lowbit::TrainingState&) override {
+    if (draws_at_begin_) torch::rand({1000});
+  }
+  void on_step_begin(lowbit::TrainingState&, const lowbit::Batch& batch) override {
+    labels.push_back(batch.labels.clone());
+  }
+
+ private:
+  bool draws_at_begin_;
+};
+
 }  // namespace
+
+TEST_CASE("trial i of every row sees the same batches, whatever its strategies drew at the start",
+          "[trainer]") {
+  auto data = synthetic_data();
+  auto options = tiny_training(1);
+  options.max_steps_per_epoch = 3;
+  options.augment = lowbit::AugmentOptions{1, true};
+  lowbit::Trainer trainer(options, data, torch::kCPU, nullptr);
+  BatchRecorder plain(false), drawing(true);
+  auto baseline = trial_spec(data, 2, 2, 1, 4);
+  baseline.strategies.push_back(&plain);
+  auto with_teacher = trial_spec(data, 2, 2, 1, 4);
+  with_teacher.strategies.push_back(&drawing);
+  auto first = trainer.train(baseline);
+  auto second = trainer.train(with_teacher);
+  REQUIRE(plain.labels.size() == 3);
+  REQUIRE(drawing.labels.size() == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(torch::equal(plain.labels[i], drawing.labels[i]));
+  // Same initial weights and batches: the same trial.
+  CHECK(first.epochs[0].train_loss == second.epochs[0].train_loss);
+}
 
 TEST_CASE("the learning-rate schedules", "[trainer]") {
   auto data = synthetic_data();
@@ -223,10 +262,18 @@ TEST_CASE("channels-last training keeps NHWC and learns what NCHW learns", "[tra
   spec.strategies = {&probe};
   auto nhwc = lowbit::Trainer(options, data, torch::kCPU, nullptr).train(spec);
   CHECK(probe.checked == 3 * 4);
-  // Same arithmetic in another order: the losses agree to float rounding, not bit for bit.
-  for (size_t e = 0; e < nchw.epochs.size(); ++e) {
-    CHECK(nhwc.epochs[e].train_loss == Approx(nchw.epochs[e].train_loss).epsilon(1e-4));
-  }
+  // Both learn: the loss falls far below half the first epoch's (0.87 to 0.03 on this seed).
+  CHECK(nhwc.epochs.back().train_loss < 0.5 * nhwc.epochs.front().train_loss);
+  CHECK(nchw.epochs.back().train_loss < 0.5 * nchw.epochs.front().train_loss);
+  // Same arithmetic in another order: the loss of the first batch, before any update, agrees to
+  // float rounding. Later epochs are not compared: training amplifies the last-bit differences
+  // by a seed-dependent amount (here 0.04% after one epoch, 2% after three).
+  auto first_step = tiny_training(1);
+  first_step.max_steps_per_epoch = 1;
+  auto nchw_step = lowbit::Trainer(first_step, data, torch::kCPU, nullptr).train(trial_spec(data, 32, 32, 1, 4));
+  first_step.performance.channels_last = true;
+  auto nhwc_step = lowbit::Trainer(first_step, data, torch::kCPU, nullptr).train(trial_spec(data, 32, 32, 1, 4));
+  CHECK(nhwc_step.epochs[0].train_loss == Approx(nchw_step.epochs[0].train_loss).epsilon(1e-5));
 }
 
 TEST_CASE("bf16 mixed precision runs the forward pass in bfloat16 and still learns",

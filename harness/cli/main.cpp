@@ -9,6 +9,7 @@
 #include <lowbit/plugins/support_table.h>
 #include <lowbit/report/report.h>
 #include <lowbit/results/merge.h>
+#include <lowbit/results/paired.h>
 #include <lowbit/results/store.h>
 #include <lowbit/results/table.h>
 #include <lowbit/runner/jobs.h>
@@ -190,8 +191,9 @@ int command_table(const std::string& db, const std::string& experiment, const st
                                               names.empty() ? "none" : lowbit::join(names)));
     }
   }
-  auto text = lowbit::render_table(store.summaries(experiment), lowbit::parse_table_format(format),
-                                   options);
+  auto summaries = store.summaries(experiment);
+  if (options.vs_baseline) lowbit::add_baseline_differences(store, summaries);
+  auto text = lowbit::render_table(summaries, lowbit::parse_table_format(format), options);
   if (output.empty()) {
     fmt::print("{}\n", text);
   } else {
@@ -334,6 +336,9 @@ int main(int argc, char** argv) {
   lowbit::TableOptions table_options;
   table->add_flag("--strategy-columns", table_options.strategy_columns,
                   "paper-style columns: Baseline, +TS, +PP, +SP+KD, ... under each model and quantizer");
+  table->add_flag("--vs-baseline", table_options.vs_baseline,
+                  "runs with strategies: difference to their baseline, paired by trial, with a "
+                  "95% t-interval (marked when it excludes 0)");
 
   auto* bench = app.add_subcommand("bench", "time training steps at full precision and quantized");
   lowbit::StepBenchOptions bench_options;

@@ -567,7 +567,7 @@ std::vector<RunSummary> ResultStore::summaries(const std::string& experiment) {
   // its old runs under new hashes), so a table that shows one of them shows the current one.
   Statement select(db_, path_, R"sql(
       SELECT e.name, r.model, r.method, r.weight_bits, r.activation_bits, s.trials,
-             s.top1_mean, s.top1_std, s.top5_mean, s.top5_std, s.images_per_second_mean
+             s.top1_mean, s.top1_std, s.top5_mean, s.top5_std, s.images_per_second_mean, r.id
       FROM run_stats s
       JOIN runs r ON r.id = s.run_id
       JOIN experiments e ON e.id = r.experiment_id
@@ -589,6 +589,7 @@ std::vector<RunSummary> ResultStore::summaries(const std::string& experiment) {
     summary.top5_mean = select.real(8);
     summary.top5_std = select.real(9);
     summary.images_per_second = select.real(10);
+    summary.run_id = select.int64(11);
     summaries.push_back(std::move(summary));
   }
   return summaries;

@@ -23,6 +23,13 @@ constexpr Metric kMetrics[] = {Metric::top1, Metric::top5};
 const char* metric_label(Metric metric) { return metric == Metric::top1 ? "Top-1" : "Top-5"; }
 double mean_of(const RunSummary& s, Metric m) { return m == Metric::top1 ? s.top1_mean : s.top5_mean; }
 double std_of(const RunSummary& s, Metric m) { return m == Metric::top1 ? s.top1_std : s.top5_std; }
+const std::optional<PairedDifference>& difference_of(const RunSummary& s, Metric m) {
+  return m == Metric::top1 ? s.top1_difference : s.top5_difference;
+}
+bool has_differences(const std::vector<RunSummary>& summaries) {
+  return std::any_of(summaries.begin(), summaries.end(),
+                     [](const RunSummary& s) { return s.top1_difference.has_value(); });
+}
 
 struct Column {
   std::string model;
@@ -166,6 +173,7 @@ struct Dialect {
   const char* plus_minus;
   const char* missing;
   std::string (*bold)(const std::string&);
+  const char* dagger;  ///< marks a difference whose interval excludes 0
 };
 
 /// "mean±std" ("mean" alone for one trial, which has no spread), with the trial count appended
@@ -177,6 +185,13 @@ std::string cell_text(const Grid& grid, size_t column, const Precision& precisio
   std::string text = s->trials == 1 ? fmt::format("{:.2f}", mean_of(*s, metric))
                                     : fmt::format("{:.2f}{}{:.2f}", mean_of(*s, metric),
                                                   dialect.plus_minus, std_of(*s, metric));
+  // With --vs-baseline a run with strategies shows its paired difference to the baseline.
+  if (const auto& difference = difference_of(*s, metric)) {
+    text = difference->has_interval()
+               ? fmt::format("{:+.2f} [{:+.2f}, {:+.2f}]{}", difference->mean, difference->low,
+                             difference->high, difference->excludes_zero() ? dialect.dagger : "")
+               : fmt::format("{:+.2f}", difference->mean);
+  }
   if (bold) text = dialect.bold(text);
   if (!shared_trials(grid, column)) text += fmt::format(" ({})", s->trials);
   return text;
@@ -234,7 +249,7 @@ std::string markdown_escape(const std::string& text) {
 
 std::string markdown_bold(const std::string& text) { return "**" + text + "**"; }
 
-const Dialect kMarkdown{"±", "–", markdown_bold};
+const Dialect kMarkdown{"±", "–", markdown_bold, "†"};
 
 std::string markdown_row(const std::vector<std::string>& cells) {
   return "| " + join(cells, " | ") + " |\n";
@@ -289,7 +304,7 @@ std::string latex_escape(const std::string& text) {
 
 std::string latex_bold(const std::string& text) { return "\\textbf{" + text + "}"; }
 
-const Dialect kLatex{"$\\pm$", "--", latex_bold};
+const Dialect kLatex{"$\\pm$", "--", latex_bold, "$^\\dagger$"};
 
 std::string latex_row(const std::vector<std::string>& cells) {
   return join(cells, " & ") + " \\\\\n";
@@ -376,7 +391,8 @@ std::vector<Column> all_columns(const std::vector<RunSummary>& summaries) {
   return group_by_model(columns);
 }
 
-std::vector<std::string> csv_header(const std::vector<Column>& columns, bool with_experiment) {
+std::vector<std::string> csv_header(const std::vector<Column>& columns, bool with_experiment,
+                                    bool with_differences) {
   std::vector<std::string> header;
   if (with_experiment) header.push_back("experiment");
   header.push_back("precision");
@@ -386,6 +402,11 @@ std::vector<std::string> csv_header(const std::vector<Column>& columns, bool wit
     header.push_back(label + " mean");
     header.push_back(label + " std");
     header.push_back(label + " n");
+    if (with_differences) {
+      header.push_back(label + " diff");
+      header.push_back(label + " diff low");
+      header.push_back(label + " diff high");
+    }
   }
   return header;
 }
@@ -397,17 +418,27 @@ const RunSummary* find_cell(const Grid& grid, const Column& column, const Precis
 }
 
 // Plain shortest round-trip numbers: machines read these, not people.
-std::vector<std::string> csv_values(const RunSummary* s, Metric metric) {
-  if (s == nullptr) return {"", "", ""};
-  return {fmt::format("{}", mean_of(*s, metric)), fmt::format("{}", std_of(*s, metric)),
-          fmt::format("{}", s->trials)};
+std::vector<std::string> csv_values(const RunSummary* s, Metric metric, bool with_differences) {
+  std::vector<std::string> values{"", "", ""};
+  if (s != nullptr) {
+    values = {fmt::format("{}", mean_of(*s, metric)), fmt::format("{}", std_of(*s, metric)),
+              fmt::format("{}", s->trials)};
+  }
+  if (!with_differences) return values;
+  const auto* difference = s != nullptr && difference_of(*s, metric) ? &*difference_of(*s, metric)
+                                                                     : nullptr;
+  values.push_back(difference ? fmt::format("{}", difference->mean) : "");
+  values.push_back(difference && difference->has_interval() ? fmt::format("{}", difference->low) : "");
+  values.push_back(difference && difference->has_interval() ? fmt::format("{}", difference->high) : "");
+  return values;
 }
 
 std::string render_csv(const std::vector<RunSummary>& summaries) {
   const std::vector<Column> columns = all_columns(summaries);
   const std::vector<Grid> grids = make_grids(summaries);
   const bool with_experiment = grids.size() > 1;
-  std::string out = csv_row(csv_header(columns, with_experiment));
+  const bool with_differences = has_differences(summaries);
+  std::string out = csv_row(csv_header(columns, with_experiment, with_differences));
   for (const Grid& grid : grids) {
     for (const Precision& precision : grid.precisions) {
       for (Metric metric : kMetrics) {
@@ -416,7 +447,8 @@ std::string render_csv(const std::vector<RunSummary>& summaries) {
         fields.push_back(precision.label());
         fields.push_back(metric_label(metric));
         for (const Column& column : columns) {
-          for (std::string& value : csv_values(find_cell(grid, column, precision), metric)) {
+          for (std::string& value :
+               csv_values(find_cell(grid, column, precision), metric, with_differences)) {
             fields.push_back(std::move(value));
           }
         }
@@ -463,6 +495,13 @@ std::string render_table(const std::vector<RunSummary>& given, TableFormat forma
     if (i > 0) out += "\n";
     out += format == TableFormat::latex ? render_latex(grids[i], with_headings)
                                         : render_markdown(grids[i], with_headings);
+  }
+  if (has_differences(summaries)) {
+    out += format == TableFormat::latex ? "% " : "\n";
+    out += fmt::format("Runs with strategies show their difference to the baseline of the same "
+                       "model and quantizer, paired by trial, with its 95% t-interval; {} marks an "
+                       "interval that excludes 0.\n",
+                       format == TableFormat::latex ? "$^\\dagger$" : "†");
   }
   return out;
 }

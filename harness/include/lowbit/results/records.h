@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,8 +70,21 @@ struct StoredRun {
   RunRecord record;
 };
 
+/// A run's trials minus its baseline's, paired by trial index: the mean difference and its
+/// two-sided 95% interval from Student's t (no interval from a single pair).
+struct PairedDifference {
+  int64_t pairs = 0;
+  double mean = 0;
+  double low = 0;
+  double high = 0;
+  bool has_interval() const { return pairs >= 2; }
+  /// The interval lies wholly above or below 0.
+  bool excludes_zero() const { return has_interval() && (low > 0 || high < 0); }
+};
+
 /// Mean and sample standard deviation of a run's finished trials.
 struct RunSummary {
+  int64_t run_id = 0;
   std::string experiment;
   std::string model;
   std::string method;
@@ -82,6 +96,9 @@ struct RunSummary {
   double top5_mean = 0;
   double top5_std = 0;
   double images_per_second = 0;
+  /// Set by add_baseline_differences (results/paired.h) for runs with strategies.
+  std::optional<PairedDifference> top1_difference;
+  std::optional<PairedDifference> top5_difference;
 };
 
 }  // namespace lowbit

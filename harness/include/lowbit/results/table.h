@@ -1,6 +1,9 @@
 #pragma once
 // Paper-style result tables: rows are precision x {Top-1, Top-5}, columns are model x method,
-// cells are mean±std over trials, the best cell of each row within a model in bold.
+// cells are mean±std over trials (the mean alone for one trial), the best cell of each row within
+// a model in bold where the model has more than one value in the row. A summary that carries its
+// paired difference to the baseline (add_baseline_differences) shows that difference instead:
+// "+1.23 [+0.45, +2.01]†", † when the 95% interval excludes 0.
 
 #include <lowbit/results/records.h>
 
@@ -19,6 +22,9 @@ struct TableOptions {
   /// without strategies "Baseline") under the heading "<model> dorefa"; bold picks the best of
   /// each row within that heading.
   bool strategy_columns = false;
+  /// Read by the CLI, which then fills the summaries' baseline differences (results/paired.h);
+  /// render_table shows a difference wherever a summary has one.
+  bool vs_baseline = false;
 };
 
 std::string render_table(const std::vector<RunSummary>& summaries, TableFormat format,
