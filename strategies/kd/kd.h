@@ -7,8 +7,8 @@
 // each network's terms use the other's outputs detached (kd_losses.h has the exact forms).
 // L_att sums the stages' terms (end of each group of residual blocks). Q(μ): at each transfer
 // point the teacher's feature map is quantized by an activation quantizer of the run's own
-// quantizer at the stage's activation bits (one quantizer instance per transfer point, trained
-// beside the teacher, so e.g. LQ-Net's basis fits the teacher's features), and its attention map
+// quantizer at the stage's activation bits (one quantizer instance per transfer point, in the
+// student's training mode, so e.g. LQ-Net's basis fits the teacher's features), and its attention map
 // is taken from that; at 32 bits, or with "teacher_map": "full_precision", the map is the
 // teacher's own. The gradient reaches the teacher through the quantizer's straight-through
 // estimator, in the teacher's own attention term only.
