@@ -8,8 +8,8 @@
 // L_att sums the stages' terms (end of each group of residual blocks). Q(μ): at each transfer
 // point the teacher's feature map is quantized by an activation quantizer of the run's own
 // quantizer at the stage's activation bits (one quantizer instance per transfer point, in the
-// student's training mode, so e.g. LQ-Net's basis fits the teacher's features), and its attention map
-// is taken from that; at 32 bits, or with "teacher_map": "full_precision", the map is the
+// student's training mode, so e.g. LQ-Net's basis fits the teacher's features), and its attention
+// map is taken from that; at 32 bits, or with "teacher_map": "full_precision", the map is the
 // teacher's own. The gradient reaches the teacher through the quantizer's straight-through
 // estimator, in the teacher's own attention term only.
 // Modes: "joint" (both updated) or "fixed" (the teacher, which then needs "teacher_checkpoint",
