@@ -34,6 +34,7 @@ TEST_CASE("the matrix is the cartesian product of its axes", "[experiment]") {
   spec["models"] = {"resnet20", "preresnet20"};
   spec["precisions"] = {"32W32A", "4W4A", "2W2A"};
   spec["strategies"] = nlohmann::json::array({nlohmann::json::array()});
+  spec["init"] = "scratch";
   auto experiment = lowbit::parse_experiment(spec, "exp.json", registry());
   REQUIRE(experiment.runs.size() == 6);
   CHECK(experiment.trials == 2);
@@ -42,6 +43,15 @@ TEST_CASE("the matrix is the cartesian product of its axes", "[experiment]") {
   CHECK(experiment.runs[3].model == "preresnet20");
   CHECK(experiment.runs[1].record.method == "dorefa");
   CHECK(lowbit::precision_label(4, 2) == "4W2A");
+  // Starting from full precision, the 32W32A runs the others start from come first.
+  spec.erase("init");
+  experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  REQUIRE(experiment.runs.size() == 6);
+  CHECK(experiment.runs[0].model == "resnet20");
+  CHECK(experiment.runs[1].model == "preresnet20");
+  CHECK(experiment.runs[1].record.weight_bits == 32);
+  CHECK(experiment.runs[2].record.weight_bits == 4);
+  CHECK(experiment.runs[5].model == "preresnet20");
 }
 
 TEST_CASE("a run's hash depends on what defines it and on nothing else", "[experiment]") {

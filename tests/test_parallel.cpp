@@ -35,7 +35,7 @@ TEST_CASE("the Slurm script runs shard i of N into its own database", "[parallel
   CHECK_THAT(script, Contains("#SBATCH --time=02:00:00\n"));
   CHECK_THAT(script, Contains("#SBATCH --output=\"/scratch/shards/table1-shard-%a.log\"\n"));
   CHECK_THAT(script, Contains("exec '/opt/lowbit/bin/lowbit' --plugin-dir '/opt/plugins' run "
-                              "'/data/my exp.json' --shard \"${SLURM_ARRAY_TASK_ID}/8\""));
+                              "'/data/my exp.json' --shard \"${SLURM_ARRAY_TASK_ID}/8\" --shard-by trial"));
   CHECK_THAT(script, Contains("--device cuda --db '/scratch/shards'/'table1-shard-'\"${SLURM_ARRAY_TASK_ID}\"'.db'"));
   CHECK(lowbit::shard_database(options, "3") == "/scratch/shards/table1-shard-3.db");
 }

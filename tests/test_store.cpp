@@ -114,7 +114,7 @@ TEST_CASE("store creates its folder, the schema and WAL mode", "[store]") {
   { ResultStore store(temp.path); }
   REQUIRE(fs::exists(temp.path));
   RawDb raw(temp.path);
-  CHECK(raw.integer("PRAGMA user_version") == 2);
+  CHECK(raw.integer("PRAGMA user_version") == 3);
   CHECK(raw.text("PRAGMA journal_mode") == "wal");
   for (const char* table : {"experiments", "runs", "trials", "epochs", "run_stats", "meta", "claims"}) {
     INFO(table);
@@ -360,7 +360,7 @@ TEST_CASE("a database from a newer schema is refused, naming the file", "[store]
   }
   CHECK_THROWS_WITH(ResultStore(temp.path), Catch::Contains(temp.path) &&
                                                 Catch::Contains("version 99") &&
-                                                Catch::Contains("version 2"));
+                                                Catch::Contains("version 3"));
   CHECK_THROWS_WITH(ResultStore(temp.path, lowbit::StoreAccess::read_only),
                     Catch::Contains("version 99"));
 }
@@ -377,20 +377,36 @@ TEST_CASE("a version-1 database is read as it is and migrated only by a writer",
     RawDb raw(temp.path);
     raw.exec("DROP TABLE claims");
     raw.exec("DROP TABLE meta");
+    for (const char* column : {"started_from", "epochs_trained", "images_seen"}) {
+      raw.exec(std::string("ALTER TABLE trials DROP COLUMN ") + column);
+    }
     raw.exec("PRAGMA user_version = 1");
   }
   {
     ResultStore reader(temp.path, lowbit::StoreAccess::read_only);
     CHECK(reader.database_id().empty());
     CHECK(reader.trials(run).size() == 1);
+    CHECK(reader.trials(run)[0].epochs_trained == 0);  // not recorded before version 3
+    CHECK(reader.summaries().at(0).images_seen == 0);
   }
   CHECK(RawDb(temp.path).integer("PRAGMA user_version") == 1);
   ResultStore writer(temp.path);
-  CHECK(RawDb(temp.path).integer("PRAGMA user_version") == 2);
+  CHECK(RawDb(temp.path).integer("PRAGMA user_version") == 3);
+  CHECK(writer.trials(run).size() == 1);
+  auto costed = make_trial(1, 72.0);
+  costed.started_from = "32W32A run 0123456789ab trial 1";
+  costed.epochs_trained = 4;
+  costed.images_seen = 40000;
+  writer.record_trial(run, costed);
+  const auto stored = writer.trials(run).at(1);
+  CHECK(stored.started_from == costed.started_from);
+  CHECK(stored.epochs_trained == 4);
+  CHECK(stored.images_seen == 40000);
+  CHECK(writer.summaries().at(0).epochs_trained == Approx(4.0));  // the old trial's is unknown
   const auto id = writer.database_id();
   CHECK(id.size() == 32);
   CHECK(ResultStore(temp.path).database_id() == id);  // kept for the file's life
-  CHECK(writer.trials(run).size() == 1);
+  CHECK(writer.trials(run).size() == 2);
   TempDb other;
   CHECK(ResultStore(other.path).database_id() != id);
 }

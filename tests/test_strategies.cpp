@@ -66,7 +66,7 @@ std::unique_ptr<StrategyRun> strategy_run(const lowbit::DataSplits& data) {
     lowbit::QuantizedLayerFactory layers(quantizer, {2, 2, false});
     return components().registry.model("resnet20")(model, layers);
   };
-  run->spec.build_full_precision = [model](const std::string& name) {
+  run->spec.build_full_precision = [model](const std::string& name, lowbit::NetworkStart) {
     lowbit::QuantizedLayerFactory layers(nullptr, lowbit::PrecisionPolicy{});
     return components().registry.model(name)(model, layers);
   };
@@ -230,7 +230,7 @@ TEST_CASE("KD starts a quantized student from a full-precision trial's weights a
   lowbit::testing::TemporaryFolder folder;
   // A full-precision network (no quantizer modules) and a quantized one (with them), saved as the
   // sweep saves finished trials.
-  auto full_precision = run->spec.build_full_precision("resnet20");
+  auto full_precision = run->spec.build_full_precision("resnet20", lowbit::NetworkStart::seed);
   auto quantized = run->spec.build_network();
   {
     torch::NoGradGuard no_grad;

@@ -127,6 +127,12 @@ int command_slurm(Environment& env, const std::string& file, lowbit::SlurmOption
   fmt::print("wrote {} ({} array tasks, {} trials in all)\nsubmit:  sbatch {}\nthen:    {} merge --db results/lowbit.db {}\n",
              output, options.shards, experiment.runs.size() * experiment.trials, output,
              options.executable, lowbit::shard_database(options, "*"));
+  if (options.shards > experiment.trials) {
+    fmt::print("note: task i trains trial indices i, i+{0}, ... of every run (a quantized trial "
+               "stays with the 32W32A trial it starts from); with {1} trials, {2} of the {0} "
+               "tasks have nothing to train\n",
+               options.shards, experiment.trials, options.shards - experiment.trials);
+  }
   return 0;
 }
 
@@ -141,9 +147,15 @@ void print_plan(const lowbit::Experiment& experiment) {
   fmt::print("{} ({}): {} runs x {} trials\n", experiment.name, experiment.file,
              experiment.runs.size(), experiment.trials);
   for (const auto& run : experiment.runs) {
-    fmt::print("  {:<12} {:<20} {:<7} run {}\n", run.model, run.record.method,
+    std::string start;
+    if (run.init == lowbit::InitKind::full_precision) {
+      start = "  from run " + experiment.runs[run.full_precision_source].record.hash.substr(0, 12);
+    } else if (run.init == lowbit::InitKind::checkpoint) {
+      start = "  from the checkpoint";
+    }
+    fmt::print("  {:<12} {:<20} {:<7} run {}{}\n", run.model, run.record.method,
                lowbit::precision_label(run.record.weight_bits, run.record.activation_bits),
-               run.record.hash.substr(0, 12));
+               run.record.hash.substr(0, 12), start);
   }
   print_skipped(experiment);
 }
@@ -297,6 +309,13 @@ int main(int argc, char** argv) {
   run->add_flag("--dry-run", dry_run, "validate and list the runs without training");
   std::string shard = "0/1";
   run->add_option("--shard", shard, "train only shard i of N of the sweep's trials (\"i/N\")");
+  std::string shard_by = "position";
+  run->add_option("--shard-by", shard_by,
+                  "how trials are dealt to shards: position (even shares, shards on one database) "
+                  "or trial (trial index t of every run to shard t mod N: shards with databases "
+                  "of their own, as Slurm's)")
+      ->check(CLI::IsMember({"position", "trial"}))
+      ->capture_default_str();
   int jobs = 1;
   run->add_option("--jobs", jobs, "run N trials at once, in N processes sharing the database")
       ->check(CLI::Range(1, 1024));
@@ -339,6 +358,9 @@ int main(int argc, char** argv) {
   table->add_flag("--vs-baseline", table_options.vs_baseline,
                   "runs with strategies: difference to their baseline, paired by trial, with a "
                   "95% t-interval (marked when it excludes 0)");
+  table->add_flag("--show-cost", table_options.show_cost,
+                  "a Cost row under each precision: mean epochs trained and training images seen "
+                  "per trial");
 
   auto* bench = app.add_subcommand("bench", "time training steps at full precision and quantized");
   lowbit::StepBenchOptions bench_options;
@@ -411,6 +433,7 @@ int main(int argc, char** argv) {
     }
     if (run->parsed()) {
       std::tie(sweep.shard_index, sweep.shard_count) = lowbit::parse_shard(shard);
+      sweep.shard_by = shard_by == "trial" ? lowbit::ShardBy::trial_index : lowbit::ShardBy::position;
       if (jobs > 1 && !dry_run) {
         if (sweep.shard_count > 1) throw std::invalid_argument("--jobs and --shard do not combine");
         return command_run_parallel(env, files, db, sweep, plugin_dirs, jobs, gpus);

@@ -82,11 +82,6 @@ KdOptions read_options(const JsonReader& options) {
   out.attention_form = options.mapped_choice(
       "attention_form", AttentionForm::squared_mean,
       {{"squared_mean", AttentionForm::squared_mean}, {"paper", AttentionForm::paper}});
-  if (!out.joint && out.teacher_checkpoint.empty()) {
-    options.fail("teacher_checkpoint", "a fixed teacher needs trained weights",
-                 "a weights file, e.g. <database>.d/weights/<run hash>/trial-0.pt of a "
-                 "32W32A run, or \"mode\": \"joint\"");
-  }
   return out;
 }
 
@@ -128,7 +123,13 @@ torch::Tensor KdStrategy::quantized_teacher_features(const TrainingState& state,
 void KdStrategy::on_trial_begin(TrainingState& state) {
   const std::string model = options_.teacher.empty() ? state.model : options_.teacher;
   if (model.empty()) throw std::runtime_error("kd: no teacher model given and no student model known");
-  teacher_ = state.build_full_precision_network(model);
+  // A teacher_checkpoint replaces whatever the teacher would start from, so it starts from the
+  // seed then; otherwise it starts as the run does (the finished 32W32A trial of its model), and
+  // a fixed teacher must start from trained weights.
+  const auto start = !options_.teacher_checkpoint.empty() ? NetworkStart::seed
+                     : options_.joint                      ? NetworkStart::like_run
+                                                           : NetworkStart::pretrained;
+  teacher_ = state.build_full_precision_network(model, start);
   teacher_->to(state.device);
   if (!options_.teacher_checkpoint.empty()) {
     load_matching_weights(*teacher_, options_.teacher_checkpoint, state.device);

@@ -1,7 +1,8 @@
 #pragma once
 // KD, joint knowledge distillation (paper, Strategies). A full-precision teacher (any model of the
-// zoo; by default the student's own architecture), optionally initialised from a weights file,
-// trains beside the low-precision student on the same batches, by its own SGD optimizer:
+// zoo; by default the student's own architecture) starts as the run does: from the experiment's
+// finished 32W32A trial of its model when the run starts from full precision (lowbit's "init"),
+// or from "teacher_checkpoint" when given. It trains beside the low-precision student on the same batches, by its own SGD optimizer:
 //   L_student = α2·CE + β·KL(p_teacher ‖ p_student) + γ·L_att   (α2 via cross_entropy_weight)
 //   L_teacher = α1·CE + β·KL(p_student ‖ p_teacher) + γ·L_att
 // each network's terms use the other's outputs detached (kd_losses.h has the exact forms).
@@ -12,8 +13,8 @@
 // map is taken from that; at 32 bits, or with "teacher_map": "full_precision", the map is the
 // teacher's own. The gradient reaches the teacher through the quantizer's straight-through
 // estimator, in the teacher's own attention term only.
-// Modes: "joint" (both updated) or "fixed" (the teacher, which then needs "teacher_checkpoint",
-// stays frozen in eval mode). Guidance: "posterior", "attention" or "both". Attention form:
+// Modes: "joint" (both updated) or "fixed" (the teacher, which then needs trained weights, from
+// the run's init or "teacher_checkpoint", stays frozen in eval mode). Guidance: "posterior", "attention" or "both". Attention form:
 // "attention_form": "squared_mean" (default) or "paper" (Eq. 6 as written).
 // Teacher lr: "teacher_lr" if given, else "teacher_lr_ratio" (default 0.2) times the stage's lr:
 // the paper's 0.001 for a student fine-tuning at 0.005. It follows the student's schedule

@@ -114,6 +114,7 @@ struct Fixture {
   lowbit::TrainingState state;
   lowbit::Batch batch{torch::randn({4, 1, 5, 5}), torch::tensor({0, 1, 2, 3})};
   std::vector<std::string> built;
+  std::vector<lowbit::NetworkStart> starts;
   UniformQuantizer quantizer;
 
   explicit Fixture(int64_t image_size = 5) {
@@ -125,8 +126,10 @@ struct Fixture {
     state.model = "tiny";
     state.stage = &stage;
     state.learning_rate = 0.1;
-    state.build_full_precision_network = [this](const std::string& model) {
+    state.build_full_precision_network = [this](const std::string& model,
+                                                lowbit::NetworkStart start) {
       built.push_back(model);
+      starts.push_back(start);
       return std::make_shared<TinyNet>(model == "wide" ? 5 : 3);
     };
     state.evaluate = [](lowbit::NetworkImpl&) { return std::make_pair(87.5, 99.0); };
@@ -362,8 +365,21 @@ TEST_CASE("KD teacher lr: a ratio of the stage's lr unless given", "[kd]") {
   CHECK(make(json::object())->teacher_learning_rate(f.state) == Approx(0.0001));
 }
 
-TEST_CASE("KD fixed teacher: needs weights, loads them, never changes", "[kd]") {
-  CHECK_THROWS_WITH(make({{"mode", "fixed"}}), Catch::Contains("/teacher_checkpoint"));
+TEST_CASE("KD teachers start as the run does, unless they have a checkpoint", "[kd]") {
+  using lowbit::NetworkStart;
+  // Joint: like the run (its 32W32A trial, or the seed for a run from scratch); fixed: trained
+  // weights are required, so the harness refuses a run from scratch.
+  Fixture joint;
+  make(json::object())->on_trial_begin(joint.state);
+  Fixture fixed;
+  make({{"mode", "fixed"}})->on_trial_begin(fixed.state);
+  REQUIRE(joint.starts.size() == 1);
+  REQUIRE(fixed.starts.size() == 1);
+  CHECK(joint.starts[0] == NetworkStart::like_run);
+  CHECK(fixed.starts[0] == NetworkStart::pretrained);
+}
+
+TEST_CASE("KD fixed teacher: loads its checkpoint, never changes", "[kd]") {
   CHECK_THROWS_WITH(make({{"mode", "frozen"}}), Catch::Contains("joint, fixed"));
   CHECK_THROWS_WITH(make({{"loss", "hint"}}), Catch::Contains("posterior, attention, both"));
 
@@ -383,6 +399,8 @@ TEST_CASE("KD fixed teacher: needs weights, loads them, never changes", "[kd]") 
   Fixture f;
   auto kd = make({{"mode", "fixed"}, {"teacher_checkpoint", path}});
   kd->on_trial_begin(f.state);
+  REQUIRE(f.starts.size() == 1);
+  CHECK(f.starts[0] == lowbit::NetworkStart::seed);
   for (auto& p : kd->teacher().parameters()) CHECK(torch::all(p == 0.25).item<bool>());
   CHECK(kd->teacher_learning_rate(f.state) == Approx(0.2 * 0.1));  // teacher_lr_ratio x stage lr
   auto before = snapshot(kd->teacher());

@@ -87,7 +87,8 @@ StepTiming time_steps(Setting& setting, const SettingBuilder& builder,
   state.model = options.model;
   state.learning_rate = kLearningRate;
   state.total_epochs = 1;
-  state.build_full_precision_network = [&builder](const std::string& model) {
+  // A step takes as long whatever the weights are: every network starts from the seed here.
+  state.build_full_precision_network = [&builder](const std::string& model, NetworkStart) {
     return builder.full_precision(model);
   };
   for (auto* strategy : setting.strategies) strategy->on_trial_begin(state);

@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 
 namespace lowbit {
@@ -288,6 +290,136 @@ nlohmann::json component_json(const ComponentChoice& choice) {
   return {{"name", choice.name}, {"options", choice.options}};
 }
 
+bool is_full_precision(std::pair<int, int> precision) {
+  return precision.first >= kFullPrecisionBits && precision.second >= kFullPrecisionBits;
+}
+
+/// A checkpoint named in the file is found relative to the experiment file's folder (so a file
+/// and its weights move together), and must be readable now, not when the first trial starts.
+std::string checkpoint_file(const JsonReader& reader, const std::string& key) {
+  const auto path = reader.string(key);
+  const std::string allowed =
+      "a readable state dict file, relative to the experiment file's folder or absolute";
+  if (path.empty() || has_control_characters(path)) {
+    reader.fail(key, fmt::format("bad file name {}", excerpt(path)), allowed);
+  }
+  namespace fs = std::filesystem;
+  fs::path resolved(path);
+  if (resolved.is_relative()) resolved = fs::path(reader.file()).parent_path() / resolved;
+  resolved = fs::absolute(resolved).lexically_normal();
+  std::error_code error;
+  if (!fs::is_regular_file(resolved, error) || !std::ifstream(resolved).good()) {
+    reader.fail(key, fmt::format("no readable file {}", excerpt(resolved.string())), allowed);
+  }
+  return resolved.string();
+}
+
+/// "init": "scratch" | "full_precision" | {"checkpoint": "file.pt"}. Absent, it is
+/// "full_precision" when the precisions include 32W32A (the paper fine-tunes every quantized row
+/// from its full-precision model), otherwise "scratch".
+InitOptions read_init(const JsonReader& root, const std::vector<std::pair<int, int>>& precisions) {
+  const bool has_full_precision = std::any_of(precisions.begin(), precisions.end(), is_full_precision);
+  const std::string allowed =
+      "\"scratch\", \"full_precision\", {\"full_precision\": {\"epochs\": E, \"lr\": LR}} or "
+      "{\"checkpoint\": \"file.pt\"}";
+  InitOptions init;
+  if (!root.has("init")) {
+    init.kind = has_full_precision ? InitKind::full_precision : InitKind::scratch;
+    return init;
+  }
+  const auto& value = root.member("init");
+  if (value.is_object() && value.size() == 1 && value.contains("full_precision")) {
+    // {"full_precision": {"epochs": 8, "lr": 0.1}}: the pretrained rows' own training.
+    JsonReader reader(value, root.file(), root.pointer_to("init"));
+    auto training = reader.object("full_precision");
+    if (training.has("epochs")) init.full_precision_epochs = training.integer("epochs", 1, kMaxEpochs);
+    if (training.has("lr")) init.full_precision_lr = training.number("lr", 0.0, 100.0);
+    training.reject_unknown_keys();
+    init.kind = InitKind::full_precision;
+  } else if (value.is_object()) {
+    JsonReader reader(value, root.file(), root.pointer_to("init"));
+    init.kind = InitKind::checkpoint;
+    init.checkpoint = checkpoint_file(reader, "checkpoint");
+    reader.reject_unknown_keys();
+    try {
+      init.checkpoint_sha1 = sha1_file(init.checkpoint);
+    } catch (const std::exception& e) {
+      reader.fail("checkpoint", e.what(), allowed);
+    }
+    return init;
+  } else if (value.is_string()) {
+    init.kind = root.mapped_choice(
+        "init", InitKind::scratch,
+        {{"scratch", InitKind::scratch}, {"full_precision", InitKind::full_precision}});
+  } else {
+    root.fail("init", fmt::format("bad value {}", excerpt(value)), allowed);
+  }
+  if (init.kind == InitKind::full_precision && !has_full_precision) {
+    root.fail("init", "\"full_precision\" starts each quantized run from the experiment's own "
+                      "32W32A run, but /precisions has no 32W32A",
+              "add \"32W32A\" to /precisions, or \"scratch\", or {\"checkpoint\": \"file.pt\"}");
+  }
+  return init;
+}
+
+/// Gives every run its init and puts it into the run's identity: the hash of the 32W32A run a
+/// quantized run starts from, or the checkpoint's SHA-1 (not its path: moving the file keeps the
+/// runs). A scratch run's configuration is left as before "init" existed, so its hash is too.
+/// The 32W32A runs some run starts from move to the front, in their order.
+void resolve_init(Experiment& experiment, const JsonReader& root) {
+  auto& runs = experiment.runs;
+  const auto& init = experiment.init;
+  if (init.kind == InitKind::full_precision &&
+      (init.full_precision_epochs || init.full_precision_lr)) {
+    // Before the quantized runs take their sources' hashes.
+    for (auto& run : runs) {
+      if (!run.strategies.empty() ||
+          !is_full_precision({run.precision.weight_bits, run.precision.activation_bits})) {
+        continue;
+      }
+      run.epochs = init.full_precision_epochs.value_or(run.epochs);
+      run.learning_rate = init.full_precision_lr.value_or(run.learning_rate);
+      run.record.config["training"]["epochs"] = run.epochs;
+      run.record.config["training"]["optimizer"]["lr"] = run.learning_rate;
+      run.record.hash = sha1_hex(run.record.config.dump());
+    }
+  }
+  for (auto& run : runs) {
+    const bool quantized =
+        !is_full_precision({run.precision.weight_bits, run.precision.activation_bits});
+    if (experiment.init.kind == InitKind::checkpoint) {
+      run.init = InitKind::checkpoint;
+      run.record.config["init"] = {{"checkpoint_sha1", experiment.init.checkpoint_sha1}};
+    } else if (experiment.init.kind == InitKind::full_precision && quantized) {
+      const auto source = full_precision_run(runs, run.model, run.quantizer);
+      if (!source) {
+        root.fail("init",
+                  fmt::format("run {} {} {} starts from full precision (init \"full_precision\"{}), "
+                              "but there is no 32W32A run of {} with {} and no strategies to "
+                              "start from",
+                              run.model, run.record.method,
+                              precision_label(run.precision.weight_bits, run.precision.activation_bits),
+                              root.has("init") ? "" : ", the default with 32W32A in /precisions",
+                              run.model, run.quantizer.name),
+                  "[] among /strategies (the 32W32A row), or \"init\": \"scratch\"");
+      }
+      run.init = InitKind::full_precision;
+      runs[*source].is_full_precision_source = true;
+      run.record.config["init"] = {{"full_precision", runs[*source].record.hash}};
+    } else {
+      continue;
+    }
+    run.record.hash = sha1_hex(run.record.config.dump());
+  }
+  std::stable_partition(runs.begin(), runs.end(),
+                        [](const RunPlan& run) { return run.is_full_precision_source; });
+  for (auto& run : runs) {
+    if (run.init == InitKind::full_precision) {
+      run.full_precision_source = *full_precision_run(runs, run.model, run.quantizer);
+    }
+  }
+}
+
 /// Resolves one matrix point: the configuration that defines it (hashed) and its labels.
 RunPlan make_run(const Experiment& experiment, const std::string& model,
                  const ComponentChoice& quantizer, std::pair<int, int> precision,
@@ -295,6 +427,8 @@ RunPlan make_run(const Experiment& experiment, const std::string& model,
                  const Registry& registry) {
   RunPlan run;
   run.model = model;
+  run.epochs = experiment.training.epochs;
+  run.learning_rate = experiment.training.optimizer.learning_rate;
   run.quantizer = quantizer;
   run.strategies = strategies;
   run.precision = PrecisionPolicy{precision.first, precision.second, quantize_all};
@@ -331,6 +465,19 @@ RunPlan make_run(const Experiment& experiment, const std::string& model,
 }
 
 }  // namespace
+
+std::optional<size_t> full_precision_run(const std::vector<RunPlan>& runs, const std::string& model,
+                                         const ComponentChoice& quantizer) {
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto& candidate = runs[i];
+    if (candidate.model == model && candidate.quantizer.name == quantizer.name &&
+        candidate.quantizer.options == quantizer.options && candidate.strategies.empty() &&
+        is_full_precision({candidate.precision.weight_bits, candidate.precision.activation_bits})) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
 
 std::string precision_label(int weight_bits, int activation_bits) {
   return fmt::format("{}W{}A", weight_bits, activation_bits);
@@ -395,6 +542,7 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
       strategy_sets.push_back(choices);
     }
   }
+  experiment.init = read_init(root, precisions);
   root.reject_unknown_keys();
 
   for (const auto& model : models) {
@@ -411,6 +559,11 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
                             ? model_reason
                             : instance->incompatibility(precision.first, precision.second,
                                                         run.record.strategies);
+          if (reason.empty() && experiment.init.kind == InitKind::full_precision &&
+              is_full_precision(precision) && !strategies.empty()) {
+            reason = "the 32W32A row is the full-precision model the quantized rows start from; "
+                     "strategies train the quantized rows";
+          }
           if (!reason.empty()) {
             experiment.skipped.push_back(
                 SkippedRun{model, run.record.method,
@@ -422,6 +575,7 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
       }
     }
   }
+  resolve_init(experiment, root);
   return experiment;
 }
 

@@ -205,15 +205,20 @@ std::string results_table(const std::vector<RunSummary>& summaries) {
   std::string html =
       "<table class=\"results\"><thead><tr><th>experiment</th><th>model</th><th>method</th>"
       "<th>precision</th><th>trials</th><th>top-1 (%)</th><th>top-5 (%)</th><th>img/s</th>"
-      "</tr></thead><tbody>\n";
+      "<th>epochs / trial</th><th>images / trial</th><th>starts from</th></tr></thead><tbody>\n";
   for (const auto& s : summaries) {
+    // Trials recorded before lowbit counted their cost show "?".
+    const bool cost_known = s.epochs_trained > 0;
     html += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>"
-        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.0f}</td></tr>\n",
+        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.0f}</td>"
+        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n",
         html_escape(s.experiment), html_escape(s.model), html_escape(s.method),
         precision_label(s.weight_bits, s.activation_bits), s.trials,
         mean_std(s.top1_mean, s.top1_std, s.trials), mean_std(s.top5_mean, s.top5_std, s.trials),
-        s.images_per_second);
+        s.images_per_second, cost_known ? fmt::format("{:g}", s.epochs_trained) : "?",
+        cost_known ? fmt::format("{:.0f}", s.images_seen) : "?",
+        s.init.empty() ? "scratch" : html_escape(s.init));
   }
   return html + "</tbody></table>\n";
 }
@@ -246,6 +251,15 @@ std::string run_section(const StoredRun& run, const std::vector<TrialRecord>& al
                         statistics(speed).mean, html_escape(finished.front().device));
   }
   html += "</p>\n";
+  std::string origins;
+  for (const auto& trial : finished) {
+    origins += fmt::format("<li>trial {}: {} · {} epochs, {} training images</li>", trial.trial_index,
+                           trial.started_from.empty() ? "from its seed"
+                                                      : "from " + html_escape(trial.started_from),
+                           trial.epochs_trained > 0 ? std::to_string(trial.epochs_trained) : "?",
+                           trial.images_seen > 0 ? std::to_string(trial.images_seen) : "?");
+  }
+  if (!origins.empty()) html += "<ul class=\"meta\">" + origins + "</ul>\n";
   if (!failures.empty()) html += "<ul class=\"failures\">" + failures + "</ul>\n";
   if (!finished.empty()) {
     html += "<div class=\"charts\">\n";

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -25,7 +26,8 @@ using sqlite::Transaction;
 
 /// Bump when the schema changes, and teach open_schema() to migrate from the older versions.
 /// 2: `meta` (the database's identity) and `claims` (trials being trained, with their owners).
-constexpr int64_t kSchemaVersion = 2;
+/// 3: trials.started_from, epochs_trained, images_seen (what a trial started from, its cost).
+constexpr int64_t kSchemaVersion = 3;
 
 /// The tables of every version; a file with other tables belongs to another program.
 constexpr const char* kLowbitTables[] = {"experiments", "runs", "trials", "epochs", "run_stats",
@@ -74,6 +76,9 @@ CREATE TABLE IF NOT EXISTS trials (
   plugin_hashes_json TEXT NOT NULL DEFAULT '{}',
   extra_json TEXT NOT NULL DEFAULT '{}',
   finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  started_from TEXT NOT NULL DEFAULT '',
+  epochs_trained INTEGER NOT NULL DEFAULT 0,
+  images_seen INTEGER NOT NULL DEFAULT 0,
   UNIQUE (run_id, trial_index)
 );
 CREATE TABLE IF NOT EXISTS epochs (
@@ -203,6 +208,36 @@ void refuse_foreign_database(sqlite3* db, const std::string& path, int64_t versi
       "lowbit database", path, names));
 }
 
+/// RunSummary::init from a run's configuration (see experiment.cpp's resolve_init).
+std::string init_of(const nlohmann::json& config) {
+  const auto found = config.find("init");
+  if (found == config.end() || !found->is_object()) return "";
+  if (found->contains("full_precision")) return "full_precision";
+  if (found->contains("checkpoint_sha1")) return "checkpoint " + found->value("checkpoint_sha1", "");
+  return "";
+}
+
+bool has_column(sqlite3* db, const std::string& path, const char* table, const char* column) {
+  Statement select(db, path, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
+  return select.bind_all(std::string(table), std::string(column)).step();
+}
+
+/// Columns added to tables after their first version, with their definitions; a database of an
+/// older version gains them (its trials keep the defaults: 0 reads as "not recorded").
+constexpr std::array<std::array<const char*, 3>, 3> kAddedColumns{{
+    {"trials", "started_from", "TEXT NOT NULL DEFAULT ''"},
+    {"trials", "epochs_trained", "INTEGER NOT NULL DEFAULT 0"},
+    {"trials", "images_seen", "INTEGER NOT NULL DEFAULT 0"},
+}};
+
+void add_missing_columns(sqlite3* db, const std::string& path) {
+  for (const auto& [table, column, definition] : kAddedColumns) {
+    if (has_column(db, path, table, column)) continue;
+    // Our own constants, not input: ALTER TABLE takes no bound parameters.
+    Statement(db, path, fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, column, definition)).run();
+  }
+}
+
 // The version is re-read under the write lock: another process may have created the schema
 // between our first look and BEGIN IMMEDIATE.
 void open_schema(sqlite3* db, const std::string& path) {
@@ -215,6 +250,7 @@ void open_schema(sqlite3* db, const std::string& path) {
     if (sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
       sqlite::throw_error(db, path, "cannot create the schema");
     }
+    add_missing_columns(db, path);
     // A database's identity goes into its checkpoints, so another database's are recognised.
     Statement(db, path, "INSERT OR IGNORE INTO meta (key, value) VALUES ('database_id', ?1)")
         .bind(1, random_hex(16))
@@ -329,13 +365,16 @@ int64_t insert_trial(sqlite3* db, const std::string& path, int64_t run_id,
   Statement insert(db, path, R"sql(
       INSERT INTO trials (run_id, trial_index, seed, status, error, top1, top5, final_loss,
                           wall_seconds, images_per_second, device, torch_version, cuda_version,
-                          plugin_hashes_json, extra_json)
-      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql");
+                          plugin_hashes_json, extra_json, started_from, epochs_trained,
+                          images_seen)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+              ?18))sql");
   // SQLite integers are signed 64-bit; the seed keeps its bit pattern and is cast back on read.
   insert.bind_all(run_id, trial.trial_index, static_cast<int64_t>(trial.seed), trial.status,
                   trial.error, trial.top1, trial.top5, trial.final_loss, trial.wall_seconds,
                   trial.images_per_second, trial.device, trial.torch_version, trial.cuda_version,
-                  trial.plugin_hashes.dump(), metrics_to_json(trial.extra));
+                  trial.plugin_hashes.dump(), metrics_to_json(trial.extra), trial.started_from,
+                  trial.epochs_trained, trial.images_seen);
   insert.run();
   return sqlite3_last_insert_rowid(db);
 }
@@ -565,15 +604,23 @@ void ResultStore::release_claim(int64_t run_id, int64_t trial_index, const std::
 std::vector<RunSummary> ResultStore::summaries(const std::string& experiment) {
   // Newest run first among runs sharing model, method and precision (an edited experiment keeps
   // its old runs under new hashes), so a table that shows one of them shows the current one.
-  Statement select(db_, path_, R"sql(
+  // A version-2 database opened read-only has no cost columns: its costs read as 0 (unknown).
+  const bool has_cost = has_column(db_, path_, "trials", "epochs_trained");
+  Statement select(db_, path_, fmt::format(R"sql(
       SELECT e.name, r.model, r.method, r.weight_bits, r.activation_bits, s.trials,
-             s.top1_mean, s.top1_std, s.top5_mean, s.top5_std, s.images_per_second_mean, r.id
+             s.top1_mean, s.top1_std, s.top5_mean, s.top5_std, s.images_per_second_mean, r.id,
+             r.config_json, {}
       FROM run_stats s
       JOIN runs r ON r.id = s.run_id
       JOIN experiments e ON e.id = r.experiment_id
       WHERE s.trials > 0 AND (?1 = '' OR e.name = ?1)
       ORDER BY e.name, r.model, r.method, r.weight_bits DESC, r.activation_bits DESC,
-               r.id DESC)sql");
+               r.id DESC)sql",
+      // Trials from before version 3 hold 0, "not recorded": left out of the mean.
+      has_cost ? "(SELECT AVG(NULLIF(epochs_trained, 0)) FROM trials t WHERE t.run_id = r.id "
+                 "AND t.status = 'finished'), (SELECT AVG(NULLIF(images_seen, 0)) FROM trials "
+                 "t WHERE t.run_id = r.id AND t.status = 'finished')"
+               : "0, 0"));
   select.bind(1, experiment);
   std::vector<RunSummary> summaries;
   while (select.step()) {
@@ -590,6 +637,9 @@ std::vector<RunSummary> ResultStore::summaries(const std::string& experiment) {
     summary.top5_std = select.real(9);
     summary.images_per_second = select.real(10);
     summary.run_id = select.int64(11);
+    summary.init = init_of(nlohmann::json::parse(select.text(12)));
+    summary.epochs_trained = select.real(13);
+    summary.images_seen = select.real(14);
     summaries.push_back(std::move(summary));
   }
   return summaries;
@@ -639,11 +689,13 @@ std::vector<StoredRun> ResultStore::runs(const std::string& experiment) {
 }
 
 std::vector<TrialRecord> ResultStore::trials(int64_t run_id) {
-  Statement select(db_, path_, R"sql(
+  const bool has_origin_and_cost = has_column(db_, path_, "trials", "started_from");
+  Statement select(db_, path_, fmt::format(R"sql(
       SELECT id, trial_index, seed, status, error, top1, top5, final_loss, wall_seconds,
              images_per_second, device, torch_version, cuda_version, plugin_hashes_json,
-             extra_json
-      FROM trials WHERE run_id = ?1 ORDER BY trial_index)sql");
+             extra_json, {}
+      FROM trials WHERE run_id = ?1 ORDER BY trial_index)sql",
+      has_origin_and_cost ? "started_from, epochs_trained, images_seen" : "'', 0, 0"));
   select.bind(1, run_id);
   std::vector<TrialRecord> trials;
   while (select.step()) {
@@ -662,6 +714,9 @@ std::vector<TrialRecord> ResultStore::trials(int64_t run_id) {
     trial.cuda_version = select.text(12);
     trial.plugin_hashes = nlohmann::json::parse(select.text(13));
     trial.extra = metrics_from_json(select.text(14));
+    trial.started_from = select.text(15);
+    trial.epochs_trained = select.int64(16);
+    trial.images_seen = select.int64(17);
     trial.epochs = read_epochs(db_, path_, select.int64(0));
     trials.push_back(std::move(trial));
   }

@@ -197,6 +197,29 @@ std::string cell_text(const Grid& grid, size_t column, const Precision& precisio
   return text;
 }
 
+/// "480k", "1.2M": a count of images, readable at a glance.
+std::string compact_count(double count) {
+  if (count >= 1e6) return fmt::format("{:.3g}M", count / 1e6);
+  if (count >= 1e3) return fmt::format("{:.3g}k", count / 1e3);
+  return fmt::format("{:.0f}", count);
+}
+
+/// "12 ep / 480k img" per trial on average; "?" when the trials did not record it.
+std::string cost_text(const Grid& grid, size_t column, const Precision& precision,
+                      const Dialect& dialect) {
+  const RunSummary* s = grid.cell(column, precision);
+  if (s == nullptr) return dialect.missing;
+  if (s->epochs_trained <= 0) return "?";
+  return fmt::format("{:g} ep / {} img", s->epochs_trained, compact_count(s->images_seen));
+}
+
+std::vector<std::string> cost_cells(const Grid& grid, const Precision& precision,
+                                    const Dialect& dialect) {
+  std::vector<std::string> cells{"", "Cost"};
+  for (size_t c = 0; c < grid.columns.size(); ++c) cells.push_back(cost_text(grid, c, precision, dialect));
+  return cells;
+}
+
 std::string trials_suffix(const Grid& grid, size_t column) {
   const auto trials = shared_trials(grid, column);
   return trials ? fmt::format(" (n={})", *trials) : "";
@@ -255,7 +278,7 @@ std::string markdown_row(const std::vector<std::string>& cells) {
   return "| " + join(cells, " | ") + " |\n";
 }
 
-std::string render_markdown(const Grid& grid, bool with_heading) {
+std::string render_markdown(const Grid& grid, bool with_heading, bool show_cost) {
   std::string out;
   if (with_heading) out += "### " + markdown_escape(grid.experiment) + "\n\n";
   std::vector<std::string> header{"Precision", "Metric"};
@@ -276,6 +299,7 @@ std::string render_markdown(const Grid& grid, bool with_heading) {
       }
       out += markdown_row(cells);
     }
+    if (show_cost) out += markdown_row(cost_cells(grid, precision, kMarkdown));
   }
   return out;
 }
@@ -340,7 +364,7 @@ std::string latex_model_header(const Grid& grid) {
   return latex_row(cells) + rules + "\n";
 }
 
-std::string render_latex(const Grid& grid, bool with_heading) {
+std::string render_latex(const Grid& grid, bool with_heading, bool show_cost) {
   std::string out;
   if (with_heading) out += "% " + latex_escape(grid.experiment) + "\n";
   out += "\\begin{tabular}{ll" + std::string(grid.columns.size(), 'c') + "}\n\\toprule\n";
@@ -360,6 +384,7 @@ std::string render_latex(const Grid& grid, bool with_heading) {
       }
       out += latex_row(cells);
     }
+    if (show_cost) out += latex_row(cost_cells(grid, precision, kLatex));
   }
   return out + "\\bottomrule\n\\end{tabular}\n";
 }
@@ -392,7 +417,7 @@ std::vector<Column> all_columns(const std::vector<RunSummary>& summaries) {
 }
 
 std::vector<std::string> csv_header(const std::vector<Column>& columns, bool with_experiment,
-                                    bool with_differences) {
+                                    bool with_differences, bool with_cost) {
   std::vector<std::string> header;
   if (with_experiment) header.push_back("experiment");
   header.push_back("precision");
@@ -407,6 +432,10 @@ std::vector<std::string> csv_header(const std::vector<Column>& columns, bool wit
       header.push_back(label + " diff low");
       header.push_back(label + " diff high");
     }
+    if (with_cost) {
+      header.push_back(label + " epochs");
+      header.push_back(label + " images");
+    }
   }
   return header;
 }
@@ -418,27 +447,34 @@ const RunSummary* find_cell(const Grid& grid, const Column& column, const Precis
 }
 
 // Plain shortest round-trip numbers: machines read these, not people.
-std::vector<std::string> csv_values(const RunSummary* s, Metric metric, bool with_differences) {
+std::vector<std::string> csv_values(const RunSummary* s, Metric metric, bool with_differences,
+                                    bool with_cost) {
   std::vector<std::string> values{"", "", ""};
   if (s != nullptr) {
     values = {fmt::format("{}", mean_of(*s, metric)), fmt::format("{}", std_of(*s, metric)),
               fmt::format("{}", s->trials)};
   }
-  if (!with_differences) return values;
-  const auto* difference = s != nullptr && difference_of(*s, metric) ? &*difference_of(*s, metric)
-                                                                     : nullptr;
-  values.push_back(difference ? fmt::format("{}", difference->mean) : "");
-  values.push_back(difference && difference->has_interval() ? fmt::format("{}", difference->low) : "");
-  values.push_back(difference && difference->has_interval() ? fmt::format("{}", difference->high) : "");
+  if (with_differences) {
+    const auto* difference =
+        s != nullptr && difference_of(*s, metric) ? &*difference_of(*s, metric) : nullptr;
+    values.push_back(difference ? fmt::format("{}", difference->mean) : "");
+    values.push_back(difference && difference->has_interval() ? fmt::format("{}", difference->low) : "");
+    values.push_back(difference && difference->has_interval() ? fmt::format("{}", difference->high) : "");
+  }
+  if (with_cost) {
+    const bool known = s != nullptr && s->epochs_trained > 0;
+    values.push_back(known ? fmt::format("{}", s->epochs_trained) : "");
+    values.push_back(known ? fmt::format("{}", s->images_seen) : "");
+  }
   return values;
 }
 
-std::string render_csv(const std::vector<RunSummary>& summaries) {
+std::string render_csv(const std::vector<RunSummary>& summaries, bool with_cost) {
   const std::vector<Column> columns = all_columns(summaries);
   const std::vector<Grid> grids = make_grids(summaries);
   const bool with_experiment = grids.size() > 1;
   const bool with_differences = has_differences(summaries);
-  std::string out = csv_row(csv_header(columns, with_experiment, with_differences));
+  std::string out = csv_row(csv_header(columns, with_experiment, with_differences, with_cost));
   for (const Grid& grid : grids) {
     for (const Precision& precision : grid.precisions) {
       for (Metric metric : kMetrics) {
@@ -448,7 +484,7 @@ std::string render_csv(const std::vector<RunSummary>& summaries) {
         fields.push_back(metric_label(metric));
         for (const Column& column : columns) {
           for (std::string& value :
-               csv_values(find_cell(grid, column, precision), metric, with_differences)) {
+               csv_values(find_cell(grid, column, precision), metric, with_differences, with_cost)) {
             fields.push_back(std::move(value));
           }
         }
@@ -457,6 +493,28 @@ std::string render_csv(const std::vector<RunSummary>& summaries) {
     }
   }
   return out;
+}
+
+/// One sentence per way the table's runs started that is not "from scratch".
+std::vector<std::string> starting_points(const std::vector<RunSummary>& summaries) {
+  std::vector<std::string> inits;
+  for (const RunSummary& s : summaries) {
+    if (!s.init.empty()) index_of_or_append(inits, s.init);
+  }
+  std::vector<std::string> sentences;
+  for (const auto& init : inits) {
+    if (init == "full_precision") {
+      sentences.push_back("Quantized runs start from the finished 32W32A trial of the same model "
+                          "and quantizer with the same trial index (init: full_precision).");
+    } else {
+      // The SHA-1 comes from the database, which may come from elsewhere: hex digits or nothing.
+      auto sha1 = init.substr(init.find(' ') + 1);
+      if (sha1.find_first_not_of("0123456789abcdef") != std::string::npos) sha1 = "(unreadable)";
+      sentences.push_back(fmt::format("Runs start from the state dict with SHA-1 {} (init: "
+                                      "checkpoint).", sha1));
+    }
+  }
+  return sentences;
 }
 
 /// "dorefa+TS+PP*" under "resnet20" → "+TS+PP" under "resnet20 dorefa*"; no strategy: "Baseline".
@@ -487,22 +545,25 @@ std::string render_table(const std::vector<RunSummary>& given, TableFormat forma
   if (options.strategy_columns) {
     for (auto& summary : summaries) summary = as_strategy_column(summary);
   }
-  if (format == TableFormat::csv) return render_csv(summaries);
+  if (format == TableFormat::csv) return render_csv(summaries, options.show_cost);
   const std::vector<Grid> grids = make_grids(summaries);
   const bool with_headings = grids.size() > 1;
   std::string out;
   for (size_t i = 0; i < grids.size(); ++i) {
     if (i > 0) out += "\n";
-    out += format == TableFormat::latex ? render_latex(grids[i], with_headings)
-                                        : render_markdown(grids[i], with_headings);
+    out += format == TableFormat::latex ? render_latex(grids[i], with_headings, options.show_cost)
+                                        : render_markdown(grids[i], with_headings, options.show_cost);
   }
+  // Notes under the table: LaTeX comments, Markdown paragraphs.
+  const bool latex = format == TableFormat::latex;
+  auto note = [&](const std::string& text) { out += (latex ? "% " : "\n") + text + "\n"; };
   if (has_differences(summaries)) {
-    out += format == TableFormat::latex ? "% " : "\n";
-    out += fmt::format("Runs with strategies show their difference to the baseline of the same "
-                       "model and quantizer, paired by trial, with its 95% t-interval; {} marks an "
-                       "interval that excludes 0.\n",
-                       format == TableFormat::latex ? "$^\\dagger$" : "†");
+    note(fmt::format("Runs with strategies show their difference to the baseline of the same "
+                     "model and quantizer, paired by trial, with its 95% t-interval; {} marks an "
+                     "interval that excludes 0.",
+                     latex ? "$^\\dagger$" : "†"));
   }
+  for (const auto& init : starting_points(summaries)) note(init);
   return out;
 }
 

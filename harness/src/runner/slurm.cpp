@@ -73,7 +73,9 @@ std::string slurm_array_script(const SlurmOptions& options) {
                                         "shard folder"));
   if (!options.partition.empty()) script += fmt::format("#SBATCH --partition={}\n", options.partition);
   if (!options.time_limit.empty()) script += fmt::format("#SBATCH --time={}\n", options.time_limit);
-  script += "# Written by `lowbit slurm`. Task i trains shard i of the sweep into its own database;\n";
+  script += "# Written by `lowbit slurm`. Task i trains shard i of the sweep into its own database:\n";
+  script += "# trial indices i, i+N, ... of every run, so that a quantized trial and the 32W32A\n";
+  script += "# trial it starts from are in one database;\n";
   script += "# combine them afterwards with:\n";
   script += fmt::format("#   {} merge --db results/lowbit.db {}\n", quoted(options.executable),
                         quoted(options.shard_folder) + "/" + quoted(options.name + "-shard-") + "*.db");
@@ -82,7 +84,7 @@ std::string slurm_array_script(const SlurmOptions& options) {
   std::string plugin_arguments;
   for (const auto& folder : options.plugin_dirs) plugin_arguments += " --plugin-dir " + quoted(folder);
   script += fmt::format(
-      "exec {}{} run {} --shard \"${{SLURM_ARRAY_TASK_ID}}/{}\" --threads \"${{SLURM_CPUS_PER_TASK:-{}}}\" "
+      "exec {}{} run {} --shard \"${{SLURM_ARRAY_TASK_ID}}/{}\" --shard-by trial --threads \"${{SLURM_CPUS_PER_TASK:-{}}}\" "
       "--device {} --db {}\n",
       quoted(options.executable), plugin_arguments, quoted(options.experiment), options.shards, options.cpus_per_task,
       options.device, quoted(options.shard_folder) + "/" +

@@ -3,20 +3,23 @@
 #include <lowbit/runner/claims.h>
 #include <lowbit/runner/sweep.h>
 #include <lowbit/training/checkpoint.h>
+#include <lowbit/training/initial_weights.h>
 #include <lowbit/training/trainer.h>
 #include <lowbit/training/weights.h>
 #include <lowbit/util/atomic_file.h>
 #include <lowbit/util/exception_message.h>
 
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <boost/filesystem.hpp>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <torch/version.h>
 
 #include <chrono>
+#include <map>
+#include <optional>
 #include <set>
 #include <thread>
-#include <ctime>
 
 namespace lowbit {
 namespace {
@@ -43,6 +46,11 @@ nlohmann::json plugin_hashes(const RunPlan& run, const Registry& registry,
   add(ComponentKind::quantizer, run.quantizer.name);
   for (const auto& strategy : run.strategies) add(ComponentKind::strategy, strategy.name);
   return hashes;
+}
+
+/// Quantizer name and options as one comparable string.
+std::string component_key(const ComponentChoice& choice) {
+  return choice.name + choice.options.dump();
 }
 
 ModelSpec model_spec(const DataSplits& data) {
@@ -106,133 +114,340 @@ torch::Device resolve_device(const std::string& requested) {
   throw std::invalid_argument(fmt::format("unknown device \"{}\" (allowed: auto, cpu, cuda)", requested));
 }
 
-SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& options) {
-  SweepSummary summary;
-  std::ostream* out = options.progress;
-  const auto device = resolve_device(options.device.empty() ? experiment.device : options.device);
-  const int64_t threads = options.threads >= 0 ? options.threads : experiment.threads;
+namespace {
+
+/// "32W32A run 3f2a9c01b7e4 trial 0": the weights a trial starts from, as it records them.
+std::string full_precision_origin(const RunPlan& source, int64_t trial_index) {
+  return fmt::format("32W32A run {} trial {}", source.record.hash.substr(0, 12), trial_index);
+}
+
+std::string checkpoint_origin(const InitOptions& init) {
+  return fmt::format("checkpoint {} (SHA-1 {})", boost::filesystem::path(init.checkpoint).filename().string(),
+                     init.checkpoint_sha1.substr(0, 12));
+}
+
+/// One sweep: the loop over its share of trials, and what training one trial needs — the trials
+/// it starts from first (trained here when nobody has them, waited for when another process
+/// trains them), then its own.
+class Sweep {
+ public:
+  Sweep(const Experiment& experiment, const SweepOptions& options, const Registry& registry,
+        const PluginLoader& plugins, ResultStore& store)
+      : experiment_(experiment), options_(options), registry_(registry), plugins_(plugins),
+        store_(store), out_(options.progress),
+        device_(resolve_device(options.device.empty() ? experiment.device : options.device)) {}
+
+  SweepSummary run();
+
+ private:
+  enum class Outcome { finished, failed, elsewhere };
+
+  std::string label(size_t r, int64_t t) const;
+  /// Trains trial t of run r, which this process has claimed, and records it.
+  Outcome train_claimed(size_t r, int64_t t);
+  /// Makes sure trial t of the 32W32A run `source` is finished: trains it here if nobody has,
+  /// waits while another live process trains it. Throws when it failed.
+  void require_finished(size_t source, int64_t t);
+  TrialSpec make_trial_spec(const RunPlan& run, int64_t t,
+                            const std::shared_ptr<const Quantizer>& quantizer);
+  std::shared_ptr<NetworkImpl> build_other_network(const RunPlan& run, int64_t t,
+                                                   const std::shared_ptr<const Quantizer>& quantizer,
+                                                   const std::string& model, NetworkStart start);
+  void load_full_precision_trial(NetworkImpl& network, size_t source, int64_t t);
+  const NamedTensors& checkpoint_tensors();
+  void check_checkpoint_fits();
+
+  const Experiment& experiment_;
+  const SweepOptions& options_;
+  const Registry& registry_;
+  const PluginLoader& plugins_;
+  ResultStore& store_;
+  std::ostream* out_;
+  torch::Device device_;
+  SweepSummary summary_;
+  std::vector<int64_t> run_ids_;
+  std::string database_id_;
+  ModelSpec spec_;
+  std::unique_ptr<DataSplits> data_;
+  std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<ClaimKeeper> claims_;
+  std::optional<NamedTensors> checkpoint_;
+  /// 32W32A trials that failed in this sweep, with why: the runs that start from them fail
+  /// with that reason rather than training them again.
+  std::map<std::pair<size_t, int64_t>, std::string> failed_;
+};
+
+std::string Sweep::label(size_t r, int64_t t) const {
+  const auto& run = experiment_.runs[r];
+  return fmt::format("[run {}/{} {} {} {} trial {}/{}]", r + 1, experiment_.runs.size(), run.model,
+                     run.record.method,
+                     precision_label(run.record.weight_bits, run.record.activation_bits), t + 1,
+                     experiment_.trials);
+}
+
+SweepSummary Sweep::run() {
+  const int64_t threads = options_.threads >= 0 ? options_.threads : experiment_.threads;
   set_intra_op_threads(threads);
-
   const int64_t experiment_id =
-      store_.ensure_experiment(experiment.name, experiment.file, experiment.spec);
-  const std::string database_id = store_.database_id();
-
-  const auto data = [&] {
-    auto splits = load_dataset(experiment.data);
-    splits.train = splits.train.to(device);
-    splits.test = splits.test.to(device);
-    return splits;
-  }();
-  if (out) {
-    fmt::print(*out, "{}: {} runs x {} trials on {} ({} threads), data {} ({} train / {} test)\n",
-               experiment.name, experiment.runs.size(), experiment.trials, device.str(),
-               torch::get_num_threads(), data.name, data.train.size(), data.test.size());
+      store_.ensure_experiment(experiment_.name, experiment_.file, experiment_.spec);
+  database_id_ = store_.database_id();
+  data_ = std::make_unique<DataSplits>(load_dataset(experiment_.data));
+  data_->train = data_->train.to(device_);
+  data_->test = data_->test.to(device_);
+  if (out_) {
+    fmt::print(*out_, "{}: {} runs x {} trials on {} ({} threads), data {} ({} train / {} test)\n",
+               experiment_.name, experiment_.runs.size(), experiment_.trials, device_.str(),
+               torch::get_num_threads(), data_->name, data_->train.size(), data_->test.size());
   }
-  Trainer trainer(experiment.training, data, device, out);
-  const ModelSpec spec = model_spec(data);
-  check_models_fit(experiment, registry_, spec);
-  ClaimKeeper claims(store_.path(), options.claim_timing);
+  trainer_ = std::make_unique<Trainer>(experiment_.training, *data_, device_, out_);
+  spec_ = model_spec(*data_);
+  check_models_fit(experiment_, registry_, spec_);
+  if (experiment_.init.kind == InitKind::checkpoint) check_checkpoint_fits();
+  claims_ = std::make_unique<ClaimKeeper>(store_.path(), options_.claim_timing);
+  for (const auto& run : experiment_.runs) run_ids_.push_back(store_.ensure_run(experiment_id, run.record));
 
-  for (size_t r = 0; r < experiment.runs.size(); ++r) {
-    const auto& run = experiment.runs[r];
-    const int64_t run_id = store_.ensure_run(experiment_id, run.record);
-    for (int64_t t = 0; t < experiment.trials; ++t) {
-      const auto position = static_cast<int64_t>(r) * experiment.trials + t;
-      if (position % options.shard_count != options.shard_index) {
-        ++summary.trials_elsewhere;
+  for (size_t r = 0; r < experiment_.runs.size(); ++r) {
+    for (int64_t t = 0; t < experiment_.trials; ++t) {
+      const auto position = options_.shard_by == ShardBy::trial_index
+                                ? t
+                                : static_cast<int64_t>(r) * experiment_.trials + t;
+      if (position % options_.shard_count != options_.shard_index) {
+        ++summary_.trials_elsewhere;
         continue;
       }
-      const auto label = fmt::format("[run {}/{} {} {} {} trial {}/{}]", r + 1,
-                                     experiment.runs.size(), run.model, run.record.method,
-                                     precision_label(run.record.weight_bits, run.record.activation_bits),
-                                     t + 1, experiment.trials);
-      // A killed sweep leaves this trial's last epoch checkpoint; the trainer continues from it.
-      const auto checkpoint_path = trial_checkpoint_path(store_.path(), run.record.hash, t);
       const auto claim = store_.claim_trial(
-          run_id, t, claims.owner(),
-          [&claims](const ClaimOwner& holder, double heartbeat) { return claims.alive(holder, heartbeat); });
+          run_ids_[r], t, claims_->owner(),
+          [this](const ClaimOwner& holder, double heartbeat) { return claims_->alive(holder, heartbeat); });
       if (claim.outcome == TrialClaim::Outcome::finished) {
-        ++summary.trials_skipped;
+        ++summary_.trials_skipped;
         // A sweep killed between recording the trial and removing its checkpoint left it behind.
-        remove_checkpoint(checkpoint_path);
-        if (out) fmt::print(*out, "{} already finished, skipped\n", label);
+        remove_checkpoint(trial_checkpoint_path(store_.path(), experiment_.runs[r].record.hash, t));
+        if (out_) fmt::print(*out_, "{} already finished, skipped\n", label(r, t));
         continue;
       }
       if (claim.outcome == TrialClaim::Outcome::owned_elsewhere) {
-        ++summary.trials_claimed_elsewhere;
-        if (out) fmt::print(*out, "{} being trained by {}, skipped\n", label, describe(claim.holder));
+        ++summary_.trials_claimed_elsewhere;
+        if (out_) fmt::print(*out_, "{} being trained by {}, skipped\n", label(r, t), describe(claim.holder));
         continue;
       }
-      if (claim.taken_over && out) {
-        fmt::print(*out, "{} taking over from {}, which stopped\n", label, describe(claim.holder));
+      if (claim.taken_over && out_) {
+        fmt::print(*out_, "{} taking over from {}, which stopped\n", label(r, t), describe(claim.holder));
       }
-      TrialRecord trial;
-      try {
-        JsonReader quantizer_options(run.quantizer.options, experiment.file, "/quantizers");
-        std::shared_ptr<const Quantizer> quantizer =
-            registry_.quantizer(run.quantizer.name)(quantizer_options);
-        std::vector<std::unique_ptr<Strategy>> strategies;
-        TrialSpec trial_spec;
-        for (const auto& choice : run.strategies) {
-          JsonReader strategy_options(choice.options, experiment.file, "/strategies");
-          strategies.push_back(registry_.strategy(choice.name)(strategy_options));
-          trial_spec.strategies.push_back(strategies.back().get());
-        }
-        trial_spec.seed = experiment.seed + static_cast<uint64_t>(t);
-        trial_spec.label = label;
-        trial_spec.weights_path = trial_weights_path(store_.path(), run.record.hash, t);
-        save_model_spec(spec, model_spec_path(store_.path(), run.record.hash));
-        trial_spec.checkpoint_path = checkpoint_path;
-        trial_spec.database_id = database_id;
-        trial_spec.model = run.model;
-        trial_spec.quantizer = quantizer;
-        trial_spec.target = Stage{"main", experiment.training.epochs,
-                                  experiment.training.optimizer.learning_rate,
-                                  run.precision.weight_bits, run.precision.activation_bits};
-        const auto& model_factory = registry_.model(run.model);
-        trial_spec.build_network = [&, quantizer] {
-          return build_network(model_factory, spec, quantizer, run.precision);
-        };
-        trial_spec.build_full_precision = [&](const std::string& model) {
-          return build_network(registry_.model(model), spec, nullptr, PrecisionPolicy{});
-        };
-        trial = trainer.train(trial_spec);
-        ++summary.trials_run;
-      } catch (const StorageError&) {
-        // Not the trial's fault, and every trial after it would fail the same way: stop the
-        // sweep with the database as it was; the next run resumes from the last checkpoint.
-        store_.release_claim(run_id, t, claims.owner().token);
-        throw;
-      } catch (const std::exception& e) {
-        // A failed trial is recorded with its reason and the sweep goes on.
-        trial = TrialRecord{};
-        trial.status = "failed";
-        trial.error = exception_message(e);
-        trial.seed = experiment.seed + static_cast<uint64_t>(t);
-        trial.device = device_description(device);
-        ++summary.trials_failed;
-        if (out) fmt::print(*out, "{} FAILED: {}\n", label, trial.error);
-      }
-      trial.trial_index = t;
-      trial.torch_version = TORCH_VERSION;
-      trial.cuda_version = cuda_runtime_version(device);
-      trial.plugin_hashes = plugin_hashes(run, registry_, plugins_);
-      try {
-        store_.record_trial(run_id, trial);
-      } catch (const TrialAlreadyFinished& e) {
-        // Another process took this trial over (our claim had gone stale) and finished first;
-        // its record stands, and the sweep goes on.
-        if (out) fmt::print(*out, "{} not recorded: {}\n", label, e.what());
-        continue;
-      }
-      remove_checkpoint(checkpoint_path);
-      if (out && trial.status == "finished") {
-        fmt::print(*out, "{} finished: top-1 {:.2f}% top-5 {:.2f}% in {:.1f}s ({:.0f} img/s)\n",
-                   label, trial.top1, trial.top5, trial.wall_seconds, trial.images_per_second);
-      }
+      train_claimed(r, t);
     }
   }
-  return summary;
+  return summary_;
+}
+
+void Sweep::require_finished(size_t source, int64_t t) {
+  const auto failed = failed_.find({source, t});
+  if (failed != failed_.end()) throw std::runtime_error(failed->second);
+  bool told = false;
+  while (true) {
+    const auto claim = store_.claim_trial(
+        run_ids_[source], t, claims_->owner(),
+        [this](const ClaimOwner& holder, double heartbeat) { return claims_->alive(holder, heartbeat); });
+    if (claim.outcome == TrialClaim::Outcome::finished) return;
+    if (claim.outcome == TrialClaim::Outcome::claimed) {
+      if (out_) fmt::print(*out_, "{} is what the next trial starts from; training it first\n", label(source, t));
+      if (train_claimed(source, t) == Outcome::failed) throw std::runtime_error(failed_.at({source, t}));
+      return;
+    }
+    if (!told && out_) {
+      fmt::print(*out_, "{} waiting for {}, which trains it\n", label(source, t), describe(claim.holder));
+      out_->flush();
+      told = true;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+}
+
+void Sweep::load_full_precision_trial(NetworkImpl& network, size_t source, int64_t t) {
+  const auto& run = experiment_.runs[source];
+  const auto path = trial_weights_path(store_.path(), run.record.hash, t);
+  load_named_tensors(network, read_weights_file(path),
+                     fmt::format("the weights of {} ({})", full_precision_origin(run, t), path));
+}
+
+const NamedTensors& Sweep::checkpoint_tensors() {
+  if (!checkpoint_) checkpoint_ = read_state_dict(experiment_.init.checkpoint);
+  return *checkpoint_;
+}
+
+/// A checkpoint that does not fit a network of the experiment is a mistake in the file: said
+/// before anything trains, naming "init" and every key at fault.
+void Sweep::check_checkpoint_fits() {
+  std::set<std::pair<std::string, std::string>> checked;
+  for (const auto& run : experiment_.runs) {
+    if (!checked.insert({run.model, component_key(run.quantizer)}).second) continue;
+    try {
+      JsonReader options(run.quantizer.options, experiment_.file, "/quantizers");
+      std::shared_ptr<const Quantizer> quantizer = registry_.quantizer(run.quantizer.name)(options);
+      auto network = build_network(registry_.model(run.model), spec_, quantizer, run.precision);
+      load_named_tensors(*network, checkpoint_tensors(), experiment_.init.checkpoint);
+    } catch (const std::exception& e) {
+      throw ConfigError(experiment_.file, "/init/checkpoint",
+                        fmt::format("{} with {}: {}", run.model, run.quantizer.name, exception_message(e)));
+    }
+  }
+}
+
+std::shared_ptr<NetworkImpl> Sweep::build_other_network(
+    const RunPlan& run, int64_t t, const std::shared_ptr<const Quantizer>& quantizer,
+    const std::string& model, NetworkStart start) {
+  auto plain = [&] { return build_network(registry_.model(model), spec_, nullptr, PrecisionPolicy{}); };
+  if (start == NetworkStart::seed) return plain();
+  switch (run.init) {
+    case InitKind::scratch:
+      if (start == NetworkStart::pretrained) {
+        throw std::runtime_error(fmt::format(
+            "a trained {} was asked for, but this run starts from scratch (\"init\"): give the "
+            "strategy a checkpoint, or start the experiment from full precision", model));
+      }
+      return plain();
+    case InitKind::checkpoint: {
+      if (model != run.model) {
+        throw std::runtime_error(fmt::format(
+            "a trained {} was asked for, but the experiment's checkpoint is a {}: give the "
+            "strategy a checkpoint of its own", model, run.model));
+      }
+      auto network = plain();
+      load_named_tensors(*network, checkpoint_tensors(), experiment_.init.checkpoint);
+      return network;
+    }
+    case InitKind::full_precision: {
+      const auto source = full_precision_run(experiment_.runs, model, run.quantizer);
+      if (!source) {
+        throw std::runtime_error(fmt::format(
+            "a trained {} was asked for, but the experiment has no 32W32A run of {} with {} to "
+            "start it from: add {} to /models, or give the strategy a checkpoint",
+            model, model, run.quantizer.name, model));
+      }
+      // The 32W32A run's own network (the quantizer's structure, at full precision), so that
+      // every weight of that trial fits.
+      auto network = build_network(registry_.model(model), spec_, quantizer,
+                                   PrecisionPolicy{kFullPrecisionBits, kFullPrecisionBits,
+                                                   run.precision.quantize_all});
+      // train_claimed finished it before the trial began, if the strategy named the model in
+      // models_needed(); training it here, inside another trial, would disturb that trial.
+      if (!store_.trial_finished(run_ids_[*source], t)) {
+        throw std::runtime_error(fmt::format(
+            "a trained {} was asked for, but {} is not finished (does the strategy list {} in "
+            "models_needed()?)", model, full_precision_origin(experiment_.runs[*source], t), model));
+      }
+      load_full_precision_trial(*network, *source, t);
+      return network;
+    }
+  }
+  throw std::logic_error("unknown init");
+}
+
+TrialSpec Sweep::make_trial_spec(const RunPlan& run, int64_t t,
+                                 const std::shared_ptr<const Quantizer>& quantizer) {
+  TrialSpec trial_spec;
+  trial_spec.seed = experiment_.seed + static_cast<uint64_t>(t);
+  trial_spec.weights_path = trial_weights_path(store_.path(), run.record.hash, t);
+  save_model_spec(spec_, model_spec_path(store_.path(), run.record.hash));
+  trial_spec.checkpoint_path = trial_checkpoint_path(store_.path(), run.record.hash, t);
+  trial_spec.database_id = database_id_;
+  trial_spec.model = run.model;
+  trial_spec.quantizer = quantizer;
+  trial_spec.target = Stage{"main", run.epochs, run.learning_rate, run.precision.weight_bits,
+                            run.precision.activation_bits};
+  const auto& model_factory = registry_.model(run.model);
+  trial_spec.build_network = [this, &model_factory, &run, quantizer] {
+    return build_network(model_factory, spec_, quantizer, run.precision);
+  };
+  trial_spec.build_full_precision = [this, &run, t, quantizer](const std::string& model,
+                                                               NetworkStart start) {
+    return build_other_network(run, t, quantizer, model, start);
+  };
+  if (run.init == InitKind::full_precision) {
+    const auto source = run.full_precision_source;
+    trial_spec.started_from = full_precision_origin(experiment_.runs[source], t);
+    trial_spec.load_initial_weights = [this, source, t](NetworkImpl& network) {
+      load_full_precision_trial(network, source, t);
+    };
+  } else if (run.init == InitKind::checkpoint) {
+    trial_spec.started_from = checkpoint_origin(experiment_.init);
+    trial_spec.load_initial_weights = [this](NetworkImpl& network) {
+      load_named_tensors(network, checkpoint_tensors(), experiment_.init.checkpoint);
+    };
+  }
+  return trial_spec;
+}
+
+Sweep::Outcome Sweep::train_claimed(size_t r, int64_t t) {
+  const auto& run = experiment_.runs[r];
+  const int64_t run_id = run_ids_[r];
+  const auto checkpoint_path = trial_checkpoint_path(store_.path(), run.record.hash, t);
+  TrialRecord trial;
+  try {
+    JsonReader quantizer_options(run.quantizer.options, experiment_.file, "/quantizers");
+    std::shared_ptr<const Quantizer> quantizer = registry_.quantizer(run.quantizer.name)(quantizer_options);
+    std::vector<std::unique_ptr<Strategy>> strategies;
+    auto trial_spec = make_trial_spec(run, t, quantizer);
+    trial_spec.label = label(r, t);
+    std::vector<std::string> models{run.model};
+    for (const auto& choice : run.strategies) {
+      JsonReader strategy_options(choice.options, experiment_.file, "/strategies");
+      strategies.push_back(registry_.strategy(choice.name)(strategy_options));
+      trial_spec.strategies.push_back(strategies.back().get());
+      for (const auto& model : strategies.back()->models_needed()) models.push_back(model);
+    }
+    // What the trial and its strategies' networks (a deeper KD teacher) start from is trained,
+    // or waited for, before the trial itself.
+    if (run.init == InitKind::full_precision) {
+      for (const auto& model : models) {
+        if (const auto source = full_precision_run(experiment_.runs, model, run.quantizer)) {
+          require_finished(*source, t);
+        }
+      }
+    }
+    trial = trainer_->train(trial_spec);
+    ++summary_.trials_run;
+  } catch (const StorageError&) {
+    // Not the trial's fault, and every trial after it would fail the same way: stop the
+    // sweep with the database as it was; the next run resumes from the last checkpoint.
+    store_.release_claim(run_id, t, claims_->owner().token);
+    throw;
+  } catch (const std::exception& e) {
+    // A failed trial is recorded with its reason and the sweep goes on.
+    trial = TrialRecord{};
+    trial.status = "failed";
+    trial.error = exception_message(e);
+    trial.seed = experiment_.seed + static_cast<uint64_t>(t);
+    trial.device = device_description(device_);
+    ++summary_.trials_failed;
+    if (out_) fmt::print(*out_, "{} FAILED: {}\n", label(r, t), trial.error);
+    failed_[{r, t}] = fmt::format("the trial it starts from, {}, failed: {}",
+                                  full_precision_origin(run, t), trial.error);
+  }
+  trial.trial_index = t;
+  trial.torch_version = TORCH_VERSION;
+  trial.cuda_version = cuda_runtime_version(device_);
+  trial.plugin_hashes = plugin_hashes(run, registry_, plugins_);
+  try {
+    store_.record_trial(run_id, trial);
+  } catch (const TrialAlreadyFinished& e) {
+    // Another process took this trial over (our claim had gone stale) and finished first;
+    // its record stands, and the sweep goes on.
+    if (out_) fmt::print(*out_, "{} not recorded: {}\n", label(r, t), e.what());
+    return Outcome::elsewhere;
+  }
+  remove_checkpoint(checkpoint_path);
+  if (trial.status != "finished") return Outcome::failed;
+  if (out_) {
+    fmt::print(*out_, "{} finished: top-1 {:.2f}% top-5 {:.2f}% in {:.1f}s ({:.0f} img/s)\n",
+               label(r, t), trial.top1, trial.top5, trial.wall_seconds, trial.images_per_second);
+  }
+  return Outcome::finished;
+}
+
+}  // namespace
+
+SweepSummary SweepRunner::run(const Experiment& experiment, const SweepOptions& options) {
+  return Sweep(experiment, options, registry_, plugins_, store_).run();
 }
 
 }  // namespace lowbit

@@ -252,6 +252,8 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
 
   apply_backend_flags(options_.performance, device_);
   auto network = spec.build_network();
+  if (spec.load_initial_weights) spec.load_initial_weights(*network);
+  trial.started_from = spec.started_from;
   if (options_.performance.channels_last) to_channels_last(*network);
   network->to(device_);
 
@@ -262,8 +264,8 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   state.model = spec.model;
   state.quantizer = spec.quantizer.get();
   state.steps_per_epoch = steps_per_epoch();
-  state.build_full_precision_network = [this, &spec](const std::string& model) {
-    auto other = spec.build_full_precision(model);
+  state.build_full_precision_network = [this, &spec](const std::string& model, NetworkStart start) {
+    auto other = spec.build_full_precision(model, start);
     if (options_.performance.channels_last) to_channels_last(*other);
     return other;
   };
@@ -380,6 +382,9 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   if (!spec.weights_path.empty()) save_weights(*network, spec.weights_path);
   trial.wall_seconds = seconds_since(trial_start);
   trial.images_per_second = images / std::max(train_seconds, 1e-9);
+  // Counted from the records, so that epochs trained before a resume count too.
+  trial.epochs_trained = static_cast<int64_t>(trial.epochs.size());
+  trial.images_seen = trial.epochs_trained * images_per_epoch;
   return trial;
 }
 

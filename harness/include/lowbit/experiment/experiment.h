@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,25 @@ struct ComponentChoice {
   nlohmann::json options = nlohmann::json::object();
 };
 
+/// Where a run's weights start ("init").
+enum class InitKind {
+  scratch,         ///< the trial's seed draws them
+  full_precision,  ///< trial i of the experiment's own 32W32A run of the model and quantizer
+  checkpoint,      ///< a state dict saved from Python (a plain dict of tensors)
+};
+
+/// The experiment's "init", resolved.
+struct InitOptions {
+  InitKind kind = InitKind::scratch;
+  /// checkpoint: the file (absolute) and the SHA-1 of its bytes, which identifies the runs.
+  std::string checkpoint;
+  std::string checkpoint_sha1;
+  /// full_precision: the 32W32A rows (the pretrained models) train from scratch with these
+  /// epochs and lr instead of the run's, which are then the quantized rows' fine-tuning budget.
+  std::optional<int64_t> full_precision_epochs;
+  std::optional<double> full_precision_lr;
+};
+
 /// One point of the matrix.
 struct RunPlan {
   RunRecord record;
@@ -59,6 +79,16 @@ struct RunPlan {
   ComponentChoice quantizer;
   std::vector<ComponentChoice> strategies;
   PrecisionPolicy precision;
+  /// The target stage's epochs and lr: the experiment's training, except for the 32W32A rows of
+  /// an init with full-precision training of its own.
+  int64_t epochs = 0;
+  double learning_rate = 0;
+  /// How this run's weights start: scratch for the 32W32A rows of a full_precision experiment.
+  InitKind init = InitKind::scratch;
+  /// full_precision: index in Experiment::runs of the 32W32A run it starts from.
+  size_t full_precision_source = 0;
+  /// Whether the run is some quantized run's full_precision_source (those are trained first).
+  bool is_full_precision_source = false;
 };
 
 /// A matrix point left out because its quantizer cannot run it (e.g. 2W2A for a binary-only one).
@@ -79,7 +109,9 @@ struct Experiment {
   int64_t trials = 1;
   uint64_t seed = 0;      ///< trial i uses seed + i
   std::string device = "auto";  ///< "auto", "cpu" or "cuda"
+  InitOptions init;
   int64_t threads = 0;    ///< intra-op threads (0: every hardware thread)
+  /// Every 32W32A run that a quantized run starts from comes before the runs that start from it.
   std::vector<RunPlan> runs;
   std::vector<SkippedRun> skipped;  ///< points the quantizer declined, with its reason
 };
@@ -89,6 +121,11 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
                             const Registry& registry);
 /// Reads `path` and parses it (a missing file or bad JSON is a ConfigError too).
 Experiment load_experiment(const std::string& path, const Registry& registry);
+
+/// The index in experiment.runs of the 32W32A run without strategies of `model` with `quantizer`
+/// (same options): what a quantized run of them starts from under "init": "full_precision".
+std::optional<size_t> full_precision_run(const std::vector<RunPlan>& runs, const std::string& model,
+                                         const ComponentChoice& quantizer);
 
 /// Parses "<w>W<a>A" (bit-widths 1..32) into {weight bits, activation bits}; a ConfigError
 /// names `file` and `pointer` otherwise.

@@ -54,6 +54,13 @@ struct TrialRecord {
   nlohmann::json plugin_hashes = nlohmann::json::object();  ///< plugin file -> SHA-1
   std::map<std::string, double> extra;                      ///< final strategy metrics
   std::vector<EpochRecord> epochs;
+  /// The weights it started from: "" from its seed, else e.g. "32W32A run 3f2a9c01b7e4 trial 0"
+  /// or "checkpoint resnet18.pt (SHA-1 5c1e...)".
+  std::string started_from;
+  /// Its cost: epochs trained over all stages, and training images those epochs drew (the
+  /// full-precision trial it started from not included).
+  int64_t epochs_trained = 0;
+  int64_t images_seen = 0;
 };
 
 /// An experiment as stored: its name, the file it was last run from and that file's content.
@@ -96,6 +103,12 @@ struct RunSummary {
   double top5_mean = 0;
   double top5_std = 0;
   double images_per_second = 0;
+  /// Means over the finished trials of TrialRecord's cost (0: not recorded).
+  double epochs_trained = 0;
+  double images_seen = 0;
+  /// Where the run's weights start, from its configuration: "" (scratch), "full_precision" or
+  /// "checkpoint <SHA-1>".
+  std::string init;
   /// Set by add_baseline_differences (results/paired.h) for runs with strategies.
   std::optional<PairedDifference> top1_difference;
   std::optional<PairedDifference> top5_difference;

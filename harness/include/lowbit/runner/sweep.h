@@ -16,6 +16,17 @@
 
 namespace lowbit {
 
+/// How a sweep's trials are dealt to shards.
+enum class ShardBy {
+  /// Trial t of run r (run-major position p = r * trials + t) goes to shard p mod N: even shares.
+  /// Shards on one database; a trial whose 32W32A trial is in another shard waits for it.
+  position,
+  /// Trial t of every run goes to shard t mod N, so a quantized trial and the 32W32A trial it
+  /// starts from share a shard: for shards with databases of their own (Slurm), where a shard
+  /// cannot wait for another's trial and would train it again.
+  trial_index,
+};
+
 struct SweepOptions {
   std::string device;   ///< overrides the experiment's "device" when not empty
   int64_t threads = -1; ///< overrides the experiment's "threads" when >= 0
@@ -24,6 +35,7 @@ struct SweepOptions {
   /// sweep this way, so they never train the same trial.
   int64_t shard_index = 0;
   int64_t shard_count = 1;
+  ShardBy shard_by = ShardBy::position;
   std::ostream* progress = nullptr;
   /// Heartbeat and staleness of this sweep's claims on its trials.
   ClaimTiming claim_timing;

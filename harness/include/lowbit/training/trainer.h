@@ -23,7 +23,14 @@ struct TrialSpec {
   std::string label;  ///< prefix of progress lines
   Stage target;       ///< the run's precision, epochs and learning rate before strategies plan
   std::function<std::shared_ptr<NetworkImpl>()> build_network;
-  std::function<std::shared_ptr<NetworkImpl>(const std::string& model)> build_full_precision;
+  /// Strategies' other networks (TrainingState::build_full_precision_network).
+  std::function<std::shared_ptr<NetworkImpl>(const std::string& model, NetworkStart start)>
+      build_full_precision;
+  /// Copies the weights the trial starts from into its freshly built network; empty for a trial
+  /// that starts from its seed.
+  std::function<void(NetworkImpl& network)> load_initial_weights;
+  /// What load_initial_weights loads, as the trial records it (TrialRecord::started_from).
+  std::string started_from;
   std::vector<Strategy*> strategies;
   /// Where the trained network's weights go when the trial ends ("" keeps none).
   std::string weights_path;

@@ -20,7 +20,8 @@ class Registry;
 /// 3: Strategy::models_needed.
 /// 4: BlockSpec::kind, ActivationSpec::part, LayerFactory::stem, Quantizer::model_incompatibility.
 /// 5: TrainingState::quantizer.
-#define LOWBIT_PLUGIN_API_VERSION 5u
+/// 6: TrainingState::build_full_precision_network takes a NetworkStart.
+#define LOWBIT_PLUGIN_API_VERSION 6u
 
 #define LOWBIT_STRINGIFY_IMPL(x) #x
 #define LOWBIT_STRINGIFY(x) LOWBIT_STRINGIFY_IMPL(x)

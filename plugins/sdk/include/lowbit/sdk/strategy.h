@@ -36,6 +36,20 @@ struct Batch {
   torch::Tensor labels;
 };
 
+/// How a network a strategy builds besides the student (a KD teacher) starts.
+enum class NetworkStart {
+  /// As the run's own networks start ("init"): from the experiment's finished 32W32A trial of
+  /// that model with this trial's index, from the run's checkpoint, or from the trial's seed
+  /// when the run starts from scratch. Throws, saying what is missing, when there is no such
+  /// trial or checkpoint for that model.
+  like_run,
+  /// Like like_run, but a run that starts from scratch has no trained weights to give: throws
+  /// (a fixed KD teacher must know something).
+  pretrained,
+  /// From the trial's seed, for a strategy that loads weights of its own (a teacher_checkpoint).
+  seed,
+};
+
 /// What the trainer shares with strategies while it trains.
 struct TrainingState {
   NetworkImpl* network = nullptr;
@@ -59,7 +73,8 @@ struct TrainingState {
   double learning_rate = 0;
   double learning_rate_scale = 1;
   /// Builds a full-precision network of the zoo for this data set (e.g. a KD teacher).
-  std::function<std::shared_ptr<NetworkImpl>(const std::string& model)> build_full_precision_network;
+  std::function<std::shared_ptr<NetworkImpl>(const std::string& model, NetworkStart start)>
+      build_full_precision_network;
   /// Evaluates any network on the test set: {top1, top5} in percent.
   std::function<std::pair<double, double>(NetworkImpl& network)> evaluate;
 };
