@@ -14,7 +14,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <limits>
+#include <sstream>
+#include <thread>
 
 namespace {
 
@@ -243,6 +246,14 @@ TEST_CASE("a state dict saved from Python loads, an OrderedDict is refused with 
                     Contains(ordered) && Contains("torch.save(dict(model.state_dict())"));
 }
 
+/// A results database in a temporary folder, and a sweep runner on it.
+struct SweepOnDisk {
+  TemporaryFolder folder;
+  std::string db = folder.file("results.db");
+  lowbit::ResultStore store{db};
+  lowbit::SweepRunner runner{shared_components().registry, shared_components().plugins, store};
+};
+
 /// Trains only run `index` of the experiment (one trial per run): shard `index` of runs.size().
 lowbit::SweepSummary train_run(lowbit::SweepRunner& runner, const lowbit::Experiment& experiment,
                                size_t index) {
@@ -271,9 +282,8 @@ TEST_CASE("a quantized trial starts from the 32W32A trial with its index, traine
   const lowbit::ModelSpec model_spec{1, 4, 8};
 
   SECTION("the trial it needs is trained first when nobody has it") {
-    TemporaryFolder folder;
-    lowbit::ResultStore store(folder.file("results.db"));
-    lowbit::SweepRunner runner(shared_components().registry, shared_components().plugins, store);
+    SweepOnDisk sweep;
+    auto& [folder, db, store, runner] = sweep;
     const auto summary = train_run(runner, experiment, 1);
     CHECK(summary.trials_run == 2);
     CHECK(summary.trials_failed == 0);
@@ -284,9 +294,8 @@ TEST_CASE("a quantized trial starts from the 32W32A trial with its index, traine
     CHECK(only_trial(store, experiment, 0).started_from.empty());
   }
   SECTION("sharded by trial index, a shard holds what its trials start from") {
-    TemporaryFolder folder;
-    lowbit::ResultStore store(folder.file("results.db"));
-    lowbit::SweepRunner runner(shared_components().registry, shared_components().plugins, store);
+    SweepOnDisk sweep;
+    auto& [folder, db, store, runner] = sweep;
     auto two = spec;
     two["trials"] = 2;
     const auto two_trials = parse(two);
@@ -304,10 +313,8 @@ TEST_CASE("a quantized trial starts from the 32W32A trial with its index, traine
     CHECK_THAT(quantized[0].started_from, Contains("trial 1"));
   }
   SECTION("it loads that trial's weights file") {
-    TemporaryFolder folder;
-    const auto db = folder.file("results.db");
-    lowbit::ResultStore store(db);
-    lowbit::SweepRunner runner(shared_components().registry, shared_components().plugins, store);
+    SweepOnDisk sweep;
+    auto& [folder, db, store, runner] = sweep;
     train_run(runner, experiment, 0);
     auto filled = resnet20(false, model_spec);
     fill_parameters(*filled, 0.5F);
@@ -317,11 +324,38 @@ TEST_CASE("a quantized trial starts from the 32W32A trial with its index, traine
     lowbit::load_weights(*trained, lowbit::trial_weights_path(db, experiment.runs[1].record.hash, 0));
     CHECK(parameters_equal(*trained, 0.5F));  // lr 0: as it started
   }
-  SECTION("a finished 32W32A trial without its weights fails the trial, naming the file") {
+  SECTION("it waits while another live process trains that trial") {
     TemporaryFolder folder;
     const auto db = folder.file("results.db");
-    lowbit::ResultStore store(db);
-    lowbit::SweepRunner runner(shared_components().registry, shared_components().plugins, store);
+    lowbit::ResultStore other(db);
+    const auto id = other.ensure_experiment(experiment.name, experiment.file, experiment.spec);
+    const auto source_id = other.ensure_run(id, source.record);
+    const lowbit::ClaimOwner elsewhere{"another-host", 1, "another-token"};
+    REQUIRE(other.claim_trial(source_id, 0, elsewhere, [](const lowbit::ClaimOwner&, double) {
+                   return false;
+                 }).outcome == lowbit::TrialClaim::Outcome::claimed);
+    std::ostringstream progress;
+    lowbit::SweepSummary summary;
+    std::thread sweep([&] {
+      lowbit::ResultStore store(db);
+      lowbit::SweepRunner runner(shared_components().registry, shared_components().plugins, store);
+      lowbit::SweepOptions options;
+      options.shard_index = 1;
+      options.shard_count = 2;
+      options.progress = &progress;
+      summary = runner.run(experiment, options);
+    });
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    CHECK_FALSE(other.trial_finished(source_id, 0));  // still waiting
+    other.release_claim(source_id, 0, elsewhere.token);  // that process gives it up
+    sweep.join();
+    CHECK_THAT(progress.str(), Contains("waiting for pid 1 on another-host"));
+    CHECK(summary.trials_run == 2);  // then trains it itself, and its own trial
+    CHECK(other.trial_finished(source_id, 0));
+  }
+  SECTION("a finished 32W32A trial without its weights fails the trial, naming the file") {
+    SweepOnDisk sweep;
+    auto& [folder, db, store, runner] = sweep;
     train_run(runner, experiment, 0);
     boost::filesystem::remove(lowbit::trial_weights_path(db, source.record.hash, 0));
     CHECK(train_run(runner, experiment, 1).trials_failed == 1);
@@ -347,10 +381,8 @@ TEST_CASE("a deeper KD teacher starts from its own model's 32W32A trial", "[init
     FAIL("no run " << model << " " << method);
     return size_t{0};
   };
-  TemporaryFolder folder;
-  const auto db = folder.file("results.db");
-  lowbit::ResultStore store(db);
-  lowbit::SweepRunner runner(shared_components().registry, shared_components().plugins, store);
+  SweepOnDisk sweep;
+  auto& [folder, db, store, runner] = sweep;
   const auto teacher_source = index_of("resnet32", "dorefa", 32);
   train_run(runner, experiment, index_of("resnet20", "dorefa", 32));
   train_run(runner, experiment, teacher_source);

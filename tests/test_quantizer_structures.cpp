@@ -370,3 +370,47 @@ TEST_CASE("the support table lists every quantizer against every model", "[struc
   CHECK_THAT(table, Catch::StartsWith("model") && Catch::Contains("bireal  dorefa  groupnet  lqnet"));
   CHECK_THAT(table, Catch::Contains("\nresnet20 ") && Catch::Contains("\n1. bireal: "));
 }
+
+TEST_CASE("each quantized layer knows the activation that feeds it (SP's layer fragment)",
+          "[structure]") {
+  auto inputs = [](const std::string& model, const std::string& quantizer) {
+    std::map<std::string, std::string> found;
+    auto network = build(model, make_quantizer(quantizer), quantizer == "dorefa" ? 2 : 1);
+    for (const auto& tensor_quantizer : lowbit::tensor_quantizers(*network)) {
+      if (std::dynamic_pointer_cast<lowbit::WeightQuantizerImpl>(tensor_quantizer)) {
+        found[tensor_quantizer->context().name] = tensor_quantizer->context().input_activation;
+      }
+    }
+    return found;
+  };
+  // Post-activation: a block's output activation feeds the next block's first conv; a
+  // projection shortcut reads the block's input, which its first conv already pairs with.
+  const auto resnet = inputs("resnet20", "dorefa");
+  CHECK(resnet.at("layer1.0.conv1") == "act1");
+  CHECK(resnet.at("layer1.0.conv2") == "layer1.0.act1");
+  CHECK(resnet.at("layer1.1.conv1") == "layer1.0.act2");
+  CHECK(resnet.at("layer2.0.shortcut").empty());
+  const auto bottleneck = inputs("resnet50", "dorefa");
+  CHECK(bottleneck.at("layer1.0.conv3") == "layer1.0.act2");
+  CHECK(bottleneck.at("layer1.1.conv1") == "layer1.0.act3");
+  // Pre-activation: each conv reads the activation just before it.
+  const auto preact = inputs("preresnet20", "dorefa");
+  CHECK(preact.at("layer1.0.conv1") == "layer1.0.act1");
+  CHECK(preact.at("layer1.0.conv2") == "layer1.0.act2");
+  CHECK(preact.at("layer2.0.shortcut").empty());
+  const auto alexnet = inputs("alexnet_bn_cifar", "dorefa");
+  CHECK(alexnet.at("conv2") == "act1");
+  CHECK(alexnet.at("fc6") == "act5");
+  CHECK(alexnet.at("fc7") == "act6");
+  // The structural transforms' own blocks: Bi-Real's sign feeds its unit's conv; Group-Net's
+  // block sign feeds the first base (and the binary downsample, which it is built before).
+  const auto bireal = inputs("resnet18", "bireal");
+  CHECK(bireal.at("layer1.0.unit1.conv") == "layer1.0.unit1.sign");
+  CHECK(bireal.at("layer1.0.unit2.conv") == "layer1.0.unit2.sign");
+  const auto groupnet = inputs("resnet18", "groupnet");
+  CHECK(groupnet.at("layer1.0.base0.conv1") == "layer1.0.sign");
+  CHECK(groupnet.at("layer1.0.base0.conv2") == "layer1.0.base0.sign2");
+  CHECK(groupnet.at("layer1.0.base1.conv1").empty());
+  CHECK(groupnet.at("layer2.0.downsample") == "layer2.0.sign");
+  CHECK(groupnet.at("layer2.0.base0.conv1").empty());
+}

@@ -4,6 +4,7 @@
 #include <lowbit/sdk/registry.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 namespace lowbit::stochastic {
@@ -42,10 +43,20 @@ std::vector<double> step_draws(uint64_t seed, int64_t step, size_t count) {
 void StochasticStrategy::on_trial_begin(TrainingState& state) {
   fragment_names_.clear();
   fragments_.clear();
-  for (auto& quantizer : tensor_quantizers(*state.network)) {
+  const auto quantizers = tensor_quantizers(*state.network);
+  // "layer": a quantized layer and the activation quantizer that feeds it are one fragment.
+  std::map<std::string, std::string> layer_reading;  // activation name -> layer name
+  for (const auto& quantizer : quantizers) {
+    const auto& context = quantizer->context();
+    if (!context.input_activation.empty()) layer_reading.emplace(context.input_activation, context.name);
+  }
+  for (auto& quantizer : quantizers) {
     const auto& context = quantizer->context();
     if (context.fragment.empty()) continue;
-    const std::string key = options_.by_block ? context.fragment : context.name;
+    const auto reader = layer_reading.find(context.name);
+    const std::string key = options_.by_block             ? context.fragment
+                            : reader != layer_reading.end() ? reader->second
+                                                            : context.name;
     if (fragments_.count(key) == 0) fragment_names_.push_back(key);
     auto& fragment = fragments_[key];
     if (std::dynamic_pointer_cast<WeightQuantizerImpl>(quantizer)) {

@@ -1,8 +1,10 @@
 #pragma once
 // SP, stochastic precision (paper, Strategies). The network is split into fragments: residual
 // blocks ("block", the paper's blockdrop: LayerContext::fragment) or single quantized layers
-// ("layer", layerdrop: each weight or activation quantizer, keyed by LayerContext::name — the
-// models do not say which activation feeds which convolution, so each is its own layer).
+// ("layer", layerdrop: a quantized conv or linear layer together with the activation quantizer
+// that feeds it, LayerContext::input_activation; an activation no quantized layer reads is a
+// fragment alone). With "wa": false a layer and its input are kept or quantized together, with
+// "wa": true each on its own draw: the paper's Table 3 "layer" and "layer, W/A".
 // Quantizers outside any block (fragment "") are not fragments and always quantize.
 // Each training step, each fragment is quantized with probability 1−δ and kept at full precision
 // otherwise; with "wa": true (the default, the paper's Table 2 setting) the draw is made separately

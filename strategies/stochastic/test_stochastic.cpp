@@ -36,23 +36,25 @@ class RoundActivations : public lowbit::ActivationQuantizerImpl {
   torch::Tensor quantize(const torch::Tensor& input) override { return input.round(); }
 };
 
-/// Two "blocks" of a weight and an activation quantizer each, plus a stem outside any block.
+/// Two "blocks" of a weight and an activation quantizer each, plus a stem outside any block. As
+/// in a post-activation ResNet, the first block's activation feeds the second block's conv.
 class TinyNetwork : public lowbit::NetworkImpl {
  public:
   TinyNetwork() {
     add("stem.conv", "", true);
-    for (std::string block : {"layer1.0", "layer1.1"}) {
-      add(block + ".conv1", block, true);
-      add(block + ".act1", block, false);
-    }
+    add("layer1.0.conv1", "layer1.0", true);
+    add("layer1.0.act1", "layer1.0", false);
+    add("layer1.1.conv1", "layer1.1", true, "layer1.0.act1");
+    add("layer1.1.act1", "layer1.1", false);
   }
   lowbit::NetworkOutput forward(torch::Tensor images) override { return {images, {}}; }
 
   std::vector<std::shared_ptr<lowbit::TensorQuantizerImpl>> quantizers;
 
  private:
-  void add(const std::string& name, const std::string& fragment, bool weights) {
-    lowbit::LayerContext context{name, fragment, 1, 1};
+  void add(const std::string& name, const std::string& fragment, bool weights,
+           const std::string& input_activation = "") {
+    lowbit::LayerContext context{name, fragment, 1, 1, 1, input_activation};
     std::shared_ptr<lowbit::TensorQuantizerImpl> quantizer;
     if (weights) {
       quantizer = std::make_shared<SignWeights>(context, 2);
@@ -108,8 +110,10 @@ TEST_CASE("SP: fragments are residual blocks or single layers; the stem is none"
   CHECK(blocks->fragments() == std::vector<std::string>{"layer1.0", "layer1.1"});
   auto layers = make({{"fragment", "layer"}});
   layers->on_trial_begin(state);
-  CHECK(layers->fragments() == std::vector<std::string>{"layer1.0.conv1", "layer1.0.act1",
-                                                        "layer1.1.conv1", "layer1.1.act1"});
+  // A layer and the activation that feeds it are one fragment; an activation no quantized
+  // layer reads is one alone.
+  CHECK(layers->fragments() ==
+        std::vector<std::string>{"layer1.0.conv1", "layer1.1.conv1", "layer1.1.act1"});
   CHECK_THROWS_WITH(make({{"fragment", "stage"}}), Catch::Contains("/fragment") &&
                                                        Catch::Contains("block, layer"));
 }
@@ -233,9 +237,11 @@ TEST_CASE("SP counts only the draws that take effect", "[stochastic]") {
   for (; state.global_step < 300; ++state.global_step) {
     strategy->on_step_begin(state, {});
     for (const auto& [name, choice] : strategy->last_choice()) {
-      const bool is_conv = name.find("conv") != std::string::npos;
-      ++effective;
-      quantized += is_conv ? choice.weights : choice.activations;
+      // layer1.1.conv1 holds layer1.0.act1 too: both its draws count.
+      const bool has_weights = name.find("conv") != std::string::npos;
+      const bool has_activations = name == "layer1.1.conv1" || !has_weights;
+      effective += has_weights + has_activations;
+      quantized += (has_weights && choice.weights) + (has_activations && choice.activations);
     }
     strategy->on_step_end(state);
   }
@@ -244,4 +250,30 @@ TEST_CASE("SP counts only the draws that take effect", "[stochastic]") {
   CHECK(effective == 300 * 4);
   CHECK(metrics.at("sp_quantized_fraction") ==
         Approx(static_cast<double>(quantized) / effective).epsilon(1e-12));
+}
+
+TEST_CASE("SP layer: a layer and its input share a draw, or draw apart with W/A", "[stochastic]") {
+  for (const bool separate : {false, true}) {
+    TinyNetwork network;
+    auto state = state_for(network, 4);
+    state.seed = 5;
+    auto strategy = make({{"fragment", "layer"}, {"wa", separate}});
+    strategy->on_trial_begin(state);
+    const auto& activation = *network.quantizers[2];  // layer1.0.act1
+    const auto& layer = *network.quantizers[3];       // layer1.1.conv1, which reads it
+    int64_t held = 0, apart = 0;
+    for (; state.global_step < 200; ++state.global_step) {
+      strategy->on_step_begin(state, {});
+      held += !layer.is_quantizing();
+      apart += activation.is_quantizing() != layer.is_quantizing();
+      strategy->on_step_end(state);
+    }
+    INFO("wa " << separate);
+    CHECK(held > 0);
+    if (separate) {
+      CHECK(apart > 0);
+    } else {
+      CHECK(apart == 0);
+    }
+  }
 }

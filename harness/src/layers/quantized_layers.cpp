@@ -32,13 +32,21 @@ bool QuantizedLayerFactory::quantizes(LayerRole role) const {
   return quantizer_ != nullptr && (role == LayerRole::inner || policy_.quantize_all);
 }
 
+std::string QuantizedLayerFactory::take_pending_activation() {
+  auto taken = std::move(pending_activation_);
+  pending_activation_.clear();
+  return taken;
+}
+
 torch::nn::AnyModule QuantizedLayerFactory::conv2d(const ConvSpec& spec) {
   auto options = torch::nn::Conv2dOptions(spec.in_channels, spec.out_channels, spec.kernel)
                      .stride(spec.stride)
                      .padding(spec.padding)
                      .bias(false);
+  auto input_activation = take_pending_activation();
   if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::Conv2d(options));
-  LayerContext context{spec.name, spec.fragment, spec.in_channels, spec.out_channels, spec.kernel};
+  LayerContext context{spec.name, spec.fragment, spec.in_channels, spec.out_channels, spec.kernel,
+                       std::move(input_activation)};
   return torch::nn::AnyModule(
       QuantConv2d(options, quantizer_->weight_quantizer(context, policy_.weight_bits)));
 }
@@ -46,6 +54,7 @@ torch::nn::AnyModule QuantizedLayerFactory::conv2d(const ConvSpec& spec) {
 torch::nn::AnyModule QuantizedLayerFactory::activation(const ActivationSpec& spec) {
   // Not in place: a structural transform may read the activation's input again (e.g. as a
   // real-valued shortcut), and an in-place ReLU would change it under that reader.
+  pending_activation_ = spec.name;
   if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::ReLU());
   LayerContext context{spec.name, spec.fragment, spec.channels, spec.channels};
   auto quantizer = quantizer_->activation_quantizer(context, policy_.activation_bits);
@@ -54,8 +63,10 @@ torch::nn::AnyModule QuantizedLayerFactory::activation(const ActivationSpec& spe
 
 torch::nn::AnyModule QuantizedLayerFactory::linear(const LinearSpec& spec) {
   auto options = torch::nn::LinearOptions(spec.in_features, spec.out_features);
+  auto input_activation = take_pending_activation();
   if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::Linear(options));
-  LayerContext context{spec.name, "", spec.in_features, spec.out_features};
+  LayerContext context{spec.name, "", spec.in_features, spec.out_features, 1,
+                       std::move(input_activation)};
   return torch::nn::AnyModule(
       QuantLinear(options, quantizer_->weight_quantizer(context, policy_.weight_bits)));
 }

@@ -56,9 +56,14 @@ class QuantizedLayerFactory : public LayerFactory {
 
  private:
   bool quantizes(LayerRole role) const;
+  /// The input_activation of the next conv or linear layer, which then takes it.
+  std::string take_pending_activation();
 
   std::shared_ptr<const Quantizer> quantizer_;
   PrecisionPolicy policy_;
+  /// Recipes build a layer right after the activation that feeds it (the zoo's, and Bi-Real's
+  /// and Group-Net's blocks; tested per model): the activation built last, not yet taken.
+  std::string pending_activation_;
 };
 
 /// A model of the zoo as a run builds it: the quantizer's structural transform (Bi-Real's real

@@ -21,7 +21,8 @@ class Registry;
 /// 4: BlockSpec::kind, ActivationSpec::part, LayerFactory::stem, Quantizer::model_incompatibility.
 /// 5: TrainingState::quantizer.
 /// 6: TrainingState::build_full_precision_network takes a NetworkStart.
-#define LOWBIT_PLUGIN_API_VERSION 6u
+/// 7: LayerContext::input_activation.
+#define LOWBIT_PLUGIN_API_VERSION 7u
 
 #define LOWBIT_STRINGIFY_IMPL(x) #x
 #define LOWBIT_STRINGIFY(x) LOWBIT_STRINGIFY_IMPL(x)

@@ -27,6 +27,10 @@ struct LayerContext {
   int64_t in_channels = 0;
   int64_t out_channels = 0;
   int64_t kernel = 1;      ///< square kernel size of a conv weight (1 for linear layers)
+  /// A weight quantizer's layer reads the output of this activation (e.g. "layer1.0.act1" for
+  /// "layer1.0.conv2"); "" when its input is no activation's or another layer already reads it
+  /// (a projection shortcut). SP's "layer" fragment pairs the two.
+  std::string input_activation;
 };
 
 /// Common state of every tensor quantizer: its target precision and a full-precision override.
