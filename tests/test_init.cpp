@@ -345,7 +345,13 @@ TEST_CASE("a quantized trial starts from the 32W32A trial with its index, traine
       options.progress = &progress;
       summary = runner.run(experiment, options);
     });
-    std::this_thread::sleep_for(std::chrono::seconds(3));
+    // The sweep claims its own trial, then waits for the one it starts from: give it that claim
+    // and two more seconds, however slow the machine.
+    const auto sweep_claims = "SELECT COUNT(*) FROM claims WHERE token != 'another-token'";
+    for (int i = 0; i < 600 && lowbit::testing::query_integer(db, sweep_claims) < 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(2));
     CHECK_FALSE(other.trial_finished(source_id, 0));  // still waiting
     other.release_claim(source_id, 0, elsewhere.token);  // that process gives it up
     sweep.join();
