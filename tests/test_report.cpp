@@ -141,6 +141,10 @@ TEST_CASE("the report shows tables, per-run curves, teacher, schedule and extras
   CHECK_THAT(html, Contains("<table class=\"results\">"));
   CHECK_THAT(html, Contains("dorefa+pp+kd"));
   CHECK_THAT(html, Contains("80.00 ± 2.00"));  // plain run: final top-1 78, 80, 82
+  // Cost and start columns; these trials recorded neither, so they read as unknown and seed.
+  CHECK_THAT(html, Contains("<th>epochs / trial</th><th>images / trial</th><th>starts from</th>"));
+  CHECK_THAT(html, Contains("<td class=\"num\">?</td><td class=\"num\">?</td><td>scratch</td>"));
+  CHECK_THAT(html, Contains("trial 0: from its seed · ? epochs, ? training images"));
   CHECK(count(html, "<section class=\"run\"") == 2);
   CHECK_THAT(html, Contains(">teacher<"));
   CHECK_THAT(html, Contains("Bit-width schedule"));
