@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The out-of-tree plugin workflow of plugins/template/README.md, end to end: install lowbit to a
-# temporary prefix, build the template against the installed package, load it with --plugin-dir,
-# and train a tiny run with it.
+# temporary prefix, build the template and its test against the installed package, run the test,
+# load the plugin with --plugin-dir, and train a tiny run with it.
 # Usage: template_plugin.sh <lowbit source dir> <lowbit build dir> [compiler launcher]
 set -euo pipefail
 source_dir=$1
@@ -17,6 +17,9 @@ if [[ -n "$launcher" ]]; then configure+=(-DCMAKE_CXX_COMPILER_LAUNCHER="$launch
 "${configure[@]}" > "$work/configure.log" || { cat "$work/configure.log"; exit 1; }
 cmake --build "$work/build" > "$work/build.log" || { cat "$work/build.log"; exit 1; }
 test -f "$work/build/liblowbit_pact.so"
+# The template's own test, built by lowbit_add_plugin_test from the installed package.
+(cd "$work/build" && ctest --output-on-failure) > "$work/test.log" || { cat "$work/test.log"; exit 1; }
+grep -E "100% tests passed" "$work/test.log"
 
 lowbit="$work/prefix/bin/lowbit"
 listing=$("$lowbit" --plugin-dir "$work/build" plugins)

@@ -1,5 +1,6 @@
 // Batch augmentation: crops are shifted windows of the padded image, flips mirror, seeds repeat.
 #include <lowbit/data/augment.h>
+#include <lowbit/sdk/testing/skip.h>
 
 #include <catch2/catch.hpp>
 
@@ -137,8 +138,7 @@ TEST_CASE("augment_batch rejects bad input", "[data][augment]") {
 
 TEST_CASE("augment_batch runs on CUDA batches", "[data][augment][cuda]") {
   if (!torch::cuda::is_available()) {
-    WARN("skipped: no CUDA device");
-    return;
+    LOWBIT_SKIP("no CUDA device");
   }
   torch::manual_seed(3);
   const auto images = distinct_images(16, 1, 6, 6).to(torch::kCUDA);

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <sstream>
+
 namespace {
 
 /// A step benchmark small enough for a test: 4 one-channel 8x8 images, a few steps.
@@ -15,6 +17,15 @@ lowbit::StepBenchOptions tiny_bench(int64_t steps) {
   options.warmup_steps = 1;
   options.steps = steps;
   return options;
+}
+
+lowbit::StepTiming timing(const std::string& setting, double ms, double images, double peak_mb) {
+  lowbit::StepTiming timing;
+  timing.setting = setting;
+  timing.median_ms = ms;
+  timing.images_per_second = images;
+  timing.peak_memory_mb = peak_mb;
+  return timing;
 }
 
 }  // namespace
@@ -45,7 +56,7 @@ TEST_CASE("the step benchmark times KD through the kd plugin, and honours its op
           "[bench]") {
   auto components = lowbit::testing::load_components();
   auto options = tiny_bench(2);
-  options.kd = true;
+  options.distillation_strategy = "kd";
   options.kd_options = {{"loss", "both"}};
   options.quantizer_options = {{"kernels", "composite"}};
   options.performance.channels_last = true;
@@ -56,8 +67,40 @@ TEST_CASE("the step benchmark times KD through the kd plugin, and honours its op
   options.kd_options = {{"loss", "all"}};
   CHECK_THROWS_WITH(lowbit::bench_training_steps(components->registry, options),
                     Catch::Contains("/kd_options/loss") && Catch::Contains("posterior"));
-  options.kd = false;
+  options.distillation_strategy.clear();
   options.quantizer_options = {{"kernel", "fused"}};
   CHECK_THROWS_WITH(lowbit::bench_training_steps(components->registry, options),
                     Catch::Contains("kernel") && Catch::Contains("kernels"));
+}
+
+TEST_CASE("bench results print as a setup line, a table and the overhead", "[bench]") {
+  lowbit::StepBenchOptions options;
+  lowbit::StepBenchResult result;
+  result.full_precision = timing("32W32A", 12.34, 324.1, 512.4);
+  result.quantized = timing("2W2A", 24.68, 162.06, 600.6);
+  std::ostringstream out;
+  lowbit::print_step_bench(out, options, result, 2);
+  CHECK(out.str() ==
+        "resnet20 dorefa batch 128 input 3x32x32 on cpu (2 threads), median of 20 steps\n"
+        "setting       ms/step      img/s      peak MB\n"
+        "32W32A           12.3        324          512\n"
+        "2W2A             24.7        162          601\n"
+        "quantizer overhead (quantized / full-precision step time): 2.00\n");
+}
+
+TEST_CASE("bench results name the layout and autocast, and add the KD row when timed", "[bench]") {
+  auto options = tiny_bench(5);
+  options.performance.channels_last = true;
+  options.performance.mixed_precision = lowbit::MixedPrecision::bf16;
+  lowbit::StepBenchResult result;
+  result.full_precision = timing("32W32A", 10.0, 400.0, 100.0);
+  result.quantized = timing("2W2A", 15.0, 266.7, 120.0);
+  result.distilled = timing("2W2A+KD", 37.0, 108.1, 700.2);
+  std::ostringstream out;
+  lowbit::print_step_bench(out, options, result, 4);
+  const auto text = out.str();
+  CHECK_THAT(text, Catch::StartsWith("resnet20 dorefa batch 4 input 1x8x8 on cpu (4 threads, "
+                                     "channels-last, bf16 autocast), median of 5 steps\n"));
+  CHECK_THAT(text, Catch::Contains("\n2W2A+KD          37.0        108          700\n"));
+  CHECK_THAT(text, Catch::EndsWith("step time): 1.50\n"));
 }

@@ -1,5 +1,7 @@
 // Drives the real `lowbit` binary: a tiny sweep into SQLite, resume, tables, bad input.
 
+#include <lowbit/results/store.h>
+
 #include "test_support.h"
 
 #include <catch2/catch.hpp>
@@ -200,4 +202,28 @@ TEST_CASE("a dry run validates and lists the runs without a database", "[e2e]") 
   REQUIRE(run.exit_code == 0);
   CHECK_THAT(run.output, Contains("2 runs x 2 trials"));
   CHECK_FALSE(boost::filesystem::exists(db));
+}
+
+TEST_CASE("commands refuse what they cannot do with exit code 1 and a message", "[e2e]") {
+  lowbit::testing::TemporaryFolder folder;
+  const auto db = folder.file("results.db");
+  {
+    lowbit::ResultStore store(db);
+    store.ensure_experiment("tiny", "tiny.json", lowbit::testing::tiny_experiment());
+  }
+  auto table = lowbit_cli(fmt::format("table --db '{}' --experiment nosuch", db));
+  CHECK(table.exit_code == 1);
+  CHECK_THAT(table.output,
+             Contains(fmt::format("lowbit: error: {}: no experiment \"nosuch\" (stored: tiny)", db)));
+
+  const auto same_file = folder.path() + "/./results.db";
+  auto merge = lowbit_cli(fmt::format("merge --db '{}' '{}'", db, same_file));
+  CHECK(merge.exit_code == 1);
+  CHECK_THAT(merge.output,
+             Contains(fmt::format("lowbit: error: {}: cannot merge a database into itself", same_file)));
+
+  const auto file = write_experiment(folder, "tiny.json", lowbit::testing::tiny_experiment());
+  auto run = lowbit_cli(fmt::format("run '{}' --db '{}' --jobs 2 --shard 1/2", file, db));
+  CHECK(run.exit_code == 1);
+  CHECK_THAT(run.output, Contains("lowbit: error: --jobs and --shard do not combine"));
 }

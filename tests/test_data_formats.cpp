@@ -294,7 +294,7 @@ TEST_CASE("a sweep trains on a streamed image folder", "[data][imagefolder][e2e]
   REQUIRE(runs.size() == 1);
   auto trials = store.trials(runs.front().id);
   REQUIRE(trials.size() == 1);
-  CHECK(trials.front().status == "finished");
+  CHECK(trials.front().status == lowbit::TrialStatus::finished);
   CHECK(trials.front().epochs.size() == 2);
   CHECK(trials.front().epochs.back().images_per_second > 0);
 }

@@ -77,7 +77,7 @@ TEST_CASE("uniform codes: DoReFa's grid, an offset grid, and values on no grid",
 }
 
 TEST_CASE("export writes a trained trial's tensors and codes that reproduce its quantized weights",
-          "[export][e2e]") {
+          "[export][e2e][python]") {
   lowbit::testing::TemporaryFolder folder;
   const auto db = train_tiny(folder);
   const auto output = folder.file("trial0.pt");
@@ -125,8 +125,7 @@ TEST_CASE("export writes a trained trial's tensors and codes that reproduce its 
     const std::string python = LOWBIT_PYTHON3;
     auto probe = run_shell(fmt::format("'{}' -c 'import torch'", python));
     if (python.empty() || probe.exit_code != 0) {
-      WARN("SKIPPED: no python3 with torch (Debian: python3-torch)");
-      return;
+      LOWBIT_SKIP("no python3 with torch (Debian: python3-torch)");
     }
     const auto script = folder.file("read.py");
     std::ofstream(script) << R"py(

@@ -42,8 +42,7 @@ void write_split(const lowbit::testing::TemporaryFolder& dir, const std::string&
 
 TEST_CASE("Fashion-MNIST from the installed data set", "[data][fashion-mnist]") {
   if (!fs::is_directory(kDebianRoot)) {
-    WARN("skipped: " << kDebianRoot << " is absent (apt install dataset-fashion-mnist)");
-    return;
+    LOWBIT_SKIP(kDebianRoot << " is absent (apt install dataset-fashion-mnist)");
   }
   const lowbit::DataSplits splits = lowbit::load_fashion_mnist(kDebianRoot);
   CHECK(splits.name == "fashion-mnist");

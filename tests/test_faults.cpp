@@ -6,6 +6,7 @@
 #include <lowbit/results/layout.h>
 #include <lowbit/results/store.h>
 #include <lowbit/runner/claims.h>
+#include <lowbit/runner/console_reporter.h>
 #include <lowbit/training/checkpoint.h>
 #include <lowbit/training/trainer.h>
 #include <lowbit/training/weights.h>
@@ -123,7 +124,7 @@ lowbit::TrialSpec checkpointed_trial(const lowbit::DataSplits& data, const std::
   lowbit::ModelSpec model{data.channels, data.num_classes, data.image_size};
   lowbit::TrialSpec spec;
   spec.seed = 4;
-  spec.label = "[trial]";
+  spec.trial.label = "[trial]";
   spec.target = lowbit::Stage{"main", 2, 0.05, 2, 2};
   spec.checkpoint_path = checkpoint;
   spec.database_id = database_id;
@@ -196,7 +197,8 @@ TEST_CASE("a checkpoint of another database is refused and a truncated one resta
   training.epochs = 2;
   training.batch_size = 32;
   std::ostringstream progress;
-  lowbit::Trainer trainer(training, data, torch::kCPU, &progress);
+  lowbit::ConsoleReporter console(progress);
+  lowbit::Trainer trainer(training, data, torch::kCPU, &console);
   lowbit::testing::TemporaryFolder folder;
   const auto checkpoint = folder.file("a.db.d/checkpoints/h/trial-0.ckpt");
 
@@ -257,7 +259,7 @@ TEST_CASE("a claim is held by a live owner and taken over from a dead one", "[fa
 
   lowbit::TrialRecord trial;
   trial.trial_index = 0;
-  trial.status = "finished";
+  trial.status = lowbit::TrialStatus::finished;
   store.record_trial(run_id, trial);
   CHECK(count_rows(store.path(), "SELECT COUNT(*) FROM claims") == 0);
   CHECK(store.claim_trial(run_id, 0, first, never).outcome == lowbit::TrialClaim::Outcome::finished);

@@ -218,11 +218,11 @@ TEST_CASE("loading by name keeps quantizer state and lists every key that does n
   }
 }
 
-TEST_CASE("a state dict saved from Python loads, an OrderedDict is refused with the fix", "[init]") {
+TEST_CASE("a state dict saved from Python loads, an OrderedDict is refused with the fix",
+          "[init][python]") {
   const std::string python = LOWBIT_PYTHON3;
   if (python.empty() || lowbit::testing::run_shell("'" + python + "' -c 'import torch'").exit_code != 0) {
-    WARN("SKIPPED: no python3 with torch (Debian: python3-torch)");
-    return;
+    LOWBIT_SKIP("no python3 with torch (Debian: python3-torch)");
   }
   TemporaryFolder folder;
   const auto plain = folder.file("plain.pt");
@@ -366,7 +366,7 @@ TEST_CASE("a quantized trial starts from the 32W32A trial with its index, traine
     boost::filesystem::remove(lowbit::trial_weights_path(db, source.record.hash, 0));
     CHECK(train_run(runner, experiment, 1).trials_failed == 1);
     const auto trial = only_trial(store, experiment, 1);
-    CHECK(trial.status == "failed");
+    CHECK(trial.status == lowbit::TrialStatus::failed);
     CHECK_THAT(trial.error, Contains("trial-0.pt") && Contains("no weights file"));
   }
 }

@@ -38,6 +38,13 @@ TEST_CASE("a built plugin loads, registers its quantizer and records its hash", 
   // Loading the same file again is a no-op, not a duplicate registration.
   CHECK_NOTHROW(loader.load(plugin_dir + "/liblowbit_dorefa.so"));
   CHECK(loader.loaded().size() == 1);
+  // What load returned stays valid after more loads grow the loader's list.
+  for (const auto* other : {"lqnet", "bireal", "groupnet", "kd", "stochastic"}) {
+    loader.load(plugin_dir + "/liblowbit_" + other + ".so");
+  }
+  CHECK(loader.loaded().size() == 6);
+  CHECK(plugin.name == "dorefa");
+  CHECK(plugin.path == loader.loaded().front().path);
 }
 
 TEST_CASE("a plugin of another API version is refused naming both versions", "[plugins]") {

@@ -51,13 +51,13 @@ TEST_CASE("a quantizer declines matrix points it cannot run, and says why", "[pl
   REQUIRE(experiment.skipped.size() == 2);
   for (const auto& skipped : experiment.skipped) {
     CHECK(skipped.precision == "2W2A");
-    CHECK_THAT(skipped.reason, Catch::Contains("binary"));
+    CHECK_THAT(skipped.reason, Catch::Contains("takes 1 or 32 bits, not 2W2A"));
     CHECK(skipped.model == "resnet20");
   }
   CHECK(experiment.skipped[0].method == "bireal");
   CHECK(experiment.skipped[1].method == "groupnet");
 
-  // By strategy name: progressive precision needs multi-bit layers.
+  // By the stages a strategy plans: progressive precision steps through 8/4/2-bit stages.
   spec["precisions"] = {"1W1A"};
   spec["strategies"] = nlohmann::json::parse(R"([[], ["progressive"]])");
   auto staged = lowbit::parse_experiment(spec, "declines.json", components->registry);

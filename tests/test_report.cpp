@@ -85,7 +85,7 @@ void fill(lowbit::ResultStore& store) {
   }
   lowbit::TrialRecord failed;
   failed.trial_index = 2;
-  failed.status = "failed";
+  failed.status = lowbit::TrialStatus::failed;
   failed.error = "training loss diverged (nan) <in epoch 3>";
   store.record_trial(kd_id, failed);
 }
@@ -171,8 +171,7 @@ TEST_CASE("the report shows tables, per-run curves, teacher, schedule and extras
 TEST_CASE("the report loads in headless Chromium without console errors", "[report][chromium]") {
   const auto chromium = find_chromium();
   if (chromium.empty()) {
-    WARN("SKIPPED: no chromium on PATH (scripts/install-deps.sh installs it)");
-    return;
+    LOWBIT_SKIP("no chromium on PATH (scripts/install-deps.sh installs it)");
   }
   lowbit::testing::TemporaryFolder folder;
   lowbit::ResultStore store(folder.file("results.db"));

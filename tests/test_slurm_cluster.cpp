@@ -96,8 +96,7 @@ class SlurmCluster {
 
 TEST_CASE("a Slurm job array trains the shards and merge combines them once", "[slurm]") {
   if (::geteuid() != 0 || !on_path("slurmctld") || !on_path("munged")) {
-    WARN("skipped: needs root and Debian's slurm-wlm and munge (scripts/install-deps.sh installs them)");
-    return;
+    LOWBIT_SKIP("needs root and Debian's slurm-wlm and munge (scripts/install-deps.sh installs them)");
   }
   lowbit::testing::TemporaryFolder folder;
   SlurmCluster cluster(folder);

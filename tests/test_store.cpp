@@ -1,3 +1,4 @@
+#include <lowbit/results/merge.h>
 #include <lowbit/results/store.h>
 
 #include "test_support.h"
@@ -101,7 +102,7 @@ TrialRecord make_trial(int64_t index, double top1, double top5 = 90.0) {
 
 TrialRecord make_failed(int64_t index, const std::string& error) {
   TrialRecord trial = make_trial(index, 0.0, 0.0);
-  trial.status = "failed";
+  trial.status = lowbit::TrialStatus::failed;
   trial.error = error;
   trial.epochs = {make_epoch(1, 10.0)};
   return trial;
@@ -179,7 +180,7 @@ TEST_CASE("a trial round-trips with its epochs and JSON fields", "[store]") {
   const TrialRecord& read = trials[0];
   CHECK(read.trial_index == 0);
   CHECK(read.seed == 0xFFFFFFFFFFFFFFF0ull);
-  CHECK(read.status == "finished");
+  CHECK(read.status == lowbit::TrialStatus::finished);
   CHECK(read.error.empty());
   CHECK(read.top1 == 70.5);
   CHECK(read.top5 == 90.0);
@@ -222,7 +223,7 @@ TEST_CASE("a failed trial is replaced by a finished one", "[store]") {
   CHECK(store.trial_finished(run, 0));
   const auto trials = store.trials(run);
   REQUIRE(trials.size() == 1);
-  CHECK(trials[0].status == "finished");
+  CHECK(trials[0].status == lowbit::TrialStatus::finished);
   CHECK(trials[0].error.empty());
   CHECK(trials[0].epochs.size() == 2);
 
@@ -248,14 +249,43 @@ TEST_CASE("a finished trial is never written twice", "[store]") {
   CHECK(raw.integer("SELECT count(*) FROM epochs") == 2);
 }
 
-TEST_CASE("an unknown trial status is refused before anything is written", "[store]") {
+TEST_CASE("a stored trial status other than finished or failed is refused when read", "[store]") {
   TempDb temp;
   ResultStore store(temp.path);
   const int64_t run = store.ensure_run(store.ensure_experiment("e", "e.json", {}), make_run("h"));
-  TrialRecord trial = make_trial(0, 70.0);
-  trial.status = "done";
-  CHECK_THROWS_WITH(store.record_trial(run, trial), Catch::Contains("\"finished\", \"failed\""));
-  CHECK(store.trials(run).empty());
+  store.record_trial(run, make_trial(0, 70.0));
+  {
+    // The schema's CHECK keeps other statuses out; only a damaged or foreign file has one.
+    RawDb raw(temp.path);
+    raw.exec("PRAGMA ignore_check_constraints = ON; UPDATE trials SET status = 'done'");
+  }
+  CHECK_THROWS_WITH(store.trials(run), Catch::Contains(temp.path) && Catch::Contains("\"done\"") &&
+                                           Catch::Contains("allowed: \"finished\", \"failed\""));
+}
+
+TEST_CASE("trial statuses keep their database names both ways", "[store]") {
+  using lowbit::TrialStatus;
+  CHECK(lowbit::to_string(TrialStatus::finished) == "finished");
+  CHECK(lowbit::to_string(TrialStatus::failed) == "failed");
+  for (const auto& [name, status] : lowbit::trial_statuses()) {
+    CHECK(lowbit::parse_trial_status(name) == status);
+    CHECK(lowbit::to_string(status) == name);
+  }
+  CHECK_THROWS_WITH(lowbit::parse_trial_status("running"),
+                    Catch::Contains("\"running\"") && Catch::Contains("finished, failed"));
+  // What the store writes is what the schema allows and what it reads back.
+  TempDb temp;
+  ResultStore store(temp.path);
+  const int64_t run = store.ensure_run(store.ensure_experiment("e", "e.json", {}), make_run("h"));
+  store.record_trial(run, make_trial(0, 70.0));
+  store.record_trial(run, make_failed(1, "diverged"));
+  RawDb raw(temp.path);
+  CHECK(raw.text("SELECT status FROM trials WHERE trial_index = 0") == "finished");
+  CHECK(raw.text("SELECT status FROM trials WHERE trial_index = 1") == "failed");
+  const auto trials = store.trials(run);
+  REQUIRE(trials.size() == 2);
+  CHECK(trials[0].status == TrialStatus::finished);
+  CHECK(trials[1].status == TrialStatus::failed);
 }
 
 TEST_CASE("a failure inside record_trial leaves no partial trial", "[store]") {
@@ -433,4 +463,40 @@ TEST_CASE("a database that cannot be opened is reported with its path", "[store]
   const std::string path = temp.folder.file("is_a_folder");
   fs::create_directories(path);
   CHECK_THROWS_WITH(ResultStore(path), Catch::Contains(path));
+}
+
+TEST_CASE("require_experiment names the database, the experiment and the stored ones", "[store]") {
+  TempDb temp;
+  {
+    ResultStore store(temp.path);
+    CHECK_THROWS_AS(store.require_experiment("tiny"), std::invalid_argument);
+    CHECK_THROWS_WITH(store.require_experiment("tiny"),
+                      temp.path + ": no experiment \"tiny\" (stored: none)");
+    store.ensure_experiment("b", "b.json", {});
+    store.ensure_experiment("a", "a.json", {});
+  }
+  ResultStore reader(temp.path, lowbit::StoreAccess::read_only);
+  CHECK_NOTHROW(reader.require_experiment("a"));
+  CHECK_NOTHROW(reader.require_experiment("b"));
+  CHECK_NOTHROW(reader.require_experiment(""));  // all experiments
+  CHECK_THROWS_WITH(reader.require_experiment("A"), temp.path + ": no experiment \"A\" (stored: a, b)");
+}
+
+TEST_CASE("merge refuses a database merged into itself, however it is spelled", "[store][merge]") {
+  TempDb temp;
+  ResultStore target(temp.path);
+  const fs::path folder = fs::path(temp.path).parent_path();
+  const std::string link = temp.folder.file("link.db");
+  fs::create_symlink(temp.path, link);
+  for (const std::string& spelling :
+       {temp.path, (folder / "." / "results.db").string(),
+        (folder / ".." / "nested" / "results.db").string(), link}) {
+    INFO(spelling);
+    CHECK_THROWS_AS(lowbit::refuse_self_merge(target, spelling), std::invalid_argument);
+    CHECK_THROWS_WITH(lowbit::refuse_self_merge(target, spelling),
+                      spelling + ": cannot merge a database into itself");
+  }
+  TempDb other;
+  { ResultStore source(other.path); }
+  CHECK_NOTHROW(lowbit::refuse_self_merge(target, other.path));
 }

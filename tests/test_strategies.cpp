@@ -8,6 +8,7 @@
 #include <lowbit/results/layout.h>
 #include <lowbit/results/store.h>
 #include <lowbit/results/table.h>
+#include <lowbit/runner/console_reporter.h>
 #include <lowbit/runner/sweep.h>
 #include <lowbit/training/checkpoint.h>
 #include <lowbit/training/trainer.h>
@@ -32,7 +33,7 @@ lowbit::DataSplits synthetic_data() { return lowbit::testing::tiny_synthetic_dat
 class Killer : public lowbit::Strategy {
  public:
   int64_t kill_at_epoch = -1;
-  void on_step_begin(lowbit::TrainingState& state, const lowbit::Batch&) override {
+  void on_step_begin(const lowbit::TrainingState& state, const lowbit::Batch&) override {
     if (state.epoch == kill_at_epoch) throw std::runtime_error("killed");
   }
 };
@@ -110,7 +111,8 @@ TEST_CASE("a killed trial resumes from its last epoch and ends as an uninterrupt
       auto resumed_run = strategy_run(data);
       resumed_run->spec.checkpoint_path = path;
       std::ostringstream progress;
-      lowbit::Trainer resuming(tiny_training(), data, torch::kCPU, &progress);
+      lowbit::ConsoleReporter console(progress);
+      lowbit::Trainer resuming(tiny_training(), data, torch::kCPU, &console);
       const auto resumed = resuming.train(resumed_run->spec);
       CHECK(progress.str().find("resumed after epoch " + std::to_string(kill_at)) !=
             std::string::npos);
@@ -163,7 +165,7 @@ TEST_CASE("tiny sweeps of SP+KD and TS+PP+KD record teacher accuracy and paper-s
                                          experiment.runs[1].record);
   const auto sp_kd = store.trials(sp_kd_id);
   REQUIRE(sp_kd.size() == 1);
-  CHECK(sp_kd[0].status == "finished");
+  CHECK(sp_kd[0].status == lowbit::TrialStatus::finished);
   CHECK(sp_kd[0].extra.count("teacher_top1") == 1);
   CHECK(sp_kd[0].extra.at("teacher_top1") >= 0.0);
   CHECK(sp_kd[0].epochs.size() == 2);
@@ -247,7 +249,8 @@ TEST_CASE("KD starts a quantized student from a full-precision trial's weights a
   lowbit::TrainingState state;
   state.network = student.get();
   state.model = "resnet20";
-  state.build_full_precision_network = run->spec.build_full_precision;
+  const lowbit::FunctionTrainingServices services(run->spec.build_full_precision, {});
+  state.services = &services;
   kd->on_trial_begin(state);
   for (auto& p : student->parameters()) CHECK(torch::all(p == 0.125).item<bool>());
 

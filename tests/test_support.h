@@ -6,6 +6,7 @@
 #include <lowbit/models/zoo.h>
 #include <lowbit/plugins/plugin_loader.h>
 #include <lowbit/sdk/registry.h>
+#include <lowbit/sdk/testing/skip.h>
 
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,6 @@
 #include <lowbit/data/synthetic.h>
 #include <lowbit/layers/quantized_layers.h>
+#include <lowbit/runner/console_reporter.h>
 #include <lowbit/training/trainer.h>
 #include <lowbit/training/weights.h>
 
@@ -54,8 +55,8 @@ class RecordingStrategy : public lowbit::Strategy {
     first.epochs = 1;
     plan.stages.insert(plan.stages.begin(), first);
   }
-  void on_trial_begin(lowbit::TrainingState&) override { calls.push_back("trial"); }
-  void on_stage_begin(lowbit::TrainingState& state) override {
+  void on_trial_begin(const lowbit::TrainingState&) override { calls.push_back("trial"); }
+  void on_stage_begin(const lowbit::TrainingState& state) override {
     calls.push_back("stage:" + state.stage->name);
     for (auto& quantizer : lowbit::tensor_quantizers(*state.network)) {
       if (std::dynamic_pointer_cast<lowbit::WeightQuantizerImpl>(quantizer)) {
@@ -64,15 +65,15 @@ class RecordingStrategy : public lowbit::Strategy {
       }
     }
   }
-  void on_step_begin(lowbit::TrainingState&, const lowbit::Batch& batch) override {
+  void on_step_begin(const lowbit::TrainingState&, const lowbit::Batch& batch) override {
     CHECK(batch.images.size(0) == batch.labels.size(0));
   }
-  torch::Tensor extra_loss(lowbit::TrainingState&, const lowbit::Batch&,
+  torch::Tensor extra_loss(const lowbit::TrainingState&, const lowbit::Batch&,
                            const lowbit::NetworkOutput& output) override {
     return output.logits.pow(2).mean() * 0.0;
   }
-  void on_step_end(lowbit::TrainingState&) override { ++steps; }
-  void on_epoch_end(lowbit::TrainingState& state, std::map<std::string, double>& metrics) override {
+  void on_step_end(const lowbit::TrainingState&) override { ++steps; }
+  void on_epoch_end(const lowbit::TrainingState& state, std::map<std::string, double>& metrics) override {
     calls.push_back("epoch");
     metrics["global_step"] = static_cast<double>(state.global_step);
   }
@@ -85,10 +86,10 @@ class BatchRecorder : public lowbit::Strategy {
   explicit BatchRecorder(bool draws_at_begin) : draws_at_begin_(draws_at_begin) {}
   std::vector<torch::Tensor> labels;
 
-  void on_trial_begin(lowbit::TrainingState&) override {
+  void on_trial_begin(const lowbit::TrainingState&) override {
     if (draws_at_begin_) torch::rand({1000});
   }
-  void on_step_begin(lowbit::TrainingState&, const lowbit::Batch& batch) override {
+  void on_step_begin(const lowbit::TrainingState&, const lowbit::Batch& batch) override {
     labels.push_back(batch.labels.clone());
   }
 
@@ -128,7 +129,7 @@ TEST_CASE("the learning-rate schedules", "[trainer]") {
   CHECK(cosine.learning_rate(stage, 5, 0, 4) == Approx(0.05));
   CHECK(cosine.learning_rate(stage, 9, 3, 4) < 0.001);
 
-  options.schedule = lowbit::ScheduleOptions{"multistep", {3, 6}, 0.1};
+  options.schedule = lowbit::ScheduleOptions{lowbit::ScheduleKind::multistep, {3, 6}, 0.1};
   lowbit::Trainer multistep(options, data, torch::kCPU, nullptr);
   CHECK(multistep.learning_rate(stage, 2, 3, 4) == Approx(0.1));
   CHECK(multistep.learning_rate(stage, 3, 0, 4) == Approx(0.01));
@@ -178,10 +179,11 @@ TEST_CASE("strategy hooks run in order around the one loop", "[trainer]") {
   auto options = tiny_training(2);
   options.max_steps_per_epoch = 2;
   std::ostringstream progress;
-  lowbit::Trainer trainer(options, data, torch::kCPU, &progress);
+  lowbit::ConsoleReporter console(progress);
+  lowbit::Trainer trainer(options, data, torch::kCPU, &console);
   RecordingStrategy strategy;
   auto spec = trial_spec(data, 2, 2, 2, 1);
-  spec.label = "[test]";
+  spec.trial.label = "[test]";
   spec.strategies.push_back(&strategy);
   auto trial = trainer.train(spec);
 
@@ -232,14 +234,14 @@ class LayoutProbe : public lowbit::Strategy {
   torch::ScalarType logits_type = torch::kFloat;
   int64_t checked = 0;
 
-  void on_step_begin(lowbit::TrainingState& state, const lowbit::Batch& batch) override {
+  void on_step_begin(const lowbit::TrainingState& state, const lowbit::Batch& batch) override {
     const auto layout = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
     CHECK(batch.images.is_contiguous(layout));
     for (auto& parameter : state.network->parameters()) {
       if (parameter.dim() == 4) CHECK(parameter.is_contiguous(layout));
     }
   }
-  torch::Tensor extra_loss(lowbit::TrainingState&, const lowbit::Batch&,
+  torch::Tensor extra_loss(const lowbit::TrainingState&, const lowbit::Batch&,
                            const lowbit::NetworkOutput& output) override {
     CHECK(output.logits.scalar_type() == logits_type);
     ++checked;
@@ -280,7 +282,7 @@ TEST_CASE("bf16 mixed precision runs the forward pass in bfloat16 and still lear
           "[trainer][performance]") {
   auto data = synthetic_data();
   auto options = tiny_training(8);
-  options.performance.mixed_precision = "bf16";
+  options.performance.mixed_precision = lowbit::MixedPrecision::bf16;
   LayoutProbe probe;
   probe.logits_type = torch::kBFloat16;
   auto spec = trial_spec(data, 32, 32, 8, 3);

@@ -16,11 +16,14 @@
 // How a plugin is put together (the same in every plugin):
 //   1. the math, as torch::autograd::Function where the backward is custom;
 //   2. modules deriving from lowbit::WeightQuantizerImpl / ActivationQuantizerImpl, which
-//      implement quantize(); learned state is a parameter or buffer (devices, checkpoints and
-//      optimizers then just work);
+//      implement quantize(); learned state is a parameter or buffer registered in the
+//      constructor (devices, checkpoints and optimizers then just work). A stateless
+//      element-wise quantizer needs no class: lowbit::ElementwiseWeightQuantizerImpl /
+//      ElementwiseActivationQuantizerImpl wrap a function;
 //   3. a lowbit::Quantizer making those modules per layer, built by a factory that reads its
 //      options through JsonReader (unknown or mistyped options are rejected for you);
 //   4. a register function adding it to the registry, and LOWBIT_PLUGIN naming it.
+// Its test (test_pact.cpp) reaches it through that entry point (lowbit/sdk/testing/).
 //
 // Options (the run's "options" object):
 //   "alpha_init": 10.0    initial clipping bound, > 0
@@ -34,6 +37,7 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
 
 namespace pact {
 namespace {
@@ -91,17 +95,19 @@ class PactActivationQuantizerImpl : public lowbit::ActivationQuantizerImpl {
   torch::Tensor alpha_;
 };
 
-class PactWeightQuantizerImpl : public lowbit::WeightQuantizerImpl {
- public:
-  using WeightQuantizerImpl::WeightQuantizerImpl;
+/// DoReFa's k-bit weights: 2 Q_k(tanh(w) / (2 max|tanh w|) + 1/2) - 1.
+torch::Tensor quantize_weight(const torch::Tensor& weight, int bits) {
+  const auto t = torch::tanh(weight);
+  const auto unit = t / (2 * t.abs().max().clamp_min(1e-12)) + 0.5;
+  return 2 * RoundFunction::apply(unit, levels(bits)) - 1;
+}
 
- protected:
-  torch::Tensor quantize(const torch::Tensor& weight) override {
-    const auto t = torch::tanh(weight);
-    const auto unit = t / (2 * t.abs().max().clamp_min(1e-12)) + 0.5;
-    return 2 * RoundFunction::apply(unit, levels(bits())) - 1;
-  }
-};
+/// The 2^k levels quantize_weight lies on, 2 / (2^k - 1) apart from -1 (for `lowbit export`).
+std::optional<lowbit::WeightGrid> weight_grid(const torch::Tensor& /*weight*/, int bits) {
+  const auto real = torch::TensorOptions().dtype(torch::kDouble);
+  return lowbit::WeightGrid{torch::tensor(2.0 / levels(bits), real), torch::tensor(-1.0, real),
+                            static_cast<int64_t>(levels(bits)) + 1};
+}
 
 class PactQuantizer : public lowbit::Quantizer {
  public:
@@ -109,7 +115,9 @@ class PactQuantizer : public lowbit::Quantizer {
 
   std::shared_ptr<lowbit::WeightQuantizerImpl> weight_quantizer(const lowbit::LayerContext& layer,
                                                                 int bits) const override {
-    return std::make_shared<PactWeightQuantizerImpl>(layer, bits);
+    // Stateless and element-wise: the SDK's module around the function is all it takes.
+    return std::make_shared<lowbit::ElementwiseWeightQuantizerImpl>(layer, bits, quantize_weight,
+                                                                    weight_grid);
   }
   std::shared_ptr<lowbit::ActivationQuantizerImpl> activation_quantizer(
       const lowbit::LayerContext& layer, int bits) const override {

@@ -6,33 +6,24 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-torch::Tensor sign_of(const torch::Tensor& x, SignZero zero) {
-  if (zero == SignZero::zero) return torch::sign(x);
-  return torch::where(x >= 0, torch::ones_like(x), -torch::ones_like(x));
-}
-
 struct ApproxSign : public torch::autograd::Function<ApproxSign> {
   static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, int64_t zero) {
     ctx->save_for_backward({x});
-    return sign_of(x, static_cast<SignZero>(zero));
+    return binary_sign(x, static_cast<SignZero>(zero));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto x = ctx->get_saved_variables()[0];
-    // The derivative of the piecewise polynomial: 2 + 2x on [-1, 0), 2 - 2x on [0, 1).
-    auto slope = torch::where(x < 0, 2 + 2 * x, 2 - 2 * x);
-    slope = torch::where(x.ge(-1).logical_and(x.lt(1)), slope, torch::zeros_like(x));
-    return {grad_outputs[0] * slope, torch::Tensor()};
+    return {grad_outputs[0] * approx_sign_slope(x), torch::Tensor()};
   }
 };
 
 struct ScaledSign : public torch::autograd::Function<ScaledSign> {
   static torch::Tensor forward(AutogradContext* ctx, torch::Tensor w, int64_t gradient,
                                int64_t zero) {
-    const auto dims = reduce_dims(w);
-    const auto alpha = dims.empty() ? w.abs() : w.abs().mean(dims, /*keepdim=*/true);
+    const auto alpha = weight_scale(w);
     ctx->save_for_backward({w, alpha});
     ctx->saved_data["gradient"] = gradient;
-    return alpha * sign_of(w, static_cast<SignZero>(zero));
+    return alpha * binary_sign(w, static_cast<SignZero>(zero));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
@@ -50,15 +41,15 @@ struct ScaledSign : public torch::autograd::Function<ScaledSign> {
     }
     return {grad, torch::Tensor(), torch::Tensor()};
   }
-
-  static std::vector<int64_t> reduce_dims(const torch::Tensor& w) {
-    std::vector<int64_t> dims;
-    for (int64_t d = 1; d < w.dim(); ++d) dims.push_back(d);
-    return dims;
-  }
 };
 
 }  // namespace
+
+torch::Tensor weight_scale(const torch::Tensor& w) {
+  std::vector<int64_t> dims;
+  for (int64_t d = 1; d < w.dim(); ++d) dims.push_back(d);
+  return dims.empty() ? w.abs() : w.abs().mean(dims, /*keepdim=*/true);
+}
 
 torch::Tensor binary_activation(const torch::Tensor& x, SignZero zero) {
   return ApproxSign::apply(x, static_cast<int64_t>(zero));

@@ -25,19 +25,21 @@
 // * Full precision (32 bits, and layers SP holds back) is the paper's last real-valued
 //   initialisation: activations clip(x, -1, 1), weights unchanged.
 
+#include <lowbit/sdk/binary.h>
+
 #include <torch/torch.h>
 
 namespace lowbit::bireal {
 
-enum class SignZero {
-  plus_one,  ///< sign(0) = +1 (ours)
-  zero,      ///< sign(0) = 0 (torch.sign, the PyTorch reference)
-};
+using lowbit::SignZero;
 
 enum class WeightGradient { magnitude_aware, clipped, identity };
 
 /// sign(x) with the ApproxSign backward.
 torch::Tensor binary_activation(const torch::Tensor& x, SignZero zero = SignZero::plus_one);
+
+/// alpha_o = mean |W_o| per output channel, shaped to broadcast over W.
+torch::Tensor weight_scale(const torch::Tensor& w);
 
 /// Per-output-channel alpha_o sign(W) for a weight [C_out, ...].
 torch::Tensor binary_weight(const torch::Tensor& w,

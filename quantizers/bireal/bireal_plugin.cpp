@@ -20,9 +20,9 @@
 //   "structure": "bireal" (default, the block transform) | "none" (the model's own blocks, with
 //                binary layers where it quantizes)
 //
-// Matrix points: binary only, so 1 or 32 bits for weights and activations; every strategy except
-// "progressive", which steps through 8/4/2 bits (TS, SP and KD work; SP holds layers at full
-// precision: clip(-1, 1) activations, real weights).
+// Matrix points: binary only (supported_bits: 1 or 32 bits), so the experiment skips PP's
+// 8/4/2-bit stages; TS, SP and KD work (SP holds layers at full precision: clip(-1, 1)
+// activations, real weights).
 
 #include "bireal.h"
 
@@ -35,30 +35,20 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
 namespace lowbit::bireal {
 namespace {
 
-bool is_binary_or_full(int bits) { return bits == 1 || bits == kFullPrecisionBits; }
-
-void check_supported(const LayerContext& layer, int bits) {
-  TORCH_CHECK(is_binary_or_full(bits), "bireal layer ", layer.name, ": binary only (1 or ",
-              kFullPrecisionBits, " bits), got ", bits);
-}
-
 class BiRealWeightQuantizerImpl : public WeightQuantizerImpl {
  public:
   BiRealWeightQuantizerImpl(LayerContext layer, int bits, WeightGradient gradient, SignZero zero)
-      : WeightQuantizerImpl(std::move(layer), bits), gradient_(gradient), zero_(zero) {
-    check_supported(context(), bits);
-  }
-  void set_bits(int bits) override {
-    check_supported(context(), bits);
-    WeightQuantizerImpl::set_bits(bits);
+      : WeightQuantizerImpl(std::move(layer), bits), gradient_(gradient), zero_(zero) {}
+  std::optional<WeightGrid> grid(const torch::Tensor& weight) const override {
+    return scaled_sign_grid(weight_scale(weight.detach()), zero_ == SignZero::zero);
   }
 
  protected:
@@ -74,13 +64,7 @@ class BiRealWeightQuantizerImpl : public WeightQuantizerImpl {
 class BiRealActivationQuantizerImpl : public ActivationQuantizerImpl {
  public:
   BiRealActivationQuantizerImpl(LayerContext layer, int bits, SignZero zero)
-      : ActivationQuantizerImpl(std::move(layer), bits), zero_(zero) {
-    check_supported(context(), bits);
-  }
-  void set_bits(int bits) override {
-    check_supported(context(), bits);
-    ActivationQuantizerImpl::set_bits(bits);
-  }
+      : ActivationQuantizerImpl(std::move(layer), bits), zero_(zero) {}
 
  protected:
   torch::Tensor quantize(const torch::Tensor& input) override {
@@ -179,19 +163,16 @@ class BiRealBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BiRealBlock);
 
+/// Bi-Real has no nonlinearity in its stem or head (stem conv -> BN, head on the real sum).
 class BiRealLayerFactory : public LayerFactoryDecorator {
  public:
-  using LayerFactoryDecorator::LayerFactoryDecorator;
+  explicit BiRealLayerFactory(std::shared_ptr<LayerFactory> inner)
+      : LayerFactoryDecorator(std::move(inner), OutsideActivations::drop) {}
 
   torch::nn::AnyModule residual_block(const BlockSpec& spec, const BlockBuilder&) override {
     const auto reason = unsupported_block(spec);
     if (!reason.empty()) throw std::invalid_argument("bireal: " + reason);
     return torch::nn::AnyModule(BiRealBlock(inner(), spec));
-  }
-  /// Bi-Real has no nonlinearity in its stem or head (stem conv -> BN, head on the real sum).
-  torch::nn::AnyModule activation(const ActivationSpec& spec) override {
-    if (spec.part != NetworkPart::body) return torch::nn::AnyModule(torch::nn::Identity());
-    return inner().activation(spec);
   }
 };
 
@@ -214,29 +195,15 @@ class BiRealQuantizer : public Quantizer {
                                                                 int bits) const override {
     return std::make_shared<BiRealActivationQuantizerImpl>(layer, bits, options_.zero);
   }
-  std::string incompatibility(int weight_bits, int activation_bits,
-                              const std::vector<std::string>& strategies) const override {
-    if (!is_binary_or_full(weight_bits) || !is_binary_or_full(activation_bits)) {
-      return "bireal is binary: weights and activations take 1 or 32 bits";
-    }
-    if (std::find(strategies.begin(), strategies.end(), "progressive") != strategies.end()) {
-      return "progressive precision steps through 8/4/2 bits, which binary bireal layers "
-             "cannot take";
-    }
-    return "";
-  }
+  BitWidths supported_bits() const override { return BitWidths::binary(); }
   std::string model_incompatibility(const ModelStructure& model) const override {
     if (!options_.structure) return "";
-    if (!model.has_blocks()) {
-      return "bireal replaces residual blocks (a real-valued shortcut around every binary conv), "
-             "and this model has none; binary layers without them are not Bi-Real Net "
-             "(\"structure\": \"none\" trains such a plain binary network)";
-    }
-    for (const auto& block : model.blocks) {
-      auto reason = unsupported_block(block);
-      if (!reason.empty()) return reason;
-    }
-    return "";
+    return refuse_blocks(
+        model,
+        "bireal replaces residual blocks (a real-valued shortcut around every binary conv), and "
+        "this model has none; binary layers without them are not Bi-Real Net (\"structure\": "
+        "\"none\" trains such a plain binary network)",
+        unsupported_block);
   }
   std::shared_ptr<LayerFactory> wrap_layers(std::shared_ptr<LayerFactory> layers) const override {
     if (!options_.structure) return layers;
@@ -253,8 +220,7 @@ std::unique_ptr<Quantizer> make_bireal(const JsonReader& reader) {
                                           {{"magnitude_aware", WeightGradient::magnitude_aware},
                                            {"clipped", WeightGradient::clipped},
                                            {"identity", WeightGradient::identity}});
-  options.zero = reader.mapped_choice("sign_zero", SignZero::plus_one,
-                                      {{"plus_one", SignZero::plus_one}, {"zero", SignZero::zero}});
+  options.zero = read_sign_zero(reader);
   options.structure = reader.mapped_choice("structure", true, {{"bireal", true}, {"none", false}});
   return std::make_unique<BiRealQuantizer>(options);
 }

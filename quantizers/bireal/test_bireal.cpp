@@ -9,8 +9,8 @@
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
-#include <quantizer_test_layers.h>
-#include <plugin_test_support.h>
+#include <lowbit/sdk/testing/test_layers.h>
+#include <lowbit/sdk/testing/plugin_test.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -165,28 +165,25 @@ TEST_CASE("bireal refuses blocks and models it does not define", "[bireal]") {
 TEST_CASE("bireal full precision (SP, 32 bits) is clip(-1, 1) and real weights", "[bireal]") {
   auto quantizer = make_quantizer({{"weight_gradient", "clipped"}});
   lowbit::LayerContext context{"layer1.0.unit1.conv", "layer1.0", 1, 2, 2};
-  auto act = quantizer->activation_quantizer(context, 1);
+  auto act = quantizer->make_activation_quantizer(context, 1);
   act->set_full_precision(true);
   check_close(act->forward(kX), values({-1, -1, -0.5, -0.25, 0, 0.25, 0.5, 1, 1}));
   act->set_full_precision(false);
   check_close(act->forward(kX), values({-1, -1, -1, -1, 1, 1, 1, 1, 1}));
-  auto weight = quantizer->weight_quantizer(context, 1);
+  auto weight = quantizer->make_weight_quantizer(context, 1);
   weight->set_full_precision(true);
   check_close(weight->forward(spec_weight()), spec_weight());
   weight->set_bits(32);
   weight->set_full_precision(false);
   check_close(weight->forward(spec_weight()), spec_weight());
-  CHECK_THROWS(weight->set_bits(2));
-  CHECK_THROWS(quantizer->activation_quantizer(context, 4));
+  CHECK_THROWS_WITH(weight->set_bits(2), Catch::Contains("takes 1 or 32 bits, not 2"));
+  CHECK_THROWS(quantizer->make_activation_quantizer(context, 4));
 }
 
 TEST_CASE("bireal options and matrix points", "[bireal]") {
   CHECK_THROWS_AS(make_quantizer({{"weight_gradient", "paper"}}), lowbit::ConfigError);
   auto quantizer = make_quantizer();
-  CHECK(quantizer->incompatibility(1, 1, {"two_stage", "stochastic", "kd"}).empty());
-  CHECK(quantizer->incompatibility(32, 32, {}).empty());
-  CHECK_THAT(quantizer->incompatibility(2, 2, {}), Catch::Contains("binary"));
-  CHECK_THAT(quantizer->incompatibility(1, 1, {"progressive"}), Catch::Contains("progressive"));
+  CHECK(quantizer->supported_bits().describe() == "1 or 32");
   // "structure": "none" keeps the model's own blocks.
   auto plain = make_quantizer({{"structure", "none"}});
   auto inner = std::make_shared<lowbit::testing::TestLayers>(plain, 1);

@@ -132,6 +132,20 @@ torch::Tensor quantize_weight(const torch::Tensor& w, int bits, const WeightOpti
   return generic_weight(w, bits, options.detach_max());
 }
 
+std::optional<WeightGrid> weight_grid(const torch::Tensor& w, int bits, const WeightOptions& options) {
+  check_bits(bits, "weight_grid");
+  if (bits == kFullPrecisionBits) return std::nullopt;
+  const auto real = torch::TensorOptions().dtype(torch::kDouble);
+  if (bits == 1 && options.k1_weights() == K1Weights::scaled) {
+    // E as quantize_weight computes it (float), so codes * 2E - E gives its values exactly.
+    const auto mean_abs = w.detach().abs().mean().to(torch::kDouble);
+    return WeightGrid{2 * mean_abs, -mean_abs, 2};
+  }
+  const auto levels = static_cast<int64_t>(std::ldexp(1.0, bits));
+  return WeightGrid{torch::tensor(2.0 / static_cast<double>(levels - 1), real),
+                    torch::tensor(-1.0, real), levels};
+}
+
 torch::Tensor clip_activation(const torch::Tensor& x) { return ClipUnit::apply(x); }
 
 torch::Tensor quantize_activation(const torch::Tensor& x, int bits,

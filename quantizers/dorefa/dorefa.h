@@ -43,7 +43,11 @@
 //   take one-pass fused kernels (fused_kernels.h) with the composite's results; Kernels::composite
 //   (option "kernels": "composite") keeps the chain of LibTorch ops, e.g. to compare the two.
 
+#include <lowbit/sdk/quantizer.h>
+
 #include <torch/torch.h>
+
+#include <optional>
 
 namespace lowbit::dorefa {
 
@@ -94,6 +98,11 @@ torch::Tensor quantize_unit(const torch::Tensor& r, int bits);
 /// DoReFa weight quantizer; `bits` in 1..32.
 torch::Tensor quantize_weight(const torch::Tensor& w, int bits,
                               const WeightOptions& options = WeightOptions());
+
+/// The grid quantize_weight(w, bits, options) lies on: 2^k levels on [-1, 1] (2/(2^k - 1) apart,
+/// from -1), or {-E, +E} for scaled 1-bit weights; nullopt at 32 bits.
+std::optional<WeightGrid> weight_grid(const torch::Tensor& w, int bits,
+                                      const WeightOptions& options = WeightOptions());
 
 /// clip(x, 0, 1) with gradient 1 on the closed interval [0, 1], 0 outside.
 torch::Tensor clip_activation(const torch::Tensor& x);

@@ -15,45 +15,12 @@
 #include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
 
+#include <functional>
 #include <memory>
 #include <utility>
 
 namespace lowbit::dorefa {
 namespace {
-
-class DoReFaWeightQuantizerImpl : public WeightQuantizerImpl {
- public:
-  DoReFaWeightQuantizerImpl(LayerContext layer, int bits, WeightOptions options)
-      : WeightQuantizerImpl(std::move(layer), bits), options_(options) {}
-
- protected:
-  torch::Tensor quantize(const torch::Tensor& weight) override {
-    return quantize_weight(weight, bits(), options_);
-  }
-
- private:
-  WeightOptions options_;
-};
-
-class DoReFaActivationQuantizerImpl : public ActivationQuantizerImpl {
- public:
-  DoReFaActivationQuantizerImpl(LayerContext layer, int bits, ActivationOptions options)
-      : ActivationQuantizerImpl(std::move(layer), bits), options_(options) {}
-
- protected:
-  torch::Tensor quantize(const torch::Tensor& input) override {
-    return quantize_activation(input, bits(), options_);
-  }
-  torch::Tensor full_precision(const torch::Tensor& input) override {
-    if (options_.full_precision() == FullPrecisionActivation::clip) {
-      return clip_activation(input);
-    }
-    return torch::relu(input);
-  }
-
- private:
-  ActivationOptions options_;
-};
 
 class DoReFaQuantizer : public Quantizer {
  public:
@@ -62,11 +29,20 @@ class DoReFaQuantizer : public Quantizer {
 
   std::shared_ptr<WeightQuantizerImpl> weight_quantizer(const LayerContext& layer,
                                                         int bits) const override {
-    return std::make_shared<DoReFaWeightQuantizerImpl>(layer, bits, weight_options_);
+    const auto options = weight_options_;
+    return std::make_shared<ElementwiseWeightQuantizerImpl>(
+        layer, bits, [options](const torch::Tensor& w, int k) { return quantize_weight(w, k, options); },
+        [options](const torch::Tensor& w, int k) { return weight_grid(w, k, options); });
   }
   std::shared_ptr<ActivationQuantizerImpl> activation_quantizer(const LayerContext& layer,
                                                                 int bits) const override {
-    return std::make_shared<DoReFaActivationQuantizerImpl>(layer, bits, activation_options_);
+    const auto options = activation_options_;
+    std::function<torch::Tensor(const torch::Tensor&)> full_precision;
+    if (options.full_precision() == FullPrecisionActivation::clip) full_precision = clip_activation;
+    return std::make_shared<ElementwiseActivationQuantizerImpl>(
+        layer, bits,
+        [options](const torch::Tensor& x, int k) { return quantize_activation(x, k, options); },
+        full_precision);
   }
 
  private:

@@ -8,17 +8,12 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-torch::Tensor sign_of(const torch::Tensor& x, SignZero zero) {
-  if (zero == SignZero::zero) return torch::sign(x);
-  return torch::where(x >= 0, torch::ones_like(x), -torch::ones_like(x));
-}
-
 struct SignFunction : public torch::autograd::Function<SignFunction> {
   static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, int64_t gradient,
                                int64_t zero) {
     ctx->save_for_backward({x});
     ctx->saved_data["gradient"] = gradient;
-    return sign_of(x, static_cast<SignZero>(zero));
+    return binary_sign(x, static_cast<SignZero>(zero));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto x = ctx->get_saved_variables()[0];
@@ -28,9 +23,7 @@ struct SignFunction : public torch::autograd::Function<SignFunction> {
     if (gradient == ActivationGradient::clipped) {
       result = grad * x.abs().le(1).to(grad.scalar_type());
     } else {
-      auto slope = torch::where(x < 0, 2 + 2 * x, 2 - 2 * x);
-      slope = torch::where(x.ge(-1).logical_and(x.lt(1)), slope, torch::zeros_like(x));
-      result = grad * slope;
+      result = grad * approx_sign_slope(x);
       if (gradient == ActivationGradient::reference) {
         // Q_A's masks miss x == 1 exactly, where the gradient ends up multiplied by itself.
         result = torch::where(x.eq(1), grad * grad, result);
@@ -43,15 +36,7 @@ struct SignFunction : public torch::autograd::Function<SignFunction> {
 struct ScaledSign : public torch::autograd::Function<ScaledSign> {
   static torch::Tensor forward(AutogradContext* /*ctx*/, torch::Tensor w, int64_t scale,
                                int64_t zero) {
-    torch::Tensor alpha;
-    if (static_cast<WeightScale>(scale) == WeightScale::channel && w.dim() > 1) {
-      std::vector<int64_t> dims;
-      for (int64_t d = 1; d < w.dim(); ++d) dims.push_back(d);
-      alpha = w.abs().mean(dims, /*keepdim=*/true);
-    } else {
-      alpha = w.abs().mean();
-    }
-    return sign_of(w, static_cast<SignZero>(zero)) * alpha;
+    return binary_sign(w, static_cast<SignZero>(zero)) * weight_scale(w, static_cast<WeightScale>(scale));
   }
   static variable_list backward(AutogradContext* /*ctx*/, variable_list grad_outputs) {
     return {grad_outputs[0], torch::Tensor(), torch::Tensor()};
@@ -63,6 +48,15 @@ struct ScaledSign : public torch::autograd::Function<ScaledSign> {
 torch::Tensor binary_activation(const torch::Tensor& x, ActivationGradient gradient,
                                 SignZero zero) {
   return SignFunction::apply(x, static_cast<int64_t>(gradient), static_cast<int64_t>(zero));
+}
+
+torch::Tensor weight_scale(const torch::Tensor& w, WeightScale scale) {
+  if (scale == WeightScale::channel && w.dim() > 1) {
+    std::vector<int64_t> dims;
+    for (int64_t d = 1; d < w.dim(); ++d) dims.push_back(d);
+    return w.abs().mean(dims, /*keepdim=*/true);
+  }
+  return w.abs().mean();
 }
 
 torch::Tensor binary_weight(const torch::Tensor& w, WeightScale scale, SignZero zero) {

@@ -23,11 +23,13 @@
 // * Full precision (32 bits, SP): activations tanh, the reference's FP pretraining nonlinearity;
 //   weights unchanged.
 
+#include <lowbit/sdk/binary.h>
+
 #include <torch/torch.h>
 
 namespace lowbit::groupnet {
 
-enum class SignZero { plus_one, zero };
+using lowbit::SignZero;
 enum class ActivationGradient { approx_sign, reference, clipped };
 enum class WeightScale { tensor, channel };
 
@@ -35,6 +37,9 @@ enum class WeightScale { tensor, channel };
 torch::Tensor binary_activation(const torch::Tensor& x,
                                 ActivationGradient gradient = ActivationGradient::approx_sign,
                                 SignZero zero = SignZero::plus_one);
+
+/// alpha = mean |W|, per tensor or per output channel (shaped to broadcast over W).
+torch::Tensor weight_scale(const torch::Tensor& w, WeightScale scale);
 
 /// Q_W: alpha sign(W), identity backward.
 torch::Tensor binary_weight(const torch::Tensor& w, WeightScale scale = WeightScale::tensor,

@@ -36,7 +36,8 @@
 //   "sign_zero": "plus_one" (default) | "zero" (torch.sign)
 //   "structure": "groupnet" (default, the block transform) | "none" (the model's own blocks)
 //
-// Matrix points: binary only (1 or 32 bits); every strategy except "progressive" (8/4/2 bits).
+// Matrix points: binary only (supported_bits: 1 or 32 bits), so the experiment skips PP's
+// 8/4/2-bit stages.
 
 #include "groupnet.h"
 
@@ -49,8 +50,8 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -70,22 +71,13 @@ struct Options {
 
 namespace {
 
-bool is_binary_or_full(int bits) { return bits == 1 || bits == kFullPrecisionBits; }
-
-void check_supported(const LayerContext& layer, int bits) {
-  TORCH_CHECK(is_binary_or_full(bits), "groupnet layer ", layer.name, ": binary only (1 or ",
-              kFullPrecisionBits, " bits), got ", bits);
-}
-
 class GroupNetWeightQuantizerImpl : public WeightQuantizerImpl {
  public:
   GroupNetWeightQuantizerImpl(LayerContext layer, int bits, Options options)
-      : WeightQuantizerImpl(std::move(layer), bits), options_(options) {
-    check_supported(context(), bits);
-  }
-  void set_bits(int bits) override {
-    check_supported(context(), bits);
-    WeightQuantizerImpl::set_bits(bits);
+      : WeightQuantizerImpl(std::move(layer), bits), options_(options) {}
+  std::optional<WeightGrid> grid(const torch::Tensor& weight) const override {
+    return scaled_sign_grid(weight_scale(weight.detach(), options_.scale),
+                            options_.zero == SignZero::zero);
   }
 
  protected:
@@ -100,13 +92,7 @@ class GroupNetWeightQuantizerImpl : public WeightQuantizerImpl {
 class GroupNetActivationQuantizerImpl : public ActivationQuantizerImpl {
  public:
   GroupNetActivationQuantizerImpl(LayerContext layer, int bits, Options options)
-      : ActivationQuantizerImpl(std::move(layer), bits), options_(options) {
-    check_supported(context(), bits);
-  }
-  void set_bits(int bits) override {
-    check_supported(context(), bits);
-    ActivationQuantizerImpl::set_bits(bits);
-  }
+      : ActivationQuantizerImpl(std::move(layer), bits), options_(options) {}
 
  protected:
   torch::Tensor quantize(const torch::Tensor& input) override {
@@ -268,8 +254,9 @@ namespace {
 
 class GroupNetLayerFactory : public LayerFactoryDecorator {
  public:
+  /// Group-Net has no nonlinearity in its stem or head (the head pools the real sum).
   GroupNetLayerFactory(std::shared_ptr<LayerFactory> inner, Options options)
-      : LayerFactoryDecorator(std::move(inner)), options_(options) {}
+      : LayerFactoryDecorator(std::move(inner), OutsideActivations::drop), options_(options) {}
 
   torch::nn::AnyModule residual_block(const BlockSpec& spec, const BlockBuilder&) override {
     const auto reason = unsupported_block(spec);
@@ -278,11 +265,6 @@ class GroupNetLayerFactory : public LayerFactoryDecorator {
     GroupNetBlock block(inner(), spec, options_, previous_.get());
     previous_ = block.ptr();
     return torch::nn::AnyModule(block);
-  }
-  /// Group-Net has no nonlinearity in its stem or head (the head pools the real sum).
-  torch::nn::AnyModule activation(const ActivationSpec& spec) override {
-    if (spec.part != NetworkPart::body) return torch::nn::AnyModule(torch::nn::Identity());
-    return inner().activation(spec);
   }
   /// The reference's order, conv -> max-pool -> BN: BN normalises the pooled map.
   torch::nn::Sequential stem(const StemSpec& spec, const StemBuilder&) override {
@@ -321,29 +303,14 @@ class GroupNetQuantizer : public Quantizer {
                                                                 int bits) const override {
     return std::make_shared<GroupNetActivationQuantizerImpl>(layer, bits, options_);
   }
-  std::string incompatibility(int weight_bits, int activation_bits,
-                              const std::vector<std::string>& strategies) const override {
-    if (!is_binary_or_full(weight_bits) || !is_binary_or_full(activation_bits)) {
-      return "groupnet is binary: weights and activations take 1 or 32 bits";
-    }
-    if (std::find(strategies.begin(), strategies.end(), "progressive") != strategies.end()) {
-      return "progressive precision steps through 8/4/2 bits, which binary groupnet layers "
-             "cannot take";
-    }
-    return "";
-  }
+  BitWidths supported_bits() const override { return BitWidths::binary(); }
   std::string model_incompatibility(const ModelStructure& model) const override {
     if (!options_.structure) return "";
-    if (!model.has_blocks()) {
-      return "groupnet replaces residual blocks by K binary bases, and this model has none; "
-             "binary layers without them are not Group-Net (\"structure\": \"none\" trains "
-             "such a plain binary network)";
-    }
-    for (const auto& block : model.blocks) {
-      auto reason = unsupported_block(block);
-      if (!reason.empty()) return reason;
-    }
-    return "";
+    return refuse_blocks(model,
+                         "groupnet replaces residual blocks by K binary bases, and this model has "
+                         "none; binary layers without them are not Group-Net (\"structure\": "
+                         "\"none\" trains such a plain binary network)",
+                         unsupported_block);
   }
   std::shared_ptr<LayerFactory> wrap_layers(std::shared_ptr<LayerFactory> layers) const override {
     if (!options_.structure) return layers;
@@ -368,8 +335,7 @@ std::unique_ptr<Quantizer> make_groupnet(const JsonReader& reader) {
   options.scale = reader.mapped_choice(
       "weight_scale", WeightScale::tensor,
       {{"tensor", WeightScale::tensor}, {"channel", WeightScale::channel}});
-  options.zero = reader.mapped_choice("sign_zero", SignZero::plus_one,
-                                      {{"plus_one", SignZero::plus_one}, {"zero", SignZero::zero}});
+  options.zero = read_sign_zero(reader);
   options.structure =
       reader.mapped_choice("structure", true, {{"groupnet", true}, {"none", false}});
   return std::make_unique<GroupNetQuantizer>(options);

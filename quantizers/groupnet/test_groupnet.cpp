@@ -9,8 +9,8 @@
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
-#include <quantizer_test_layers.h>
-#include <plugin_test_support.h>
+#include <lowbit/sdk/testing/test_layers.h>
+#include <lowbit/sdk/testing/plugin_test.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -158,10 +158,10 @@ TEST_CASE("groupnet block: K bases, learned scales or mean, shared binary downsa
 TEST_CASE("groupnet full precision (SP, 32 bits) is tanh and real weights", "[groupnet]") {
   auto quantizer = make_quantizer();
   lowbit::LayerContext context{"layer1.0.base0.sign2", "layer1.0", 1, 1, 1};
-  auto act = quantizer->activation_quantizer(context, 1);
+  auto act = quantizer->make_activation_quantizer(context, 1);
   act->set_full_precision(true);
   check_close(act->forward(kX), torch::tanh(kX));
-  auto weight = quantizer->weight_quantizer(context, 32);
+  auto weight = quantizer->make_weight_quantizer(context, 32);
   check_close(weight->forward(kX.reshape({1, 9})), kX.reshape({1, 9}));
   CHECK_THROWS(weight->set_bits(4));
 }
@@ -271,10 +271,7 @@ TEST_CASE("groupnet options and matrix points", "[groupnet]") {
   CHECK_THROWS_AS(make_quantizer({{"aggregation", "gates"}}), lowbit::ConfigError);
   CHECK_THROWS_AS(make_quantizer({{"gates", "yes"}}), lowbit::ConfigError);
   auto quantizer = make_quantizer();
-  CHECK(quantizer->incompatibility(1, 1, {"two_stage", "stochastic", "kd"}).empty());
-  CHECK_THAT(quantizer->incompatibility(4, 4, {}), Catch::Contains("binary"));
-  CHECK_THAT(quantizer->incompatibility(1, 1, {"kd", "progressive"}),
-             Catch::Contains("progressive"));
+  CHECK(quantizer->supported_bits().describe() == "1 or 32");
   auto plain = make_quantizer({{"structure", "none"}});
   auto inner = std::make_shared<lowbit::testing::TestLayers>(plain, 1);
   CHECK(plain->wrap_layers(inner) == inner);

@@ -28,9 +28,13 @@ namespace {
 
 int basis_bits(int bits) { return bits < kFullPrecisionBits ? bits : 0; }
 
+/// LQ-Net enumerates all 2^K levels of a basis.
+const BitWidths kSupportedBits = BitWidths::up_to(kMaxBits);
+
+/// Before a basis is made: a module made directly (not through Quantizer::make_*) is held too.
 void check_supported(const LayerContext& layer, int bits) {
-  TORCH_CHECK(bits <= kMaxBits || bits == kFullPrecisionBits, "lqnet layer ", layer.name,
-              ": supports 1..", kMaxBits, " or ", kFullPrecisionBits, " bits, got ", bits);
+  TORCH_CHECK(kSupportedBits.contains(bits), "lqnet layer ", layer.name, ": supports ",
+              kSupportedBits.describe(), " bits, got ", bits);
 }
 
 /// What weight and activation modules share: the basis, its moving-average state and QEM options.
@@ -154,16 +158,7 @@ class LQNetQuantizer : public Quantizer {
                                                                 int bits) const override {
     return std::make_shared<LQNetActivationQuantizerImpl>(layer, bits, options_);
   }
-  std::string incompatibility(int weight_bits, int activation_bits,
-                              const std::vector<std::string>& /*strategies*/) const override {
-    for (int bits : {weight_bits, activation_bits}) {
-      if (bits > kMaxBits && bits != kFullPrecisionBits) {
-        return fmt::format("lqnet enumerates all 2^K levels and supports K = 1..{} or {} bits",
-                           kMaxBits, kFullPrecisionBits);
-      }
-    }
-    return "";
-  }
+  BitWidths supported_bits() const override { return kSupportedBits; }
 
  private:
   QemOptions options_;

@@ -9,7 +9,7 @@
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
-#include <plugin_test_support.h>
+#include <lowbit/sdk/testing/plugin_test.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -228,8 +228,9 @@ TEST_CASE("lqnet options and matrix points", "[lqnet]") {
   CHECK_THROWS_AS(make_quantizer({{"ema", "debias"}}), lowbit::ConfigError);
   CHECK_THROWS_AS(make_quantizer({{"momentum", 1.5}}), lowbit::ConfigError);
   auto quantizer = make_quantizer({{"singular", "pinv"}, {"ridge", 0.0}});
-  CHECK(quantizer->incompatibility(2, 2, {"progressive", "kd"}).empty());
-  CHECK(quantizer->incompatibility(1, 32, {}).empty());
-  CHECK_THAT(quantizer->incompatibility(16, 16, {}), Catch::Contains("1..8"));
-  CHECK_THROWS(quantizer->weight_quantizer(layer(4, 3), 12));
+  CHECK(quantizer->supported_bits().describe() == "1..8 or 32");
+  CHECK(quantizer->supported_bits().contains(lowbit::Precision{2, 32}));
+  CHECK_FALSE(quantizer->supported_bits().contains(lowbit::Precision{16, 16}));
+  // Made directly, not through make_weight_quantizer: the module holds itself to 1..8 too.
+  CHECK_THROWS_WITH(quantizer->weight_quantizer(layer(4, 3), 12), Catch::Contains("1..8 or 32"));
 }

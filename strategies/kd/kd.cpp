@@ -2,51 +2,12 @@
 
 #include <lowbit/sdk/abi.h>
 #include <lowbit/sdk/registry.h>
+#include <lowbit/sdk/weights.h>
 
 #include <fstream>
 #include <stdexcept>
 
 namespace lowbit::kd {
-namespace {
-
-std::string join_path(const std::string& prefix, const std::string& key) {
-  return prefix.empty() ? key : prefix + "." + key;
-}
-
-void load_into(torch::nn::Module& module, torch::serialize::InputArchive& archive,
-               const std::string& prefix, const std::string& path) {
-  torch::NoGradGuard no_grad;
-  auto copy = [&](const std::string& key, torch::Tensor& target, bool is_buffer) {
-    torch::Tensor value;
-    if (!archive.try_read(key, value, is_buffer)) {
-      throw std::runtime_error(path + ": no \"" + join_path(prefix, key) + "\" in the weights file");
-    }
-    if (value.sizes() != target.sizes()) {
-      throw std::runtime_error(path + ": \"" + join_path(prefix, key) + "\" has another shape");
-    }
-    target.copy_(value);
-  };
-  for (auto& item : module.named_parameters(/*recurse=*/false)) copy(item.key(), item.value(), false);
-  for (auto& item : module.named_buffers(/*recurse=*/false)) copy(item.key(), item.value(), true);
-  for (auto& child : module.named_children()) {
-    torch::serialize::InputArchive child_archive;
-    if (archive.try_read(child.key(), child_archive)) {
-      load_into(*child.value(), child_archive, join_path(prefix, child.key()), path);
-    } else if (!child.value()->parameters().empty() || !child.value()->buffers().empty()) {
-      throw std::runtime_error(path + ": no \"" + join_path(prefix, child.key()) +
-                               "\" in the weights file (another architecture?)");
-    }
-  }
-}
-
-}  // namespace
-
-void load_matching_weights(torch::nn::Module& module, const std::string& path, torch::Device device) {
-  if (!std::ifstream(path).good()) throw std::runtime_error(path + ": no weights file there");
-  torch::serialize::InputArchive archive;
-  archive.load_from(path, device);
-  load_into(module, archive, "", path);
-}
 
 /// A weights file named in the options must be there when the experiment is read, not only when
 /// its first trial starts.
@@ -109,8 +70,8 @@ torch::Tensor KdStrategy::quantized_teacher_features(const TrainingState& state,
   while (feature_quantizers_.size() <= point) {
     const auto channels = features.size(1);
     LayerContext context{"kd.teacher_stage" + std::to_string(feature_quantizers_.size() + 1), "",
-                         channels, channels, 1};
-    auto quantizer = state.quantizer->activation_quantizer(context, bits);
+                         channels, channels, 1, ""};
+    auto quantizer = state.quantizer->make_activation_quantizer(context, bits);
     quantizer->to(state.device);
     feature_quantizers_.push_back(std::move(quantizer));
   }
@@ -120,7 +81,7 @@ torch::Tensor KdStrategy::quantized_teacher_features(const TrainingState& state,
   return quantizer.forward(features);
 }
 
-void KdStrategy::on_trial_begin(TrainingState& state) {
+void KdStrategy::on_trial_begin(const TrainingState& state) {
   const std::string model = options_.teacher.empty() ? state.model : options_.teacher;
   if (model.empty()) throw std::runtime_error("kd: no teacher model given and no student model known");
   // A teacher_checkpoint replaces whatever the teacher would start from, so it starts from the
@@ -129,13 +90,17 @@ void KdStrategy::on_trial_begin(TrainingState& state) {
   const auto start = !options_.teacher_checkpoint.empty() ? NetworkStart::seed
                      : options_.joint                      ? NetworkStart::like_run
                                                            : NetworkStart::pretrained;
-  teacher_ = state.build_full_precision_network(model, start);
+  teacher_ = state.services->build_full_precision_network(model, start);
   teacher_->to(state.device);
+  // A lowbit weights file, perhaps a quantized run's: its quantizer state has no place in the
+  // full-precision teacher, but the student takes all of it.
   if (!options_.teacher_checkpoint.empty()) {
-    load_matching_weights(*teacher_, options_.teacher_checkpoint, state.device);
+    load_named_tensors(*teacher_, read_weights_file(options_.teacher_checkpoint),
+                       options_.teacher_checkpoint, LoadOptions{false, true});
   }
   if (!options_.student_checkpoint.empty()) {
-    load_matching_weights(*state.network, options_.student_checkpoint, state.device);
+    load_named_tensors(*state.network, read_weights_file(options_.student_checkpoint),
+                       options_.student_checkpoint, LoadOptions{true, true});
   }
   if (options_.joint) {
     optimizer_ = std::make_unique<torch::optim::SGD>(
@@ -147,7 +112,7 @@ void KdStrategy::on_trial_begin(TrainingState& state) {
   }
 }
 
-torch::Tensor KdStrategy::extra_loss(TrainingState& state, const Batch& batch,
+torch::Tensor KdStrategy::extra_loss(const TrainingState& state, const Batch& batch,
                                      const NetworkOutput& output) {
   NetworkOutput taught;
   if (options_.joint) {
@@ -203,7 +168,7 @@ torch::Tensor KdStrategy::extra_loss(TrainingState& state, const Batch& batch,
   return student;
 }
 
-void KdStrategy::on_step_end(TrainingState& state) {
+void KdStrategy::on_step_end(const TrainingState& state) {
   if (!options_.joint || !teacher_loss_.defined()) return;
   for (auto& group : optimizer_->param_groups()) {
     static_cast<torch::optim::SGDOptions&>(group.options()).lr(teacher_learning_rate(state));
@@ -214,8 +179,8 @@ void KdStrategy::on_step_end(TrainingState& state) {
   teacher_loss_ = torch::Tensor();
 }
 
-void KdStrategy::on_epoch_end(TrainingState& state, std::map<std::string, double>& metrics) {
-  auto [top1, top5] = state.evaluate(*teacher_);
+void KdStrategy::on_epoch_end(const TrainingState& state, std::map<std::string, double>& metrics) {
+  auto [top1, top5] = state.services->evaluate(*teacher_);
   metrics["teacher_top1"] = top1;
   metrics["teacher_top5"] = top5;
 }

@@ -68,11 +68,11 @@ class KdStrategy : public Strategy {
  public:
   explicit KdStrategy(KdOptions options) : options_(std::move(options)) {}
 
-  void on_trial_begin(TrainingState& state) override;
-  torch::Tensor extra_loss(TrainingState& state, const Batch& batch,
+  void on_trial_begin(const TrainingState& state) override;
+  torch::Tensor extra_loss(const TrainingState& state, const Batch& batch,
                            const NetworkOutput& output) override;
-  void on_step_end(TrainingState& state) override;
-  void on_epoch_end(TrainingState& state, std::map<std::string, double>& metrics) override;
+  void on_step_end(const TrainingState& state) override;
+  void on_epoch_end(const TrainingState& state, std::map<std::string, double>& metrics) override;
   double cross_entropy_weight() const override { return options_.alpha_student; }
   void save_state(torch::serialize::OutputArchive& archive) const override;
   void load_state(torch::serialize::InputArchive& archive) override;
@@ -96,11 +96,6 @@ class KdStrategy : public Strategy {
   torch::Tensor teacher_loss_;
   KdLosses last_;
 };
-
-/// Copies every parameter and buffer of `module` from a LibTorch archive written by a network of
-/// the same architecture; entries the module lacks (e.g. quantizer state) are ignored, a missing
-/// or mis-shaped parameter is an error naming it.
-void load_matching_weights(torch::nn::Module& module, const std::string& path, torch::Device device);
 
 std::unique_ptr<Strategy> make_kd(const JsonReader& options);
 

@@ -116,6 +116,13 @@ struct Fixture {
   std::vector<std::string> built;
   std::vector<lowbit::NetworkStart> starts;
   UniformQuantizer quantizer;
+  lowbit::FunctionTrainingServices services{
+      [this](const std::string& model, lowbit::NetworkStart start) {
+        built.push_back(model);
+        starts.push_back(start);
+        return std::make_shared<TinyNet>(model == "wide" ? 5 : 3);
+      },
+      [](lowbit::NetworkImpl&) { return std::make_pair(87.5, 99.0); }};
 
   explicit Fixture(int64_t image_size = 5) {
     torch::manual_seed(1);
@@ -126,14 +133,10 @@ struct Fixture {
     state.model = "tiny";
     state.stage = &stage;
     state.learning_rate = 0.1;
-    state.build_full_precision_network = [this](const std::string& model,
-                                                lowbit::NetworkStart start) {
-      built.push_back(model);
-      starts.push_back(start);
-      return std::make_shared<TinyNet>(model == "wide" ? 5 : 3);
-    };
-    state.evaluate = [](lowbit::NetworkImpl&) { return std::make_pair(87.5, 99.0); };
+    state.services = &services;
   }
+  Fixture(const Fixture&) = delete;
+  Fixture& operator=(const Fixture&) = delete;
 };
 
 std::unique_ptr<KdStrategy> make(const json& options) {

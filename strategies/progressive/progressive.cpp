@@ -71,7 +71,7 @@ TrainingPlan progressive_plan(const TrainingPlan& plan, const ProgressiveOptions
       if (same_as_before_stage || repeat) continue;
       const std::string label = "pp" + std::to_string(sub.weight_bits) + "W" +
                                 std::to_string(sub.activation_bits) + "A";
-      sub.name = planned.name == "main" ? label : planned.name + "/" + label;
+      name_planned_stage(sub, label);
       subs.push_back(sub);
     }
     // The last sub-stage is the planned stage itself; the ones before it are extra stages.

@@ -7,7 +7,7 @@
 #include <lowbit/sdk/abi.h>
 #include <lowbit/sdk/error.h>
 #include <lowbit/sdk/registry.h>
-#include <plugin_test_support.h>
+#include <lowbit/sdk/testing/plugin_test.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

@@ -28,19 +28,13 @@ double delta_at(const StochasticOptions& options, double progress, int64_t total
 std::vector<double> step_draws(uint64_t seed, int64_t step, size_t count) {
   // A fixed tag keeps SP's stream apart from any other generator seeded from the trial's seed.
   constexpr uint64_t kStochasticTag = 0x5350'6472'6177'7331ULL;  // "SPdraws1"
-  std::seed_seq sequence{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
-                         static_cast<uint32_t>(step), static_cast<uint32_t>(uint64_t(step) >> 32),
-                         static_cast<uint32_t>(kStochasticTag),
-                         static_cast<uint32_t>(kStochasticTag >> 32)};
-  std::mt19937_64 generator(sequence);
+  auto stream = own_random_stream(seed, kStochasticTag, step);
   std::vector<double> draws(count);
-  // The top 53 bits as a double in [0, 1): the same on every standard library, unlike
-  // std::uniform_real_distribution.
-  for (auto& draw : draws) draw = static_cast<double>(generator() >> 11) * 0x1.0p-53;
+  for (auto& draw : draws) draw = unit_interval(stream);
   return draws;
 }
 
-void StochasticStrategy::on_trial_begin(TrainingState& state) {
+void StochasticStrategy::on_trial_begin(const TrainingState& state) {
   fragment_names_.clear();
   fragments_.clear();
   const auto quantizers = tensor_quantizers(*state.network);
@@ -67,7 +61,7 @@ void StochasticStrategy::on_trial_begin(TrainingState& state) {
   }
 }
 
-void StochasticStrategy::on_step_begin(TrainingState& state, const Batch& /*batch*/) {
+void StochasticStrategy::on_step_begin(const TrainingState& state, const Batch& /*batch*/) {
   const double progress =
       static_cast<double>(state.epoch) +
       (state.steps_per_epoch > 0
@@ -105,7 +99,7 @@ void StochasticStrategy::on_step_begin(TrainingState& state, const Batch& /*batc
   }
 }
 
-void StochasticStrategy::on_step_end(TrainingState& /*state*/) {
+void StochasticStrategy::on_step_end(const TrainingState& /*state*/) {
   // Outside a training step (evaluation, checkpoints) the network is fully quantized.
   for (auto& [name, fragment] : fragments_) {
     for (auto& quantizer : fragment.weights) quantizer->set_full_precision(false);
@@ -113,7 +107,7 @@ void StochasticStrategy::on_step_end(TrainingState& /*state*/) {
   }
 }
 
-void StochasticStrategy::on_epoch_end(TrainingState& state, std::map<std::string, double>& metrics) {
+void StochasticStrategy::on_epoch_end(const TrainingState& state, std::map<std::string, double>& metrics) {
   // δ at the start of the epoch just trained.
   metrics["sp_delta"] = delta_at(options_, static_cast<double>(state.epoch), state.total_epochs);
   metrics["sp_quantized_fraction"] =

@@ -55,10 +55,10 @@ class StochasticStrategy : public Strategy {
  public:
   explicit StochasticStrategy(StochasticOptions options) : options_(options) {}
 
-  void on_trial_begin(TrainingState& state) override;
-  void on_step_begin(TrainingState& state, const Batch& batch) override;
-  void on_step_end(TrainingState& state) override;
-  void on_epoch_end(TrainingState& state, std::map<std::string, double>& metrics) override;
+  void on_trial_begin(const TrainingState& state) override;
+  void on_step_begin(const TrainingState& state, const Batch& batch) override;
+  void on_step_end(const TrainingState& state) override;
+  void on_epoch_end(const TrainingState& state, std::map<std::string, double>& metrics) override;
 
   /// The fragments, in network order, and what the last step chose for each.
   const std::vector<std::string>& fragments() const { return fragment_names_; }

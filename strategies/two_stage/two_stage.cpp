@@ -21,7 +21,7 @@ StageOverride read_override(const JsonReader& reader) {
 Stage with_override(Stage stage, const StageOverride& override_with, const std::string& name) {
   if (override_with.epochs > 0) stage.epochs = override_with.epochs;
   if (override_with.learning_rate > 0) stage.learning_rate = override_with.learning_rate;
-  stage.name = stage.name == "main" ? name : name + "/" + stage.name;
+  name_planned_stage(stage, name, LabelPosition::first);
   return stage;
 }
 

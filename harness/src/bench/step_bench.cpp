@@ -1,5 +1,6 @@
 #include <lowbit/bench/step_bench.h>
 #include <lowbit/experiment/experiment.h>
+#include <lowbit/training/optimizer.h>
 #include <lowbit/training/train_step.h>
 #include <lowbit/training/trainer.h>
 
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include <sys/resource.h>
@@ -88,13 +90,14 @@ StepTiming time_steps(Setting& setting, const SettingBuilder& builder,
   state.learning_rate = kLearningRate;
   state.total_epochs = 1;
   // A step takes as long whatever the weights are: every network starts from the seed here.
-  state.build_full_precision_network = [&builder](const std::string& model, NetworkStart) {
-    return builder.full_precision(model);
-  };
+  const FunctionTrainingServices services(
+      [&builder](const std::string& model, NetworkStart) { return builder.full_precision(model); },
+      {});
+  state.services = &services;
   for (auto* strategy : setting.strategies) strategy->on_trial_begin(state);
 
-  torch::optim::SGD optimizer(
-      trainable_parameters(network, setting.strategies), torch::optim::SGDOptions(kLearningRate).momentum(0.9).weight_decay(1e-4));
+  auto optimizer =
+      make_sgd(options.optimizer, trainable_parameters(network, setting.strategies), kLearningRate);
   const auto float_options = torch::TensorOptions().device(options.device);
   Batch batch{input_layout(torch::randn({options.batch_size, options.channels, options.image_size,
                                          options.image_size}, float_options),
@@ -126,6 +129,23 @@ StepTiming time_steps(Setting& setting, const SettingBuilder& builder,
 
 }  // namespace
 
+void print_step_bench(std::ostream& out, const StepBenchOptions& options,
+                      const StepBenchResult& result, int threads) {
+  out << fmt::format("{} {} batch {} input {}x{}x{} on {} ({} threads{}{}), median of {} steps\n",
+                     options.model, options.quantizer, options.batch_size, options.channels,
+                     options.image_size, options.image_size, options.device.str(), threads,
+                     options.performance.channels_last ? ", channels-last" : "",
+                     options.performance.autocast_bf16() ? ", bf16 autocast" : "", options.steps);
+  out << fmt::format("{:<10} {:>10} {:>10} {:>12}\n", "setting", "ms/step", "img/s", "peak MB");
+  for (const auto* timing : {&result.full_precision, &result.quantized, &result.distilled}) {
+    if (timing->setting.empty()) continue;  // distilled, unless KD was timed
+    out << fmt::format("{:<10} {:>10.1f} {:>10.0f} {:>12.0f}\n", timing->setting, timing->median_ms,
+                       timing->images_per_second, timing->peak_memory_mb);
+  }
+  out << fmt::format("quantizer overhead (quantized / full-precision step time): {:.2f}\n",
+                     result.overhead());
+}
+
 double median(std::vector<double> values) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
@@ -151,12 +171,15 @@ StepBenchResult bench_training_steps(const Registry& registry, const StepBenchOp
   Setting quantized{quantized_label, quantized_stage, builder.quantized(), {}};
   result.quantized = time_steps(quantized, builder, options);
 
-  if (options.kd) {
+  if (!options.distillation_strategy.empty()) {
     torch::manual_seed(options.seed);
     const JsonReader reader(options.kd_options, "bench", "/kd_options");
-    auto kd = registry.strategy("kd")(reader);
+    auto distiller = registry.strategy(options.distillation_strategy)(reader);
     reader.reject_unknown_keys();
-    Setting distilled{quantized_label + "+KD", quantized_stage, builder.quantized(), {kd.get()}};
+    const auto& info = registry.info(ComponentKind::strategy, options.distillation_strategy);
+    const std::string label = info.label.empty() ? info.name : info.label;
+    Setting distilled{
+        quantized_label + "+" + label, quantized_stage, builder.quantized(), {distiller.get()}};
     result.distilled = time_steps(distilled, builder, options);
   }
   return result;

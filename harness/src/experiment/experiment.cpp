@@ -206,7 +206,8 @@ void read_training(const JsonReader& reader, TrainingOptions& training) {
   training.eval_batch_size = reader.integer("eval_batch_size", training.eval_batch_size, 1, kMaxBatch);
   training.max_steps_per_epoch = reader.integer("max_steps_per_epoch", 0, 0, int64_t{1} << 40);
   training.performance.channels_last = reader.boolean("channels_last", false);
-  training.performance.mixed_precision = reader.choice("mixed_precision", "off", {"off", "bf16"});
+  training.performance.mixed_precision =
+      reader.mapped_choice("mixed_precision", MixedPrecision::off, mixed_precision_names());
   training.performance.cudnn_benchmark = reader.boolean("cudnn_benchmark", false);
 
   auto optimizer = reader.object("optimizer");
@@ -222,8 +223,8 @@ void read_training(const JsonReader& reader, TrainingOptions& training) {
   optimizer.reject_unknown_keys();
 
   auto schedule = reader.object("schedule");
-  training.schedule.name = schedule.choice("name", "cosine", {"cosine", "multistep"});
-  if (training.schedule.name == "multistep") {
+  training.schedule.kind = schedule.mapped_choice("name", ScheduleKind::cosine, schedule_kinds());
+  if (training.schedule.kind == ScheduleKind::multistep) {
     training.schedule.milestones = schedule.integers("milestones", {}, 1, kMaxEpochs);
     training.schedule.gamma = schedule.number("gamma", 0.1, 0.0, 1.0);
     for (size_t i = 1; i < training.schedule.milestones.size(); ++i) {
@@ -237,8 +238,8 @@ void read_training(const JsonReader& reader, TrainingOptions& training) {
 }
 
 nlohmann::json training_json(const TrainingOptions& training) {
-  nlohmann::json schedule{{"name", training.schedule.name}};
-  if (training.schedule.name == "multistep") {
+  nlohmann::json schedule{{"name", to_string(training.schedule.kind)}};
+  if (training.schedule.kind == ScheduleKind::multistep) {
     schedule["milestones"] = training.schedule.milestones;
     schedule["gamma"] = training.schedule.gamma;
   }
@@ -259,8 +260,8 @@ nlohmann::json training_json(const TrainingOptions& training) {
   // so runs from before these settings existed keep their identity. cudnn_benchmark only picks
   // algorithms and, like the thread count, is no part of it.
   if (training.performance.channels_last) out["channels_last"] = true;
-  if (training.performance.mixed_precision != "off") {
-    out["mixed_precision"] = training.performance.mixed_precision;
+  if (training.performance.mixed_precision != MixedPrecision::off) {
+    out["mixed_precision"] = to_string(training.performance.mixed_precision);
   }
   return out;
 }
@@ -420,6 +421,32 @@ void resolve_init(Experiment& experiment, const JsonReader& root) {
   }
 }
 
+/// Why the run's quantizer cannot train it: its precision, or a stage one of its strategies plans
+/// (PP's 8/4/2 bits), takes bit-widths outside the quantizer's supported_bits(); "" if it can.
+std::string unsupported_bits(const RunPlan& run, const Quantizer& quantizer,
+                             const Registry& registry, const std::string& file) {
+  const auto supported = quantizer.supported_bits();
+  const Precision target{run.precision.weight_bits, run.precision.activation_bits};
+  if (!supported.contains(target)) {
+    return fmt::format("{} takes {} bits, not {}", run.quantizer.name, supported.describe(),
+                       target.label());
+  }
+  TrainingPlan plan{{Stage{"main", run.epochs, run.learning_rate, target.weight_bits,
+                           target.activation_bits}}};
+  for (const auto& strategy : run.strategies) {
+    JsonReader options(strategy.options, file, "/strategies");
+    registry.strategy(strategy.name)(options)->plan(plan);
+    for (const auto& stage : plan.stages) {
+      const Precision planned{stage.weight_bits, stage.activation_bits};
+      if (!supported.contains(planned)) {
+        return fmt::format("{} plans the stage \"{}\" at {}, and {} takes {} bits", strategy.name,
+                           stage.name, planned.label(), run.quantizer.name, supported.describe());
+      }
+    }
+  }
+  return "";
+}
+
 /// Resolves one matrix point: the configuration that defines it (hashed) and its labels.
 RunPlan make_run(const Experiment& experiment, const std::string& model,
                  const ComponentChoice& quantizer, std::pair<int, int> precision,
@@ -479,10 +506,6 @@ std::optional<size_t> full_precision_run(const std::vector<RunPlan>& runs, const
   return std::nullopt;
 }
 
-std::string precision_label(int weight_bits, int activation_bits) {
-  return fmt::format("{}W{}A", weight_bits, activation_bits);
-}
-
 Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
                             const Registry& registry) {
   Experiment experiment;
@@ -493,7 +516,7 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
   experiment.description = root.string("description", "");
   experiment.trials = root.integer("trials", 1, 1, 1000);
   experiment.seed = static_cast<uint64_t>(root.integer("seed", 0, 0, int64_t{1} << 62));
-  experiment.device = root.choice("device", "auto", {"auto", "cpu", "cuda"});
+  experiment.device = root.mapped_choice("device", DeviceChoice::automatic, device_choices());
   experiment.threads = root.integer("threads", 0, 0, 1024);
   const bool quantize_all = root.boolean("quantize_all", false);
   read_training(root.object("training"), experiment.training);
@@ -555,10 +578,8 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
         for (const auto& strategies : strategy_sets) {
           auto run = make_run(experiment, model, quantizer, precision, strategies, quantize_all, registry);
           // A point the quantizer cannot run is skipped with its reason rather than failing.
-          auto reason = !model_reason.empty()
-                            ? model_reason
-                            : instance->incompatibility(precision.first, precision.second,
-                                                        run.record.strategies);
+          auto reason = !model_reason.empty() ? model_reason
+                                              : unsupported_bits(run, *instance, registry, file);
           if (reason.empty() && experiment.init.kind == InitKind::full_precision &&
               is_full_precision(precision) && !strategies.empty()) {
             reason = "the 32W32A row is the full-precision model the quantized rows start from; "

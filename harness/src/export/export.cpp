@@ -35,23 +35,37 @@ bool matches(const StoredRun& run, const RunSelector& selector) {
 constexpr const char* kFormat =
     "lowbit export v1: every parameter and buffer by name; for each quantized conv/linear "
     "<layer>: <layer>.weight_quantized (what the forward pass uses), <layer>.weight_codes "
-    "(integers), <layer>.weight_scale and <layer>.weight_offset (float64) with weight_quantized "
-    "= weight_codes * weight_scale + weight_offset, <layer>.weight_bits. DoReFa k-bit weights: "
-    "scale 2/(2^k-1), offset -1.";
+    "(integers), <layer>.weight_scale and <layer>.weight_offset (float64, scalars or one per "
+    "output channel, broadcasting) with weight_quantized = weight_codes * weight_scale + "
+    "weight_offset, <layer>.weight_bits. DoReFa k-bit weights: scale 2/(2^k-1), offset -1.";
 
-torch::Tensor quantized_weight(torch::nn::Module& module, bool& found) {
-  found = true;
+/// A quantized conv's or linear layer's weight and the quantizer it passes through; null for
+/// any other module.
+std::pair<WeightQuantizerImpl*, torch::Tensor> quantized_layer(torch::nn::Module& module) {
   if (auto* conv = dynamic_cast<QuantConv2dImpl*>(&module)) {
-    return conv->weight_quantizer().forward(conv->weight);
+    return {&conv->weight_quantizer(), conv->weight};
   }
   if (auto* linear = dynamic_cast<QuantLinearImpl*>(&module)) {
-    return linear->weight_quantizer().forward(linear->weight);
+    return {&linear->weight_quantizer(), linear->weight};
   }
-  found = false;
-  return {};
+  return {nullptr, {}};
 }
 
 }  // namespace
+
+bool grid_codes(const torch::Tensor& quantized, const WeightGrid& grid, torch::Tensor& codes) {
+  const auto values = quantized.detach().to(torch::kCPU, torch::kDouble);
+  const auto scale = grid.scale.detach().to(torch::kCPU, torch::kDouble);
+  const auto offset = grid.offset.detach().to(torch::kCPU, torch::kDouble);
+  if (!scale.gt(0).all().item<bool>()) return false;
+  const auto found = values.sub(offset).div(scale).round();
+  if (found.min().item<double>() < 0 || found.max().item<double>() > grid.levels - 1) return false;
+  // To float32 rounding of the largest level.
+  const auto tolerance = 1e-5 * std::max(1.0, values.abs().max().item<double>());
+  if (!found.mul(scale).add(offset).sub(values).abs().le(tolerance).all().item<bool>()) return false;
+  codes = found.to(grid.levels <= 256 ? torch::kUInt8 : torch::kInt32);
+  return true;
+}
 
 StoredRun find_run(ResultStore& store, const RunSelector& selector) {
   if (selector.hash_prefix.empty() && selector.model.empty() && selector.method.empty() &&
@@ -114,45 +128,67 @@ bool uniform_codes(const torch::Tensor& quantized, int bits, torch::Tensor& code
   return fits((high - low) / levels, low);
 }
 
-c10::impl::GenericDict export_tensors(NetworkImpl& network, int weight_bits) {
-  c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+ExportedTensors export_tensors(NetworkImpl& network, int weight_bits) {
+  ExportedTensors exported{c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()), {}};
+  auto& dict = exported.tensors;
   torch::NoGradGuard no_grad;
   network.eval();
   for (const auto& item : network.named_parameters()) dict.insert(item.key(), item.value().detach().cpu());
   for (const auto& item : network.named_buffers()) dict.insert(item.key(), item.value().detach().cpu());
-  std::string without_codes;
   for (const auto& item : network.named_modules()) {
-    bool found = false;
-    auto quantized = quantized_weight(*item.value(), found);
-    if (!found) continue;
+    auto [quantizer, weight] = quantized_layer(*item.value());
+    if (quantizer == nullptr) continue;
     const auto& name = item.key();
+    const auto quantized = quantizer->forward(weight);
     dict.insert(name + ".weight_quantized", quantized.detach().cpu());
     dict.insert(name + ".weight_bits", torch::tensor(static_cast<int64_t>(weight_bits)));
-    torch::Tensor codes;
-    double scale = 0, offset = 0;
-    if (weight_bits < kFullPrecisionBits && uniform_codes(quantized, weight_bits, codes, scale, offset)) {
-      dict.insert(name + ".weight_codes", codes);
-      dict.insert(name + ".weight_scale", torch::tensor(scale, torch::kDouble));
-      dict.insert(name + ".weight_offset", torch::tensor(offset, torch::kDouble));
-    } else {
-      without_codes += " " + name;
+    if (weight_bits >= kFullPrecisionBits) {
+      exported.without_codes.push_back(name + " (full precision)");
+      continue;
     }
+    torch::Tensor codes;
+    torch::Tensor scale, offset;
+    if (const auto grid = quantizer->grid(weight)) {
+      // The quantizer's own word on its grid: weights off it are its bug, not a layer to skip.
+      if (!grid_codes(quantized, *grid, codes)) {
+        throw std::runtime_error(fmt::format(
+            "layer {}: its quantized weights are not on the grid its quantizer states ({} levels)",
+            name, grid->levels));
+      }
+      scale = grid->scale.detach().cpu().to(torch::kDouble);
+      offset = grid->offset.detach().cpu().to(torch::kDouble);
+    } else {
+      double uniform_scale = 0, uniform_offset = 0;
+      if (!uniform_codes(quantized, weight_bits, codes, uniform_scale, uniform_offset)) {
+        exported.without_codes.push_back(name + " (its quantizer states no grid, and its levels "
+                                                "are not uniform)");
+        continue;
+      }
+      scale = torch::tensor(uniform_scale, torch::kDouble);
+      offset = torch::tensor(uniform_offset, torch::kDouble);
+    }
+    dict.insert(name + ".weight_codes", codes);
+    dict.insert(name + ".weight_scale", scale);
+    dict.insert(name + ".weight_offset", offset);
   }
   std::string format = kFormat;
-  if (!without_codes.empty()) format += " Layers without codes (full precision or no uniform grid):" + without_codes;
+  if (!exported.without_codes.empty()) {
+    format += " Layers without codes: " + join(exported.without_codes, "; ");
+  }
   dict.insert("__format__", format);
-  return dict;
+  return exported;
 }
 
-void export_trial(const Registry& registry, ResultStore& store, const RunSelector& selector,
-                  int64_t trial_index, const std::string& output) {
+std::vector<std::string> export_trial(const Registry& registry, ResultStore& store,
+                                      const RunSelector& selector, int64_t trial_index,
+                                      const std::string& output) {
   const auto run = find_run(store, selector);
   const auto trials = store.trials(run.id);
   const TrialRecord* trial = nullptr;
   for (const auto& t : trials) {
     if (t.trial_index == trial_index) trial = &t;
   }
-  if (trial == nullptr || trial->status != "finished" || trial->epochs.empty()) {
+  if (trial == nullptr || trial->status != TrialStatus::finished || trial->epochs.empty()) {
     throw std::invalid_argument(fmt::format("run {}: trial {} has not finished", describe(run), trial_index));
   }
   const auto spec = load_model_spec(model_spec_path(store.path(), run.record.hash));
@@ -162,7 +198,8 @@ void export_trial(const Registry& registry, ResultStore& store, const RunSelecto
   const auto& last = trial->epochs.back();
   apply_stage_precision(*network, Stage{last.stage, 1, 0.0, last.weight_bits, last.activation_bits});
 
-  auto dict = export_tensors(*network, last.weight_bits);
+  auto exported = export_tensors(*network, last.weight_bits);
+  auto& dict = exported.tensors;
   dict.insert("__run__", nlohmann::json{{"hash", run.record.hash},
                                         {"experiment", run.experiment},
                                         {"trial", trial_index},
@@ -171,6 +208,7 @@ void export_trial(const Registry& registry, ResultStore& store, const RunSelecto
                                         {"config", run.record.config}}.dump());
   const auto bytes = torch::pickle_save(c10::IValue(dict));
   write_file_atomically(output, [&bytes](const ByteSink& sink) { sink(bytes.data(), bytes.size()); });
+  return exported.without_codes;
 }
 
 }  // namespace lowbit

@@ -48,7 +48,7 @@ torch::nn::AnyModule QuantizedLayerFactory::conv2d(const ConvSpec& spec) {
   LayerContext context{spec.name, spec.fragment, spec.in_channels, spec.out_channels, spec.kernel,
                        std::move(input_activation)};
   return torch::nn::AnyModule(
-      QuantConv2d(options, quantizer_->weight_quantizer(context, policy_.weight_bits)));
+      QuantConv2d(options, quantizer_->make_weight_quantizer(context, policy_.weight_bits)));
 }
 
 torch::nn::AnyModule QuantizedLayerFactory::activation(const ActivationSpec& spec) {
@@ -57,7 +57,7 @@ torch::nn::AnyModule QuantizedLayerFactory::activation(const ActivationSpec& spe
   pending_activation_ = spec.name;
   if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::ReLU());
   LayerContext context{spec.name, spec.fragment, spec.channels, spec.channels};
-  auto quantizer = quantizer_->activation_quantizer(context, policy_.activation_bits);
+  auto quantizer = quantizer_->make_activation_quantizer(context, policy_.activation_bits);
   return torch::nn::AnyModule(std::move(quantizer));
 }
 
@@ -68,7 +68,7 @@ torch::nn::AnyModule QuantizedLayerFactory::linear(const LinearSpec& spec) {
   LayerContext context{spec.name, "", spec.in_features, spec.out_features, 1,
                        std::move(input_activation)};
   return torch::nn::AnyModule(
-      QuantLinear(options, quantizer_->weight_quantizer(context, policy_.weight_bits)));
+      QuantLinear(options, quantizer_->make_weight_quantizer(context, policy_.weight_bits)));
 }
 
 std::shared_ptr<NetworkImpl> build_network(const ModelFactory& model, const ModelSpec& spec,

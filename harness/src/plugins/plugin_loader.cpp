@@ -57,7 +57,7 @@ const lowbit_plugin_info& handshake(const std::string& path, boost::dll::shared_
 PluginError::PluginError(const std::string& path, const std::string& reason)
     : std::runtime_error(fmt::format("plugin {}: {}", path, reason)), path_(path) {}
 
-const LoadedPlugin& PluginLoader::load(const std::string& path) {
+LoadedPlugin PluginLoader::load(const std::string& path) {
   boost::system::error_code error;
   // Boost.DLL reports a missing file as "Bad file descriptor"; say what is wrong instead.
   if (!fs::is_regular_file(path, error)) throw PluginError(path, "no such file");
@@ -126,7 +126,8 @@ std::vector<std::string> PluginLoader::search_path(const std::vector<std::string
   std::vector<std::string> folders;
   boost::system::error_code error;
   const auto beside_binary =
-      boost::dll::program_location(error).parent_path().parent_path() / "lib" / "lowbit" / "plugins";
+      boost::dll::program_location(error).parent_path().parent_path() / LOWBIT_INSTALL_LIBDIR /
+      "lowbit" / "plugins";
   if (!error && fs::is_directory(beside_binary, error)) folders.push_back(beside_binary.string());
   if (const char* env = std::getenv("LOWBIT_PLUGIN_PATH")) {
     std::string list(env);

@@ -227,8 +227,8 @@ std::string run_section(const StoredRun& run, const std::vector<TrialRecord>& al
   std::vector<TrialRecord> finished;
   std::string failures;
   for (const auto& trial : all_trials) {
-    if (trial.status == "finished" && !trial.epochs.empty()) finished.push_back(trial);
-    if (trial.status == "failed") {
+    if (trial.status == TrialStatus::finished && !trial.epochs.empty()) finished.push_back(trial);
+    if (trial.status == TrialStatus::failed) {
       failures += fmt::format("<li>trial {} (seed {}): {}</li>", trial.trial_index, trial.seed,
                               html_escape(trial.error));
     }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <stdexcept>
 #include <vector>
 
 namespace lowbit {
@@ -28,6 +29,12 @@ void copy_beside(const std::string& from, const std::string& to) {
 
 }  // namespace
 
+void refuse_self_merge(const ResultStore& target, const std::string& source) {
+  if (fs::canonical(source) == fs::canonical(target.path())) {
+    throw std::invalid_argument(fmt::format("{}: cannot merge a database into itself", source));
+  }
+}
+
 MergeSummary merge_results(ResultStore& target, ResultStore& source) {
   MergeSummary summary;
   for (const auto& experiment : source.experiments()) {
@@ -39,14 +46,14 @@ MergeSummary merge_results(ResultStore& target, ResultStore& source) {
       copy_beside(model_spec_path(source.path(), hash), model_spec_path(target.path(), hash));
       for (const auto& trial : source.trials(run.id)) {
         if (target.trial_finished(run_id, trial.trial_index)) {
-          if (trial.status == "finished") ++summary.trials_present;
+          if (trial.status == TrialStatus::finished) ++summary.trials_present;
           continue;
         }
         // Weights first: a trial row without its weights would break `lowbit export`.
         copy_beside(trial_weights_path(source.path(), hash, trial.trial_index),
                     trial_weights_path(target.path(), hash, trial.trial_index));
         target.record_trial(run_id, trial);
-        ++(trial.status == "finished" ? summary.trials_added : summary.failures_added);
+        ++(trial.status == TrialStatus::finished ? summary.trials_added : summary.failures_added);
       }
     }
   }

@@ -35,7 +35,7 @@ namespace {
 std::map<int64_t, std::pair<double, double>> finished_trials(ResultStore& store, int64_t run_id) {
   std::map<int64_t, std::pair<double, double>> out;
   for (const auto& trial : store.trials(run_id)) {
-    if (trial.status == "finished") out[trial.trial_index] = {trial.top1, trial.top5};
+    if (trial.status == TrialStatus::finished) out[trial.trial_index] = {trial.top1, trial.top5};
   }
   return out;
 }

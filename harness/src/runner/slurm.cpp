@@ -1,6 +1,7 @@
 #include <lowbit/runner/slurm.h>
 
 #include <lowbit/experiment/experiment.h>
+#include <lowbit/results/layout.h>
 #include <lowbit/sdk/json_reader.h>
 
 #include <fmt/format.h>
@@ -77,7 +78,7 @@ std::string slurm_array_script(const SlurmOptions& options) {
   script += "# trial indices i, i+N, ... of every run, so that a quantized trial and the 32W32A\n";
   script += "# trial it starts from are in one database;\n";
   script += "# combine them afterwards with:\n";
-  script += fmt::format("#   {} merge --db results/lowbit.db {}\n", quoted(options.executable),
+  script += fmt::format("#   {} merge --db {} {}\n", quoted(options.executable), kDefaultDatabasePath,
                         quoted(options.shard_folder) + "/" + quoted(options.name + "-shard-") + "*.db");
   script += "set -euo pipefail\n";
   script += fmt::format("mkdir -p {}\n", quoted(options.shard_folder));

@@ -1,6 +1,8 @@
 #include <lowbit/layers/quantized_layers.h>
 #include <lowbit/results/layout.h>
 #include <lowbit/runner/claims.h>
+#include <lowbit/runner/console_reporter.h>
+#include <lowbit/runner/store_reporter.h>
 #include <lowbit/runner/sweep.h>
 #include <lowbit/training/checkpoint.h>
 #include <lowbit/training/initial_weights.h>
@@ -12,7 +14,6 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <boost/filesystem.hpp>
 #include <fmt/format.h>
-#include <fmt/ostream.h>
 #include <torch/version.h>
 
 #include <chrono>
@@ -101,19 +102,6 @@ void set_intra_op_threads(int64_t threads) {
   torch::set_num_threads(static_cast<int>(threads));
 }
 
-torch::Device resolve_device(const std::string& requested) {
-  if (requested == "cpu") return torch::kCPU;
-  if (requested == "cuda") {
-    if (!torch::cuda::is_available()) {
-      throw std::runtime_error(
-          "device \"cuda\" was asked for, but this LibTorch sees no GPU (allowed here: auto, cpu)");
-    }
-    return torch::kCUDA;
-  }
-  if (requested == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
-  throw std::invalid_argument(fmt::format("unknown device \"{}\" (allowed: auto, cpu, cuda)", requested));
-}
-
 namespace {
 
 /// "32W32A run 3f2a9c01b7e4 trial 0": the weights a trial starts from, as it records them.
@@ -134,15 +122,22 @@ class Sweep {
   Sweep(const Experiment& experiment, const SweepOptions& options, const Registry& registry,
         const PluginLoader& plugins, ResultStore& store)
       : experiment_(experiment), options_(options), registry_(registry), plugins_(plugins),
-        store_(store), out_(options.progress),
-        device_(resolve_device(options.device.empty() ? experiment.device : options.device)) {}
+        store_(store),
+        device_(resolve_device(options.device.empty() ? experiment.device
+                                                      : parse_device_choice(options.device))),
+        store_reporter_(store, run_ids_),
+        console_(options.progress != nullptr ? std::make_unique<ConsoleReporter>(*options.progress)
+                                             : nullptr),
+        reporters_(reporter_chain()) {}
 
   SweepSummary run();
 
  private:
   enum class Outcome { finished, failed, elsewhere };
 
-  std::string label(size_t r, int64_t t) const;
+  /// The database first, so that a trial is stored before anything says it finished.
+  std::vector<Reporter*> reporter_chain();
+  TrialContext context(size_t r, int64_t t) const;
   /// Trains trial t of run r, which this process has claimed, and records it.
   Outcome train_claimed(size_t r, int64_t t);
   /// Makes sure trial t of the 32W32A run `source` is finished: trains it here if nobody has,
@@ -162,8 +157,8 @@ class Sweep {
   const Registry& registry_;
   const PluginLoader& plugins_;
   ResultStore& store_;
-  std::ostream* out_;
   torch::Device device_;
+  SweepContext context_;
   SweepSummary summary_;
   std::vector<int64_t> run_ids_;
   std::string database_id_;
@@ -175,14 +170,25 @@ class Sweep {
   /// 32W32A trials that failed in this sweep, with why: the runs that start from them fail
   /// with that reason rather than training them again.
   std::map<std::pair<size_t, int64_t>, std::string> failed_;
+  StoreReporter store_reporter_;
+  std::unique_ptr<ConsoleReporter> console_;
+  ReporterList reporters_;
 };
 
-std::string Sweep::label(size_t r, int64_t t) const {
+std::vector<Reporter*> Sweep::reporter_chain() {
+  std::vector<Reporter*> chain{&store_reporter_};
+  if (console_) chain.push_back(console_.get());
+  chain.insert(chain.end(), options_.reporters.begin(), options_.reporters.end());
+  return chain;
+}
+
+TrialContext Sweep::context(size_t r, int64_t t) const {
   const auto& run = experiment_.runs[r];
-  return fmt::format("[run {}/{} {} {} {} trial {}/{}]", r + 1, experiment_.runs.size(), run.model,
-                     run.record.method,
-                     precision_label(run.record.weight_bits, run.record.activation_bits), t + 1,
-                     experiment_.trials);
+  return {fmt::format("[run {}/{} {} {} {} trial {}/{}]", r + 1, experiment_.runs.size(), run.model,
+                      run.record.method,
+                      precision_label(run.record.weight_bits, run.record.activation_bits), t + 1,
+                      experiment_.trials),
+          r, t};
 }
 
 SweepSummary Sweep::run() {
@@ -194,12 +200,12 @@ SweepSummary Sweep::run() {
   data_ = std::make_unique<DataSplits>(load_dataset(experiment_.data));
   data_->train = data_->train.to(device_);
   data_->test = data_->test.to(device_);
-  if (out_) {
-    fmt::print(*out_, "{}: {} runs x {} trials on {} ({} threads), data {} ({} train / {} test)\n",
-               experiment_.name, experiment_.runs.size(), experiment_.trials, device_.str(),
-               torch::get_num_threads(), data_->name, data_->train.size(), data_->test.size());
-  }
-  trainer_ = std::make_unique<Trainer>(experiment_.training, *data_, device_, out_);
+  context_ = SweepContext{experiment_.name,         experiment_.runs.size(),
+                          experiment_.trials,       device_,
+                          torch::get_num_threads(), data_->name,
+                          data_->train.size(),      data_->test.size()};
+  reporters_.on_sweep_begin(context_);
+  trainer_ = std::make_unique<Trainer>(experiment_.training, *data_, device_, &reporters_);
   spec_ = model_spec(*data_);
   check_models_fit(experiment_, registry_, spec_);
   if (experiment_.init.kind == InitKind::checkpoint) check_checkpoint_fits();
@@ -222,20 +228,19 @@ SweepSummary Sweep::run() {
         ++summary_.trials_skipped;
         // A sweep killed between recording the trial and removing its checkpoint left it behind.
         remove_checkpoint(trial_checkpoint_path(store_.path(), experiment_.runs[r].record.hash, t));
-        if (out_) fmt::print(*out_, "{} already finished, skipped\n", label(r, t));
+        reporters_.on_trial_skipped(context(r, t), claim);
         continue;
       }
       if (claim.outcome == TrialClaim::Outcome::owned_elsewhere) {
         ++summary_.trials_claimed_elsewhere;
-        if (out_) fmt::print(*out_, "{} being trained by {}, skipped\n", label(r, t), describe(claim.holder));
+        reporters_.on_trial_skipped(context(r, t), claim);
         continue;
       }
-      if (claim.taken_over && out_) {
-        fmt::print(*out_, "{} taking over from {}, which stopped\n", label(r, t), describe(claim.holder));
-      }
+      if (claim.taken_over) reporters_.on_trial_taken_over(context(r, t), claim.holder);
       train_claimed(r, t);
     }
   }
+  reporters_.on_sweep_end(context_, summary_);
   return summary_;
 }
 
@@ -249,13 +254,12 @@ void Sweep::require_finished(size_t source, int64_t t) {
         [this](const ClaimOwner& holder, double heartbeat) { return claims_->alive(holder, heartbeat); });
     if (claim.outcome == TrialClaim::Outcome::finished) return;
     if (claim.outcome == TrialClaim::Outcome::claimed) {
-      if (out_) fmt::print(*out_, "{} is what the next trial starts from; training it first\n", label(source, t));
+      reporters_.on_trial_needed_first(context(source, t));
       if (train_claimed(source, t) == Outcome::failed) throw std::runtime_error(failed_.at({source, t}));
       return;
     }
-    if (!told && out_) {
-      fmt::print(*out_, "{} waiting for {}, which trains it\n", label(source, t), describe(claim.holder));
-      out_->flush();
+    if (!told) {
+      reporters_.on_trial_waiting(context(source, t), claim.holder);
       told = true;
     }
     std::this_thread::sleep_for(std::chrono::seconds(2));
@@ -387,7 +391,7 @@ Sweep::Outcome Sweep::train_claimed(size_t r, int64_t t) {
     std::shared_ptr<const Quantizer> quantizer = registry_.quantizer(run.quantizer.name)(quantizer_options);
     std::vector<std::unique_ptr<Strategy>> strategies;
     auto trial_spec = make_trial_spec(run, t, quantizer);
-    trial_spec.label = label(r, t);
+    trial_spec.trial = context(r, t);
     std::vector<std::string> models{run.model};
     for (const auto& choice : run.strategies) {
       JsonReader strategy_options(choice.options, experiment_.file, "/strategies");
@@ -414,12 +418,12 @@ Sweep::Outcome Sweep::train_claimed(size_t r, int64_t t) {
   } catch (const std::exception& e) {
     // A failed trial is recorded with its reason and the sweep goes on.
     trial = TrialRecord{};
-    trial.status = "failed";
+    trial.status = TrialStatus::failed;
     trial.error = exception_message(e);
     trial.seed = experiment_.seed + static_cast<uint64_t>(t);
     trial.device = device_description(device_);
     ++summary_.trials_failed;
-    if (out_) fmt::print(*out_, "{} FAILED: {}\n", label(r, t), trial.error);
+    reporters_.on_trial_failed(context(r, t), trial.error);
     failed_[{r, t}] = fmt::format("the trial it starts from, {}, failed: {}",
                                   full_precision_origin(run, t), trial.error);
   }
@@ -428,20 +432,15 @@ Sweep::Outcome Sweep::train_claimed(size_t r, int64_t t) {
   trial.cuda_version = cuda_runtime_version(device_);
   trial.plugin_hashes = plugin_hashes(run, registry_, plugins_);
   try {
-    store_.record_trial(run_id, trial);
+    reporters_.on_trial_end(context(r, t), trial);
   } catch (const TrialAlreadyFinished& e) {
     // Another process took this trial over (our claim had gone stale) and finished first;
     // its record stands, and the sweep goes on.
-    if (out_) fmt::print(*out_, "{} not recorded: {}\n", label(r, t), e.what());
+    reporters_.on_trial_not_recorded(context(r, t), e.what());
     return Outcome::elsewhere;
   }
   remove_checkpoint(checkpoint_path);
-  if (trial.status != "finished") return Outcome::failed;
-  if (out_) {
-    fmt::print(*out_, "{} finished: top-1 {:.2f}% top-5 {:.2f}% in {:.1f}s ({:.0f} img/s)\n",
-               label(r, t), trial.top1, trial.top5, trial.wall_seconds, trial.images_per_second);
-  }
-  return Outcome::finished;
+  return trial.status == TrialStatus::finished ? Outcome::finished : Outcome::failed;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <lowbit/training/checkpoint.h>
 #include <lowbit/util/atomic_file.h>
+#include <lowbit/util/exception_message.h>
 
 #include <ATen/Context.h>
 #include <boost/filesystem.hpp>
@@ -7,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <mutex>
+#include <stdexcept>
 
 namespace lowbit {
 namespace fs = boost::filesystem;
@@ -54,12 +56,17 @@ EpochRecord epoch_from_json(const nlohmann::json& json) {
   return epoch;
 }
 
-}  // namespace
+/// Random generator state of the CPU and, when the trial runs on a GPU, of that device.
+struct GeneratorState {
+  torch::Tensor cpu;
+  torch::Tensor device;
+};
 
 GeneratorState capture_generators(torch::Device device) {
   GeneratorState state;
   state.cpu = generator_state(at::detail::getDefaultCPUGenerator());
-  if (!device.is_cpu()) state.device = generator_state(at::globalContext().defaultGenerator(device));
+  if (!device.is_cpu())
+    state.device = generator_state(at::globalContext().defaultGenerator(device));
   return state;
 }
 
@@ -85,7 +92,8 @@ TrainingPosition read_position(torch::serialize::InputArchive& archive) {
 
 void write_generators(torch::serialize::OutputArchive& archive, const GeneratorState& state) {
   archive.write("rng_cpu", state.cpu);
-  archive.write("rng_device", state.device.defined() ? state.device : torch::empty({0}, torch::kByte));
+  archive.write("rng_device",
+                state.device.defined() ? state.device : torch::empty({0}, torch::kByte));
 }
 
 GeneratorState read_generators(torch::serialize::InputArchive& archive) {
@@ -111,6 +119,102 @@ std::vector<EpochRecord> read_epoch_records(torch::serialize::InputArchive& arch
     epochs.push_back(epoch_from_json(item));
   }
   return epochs;
+}
+
+std::string strategy_key(size_t index) { return fmt::format("strategy{}", index); }
+
+constexpr const char* kDatabaseIdKey = "database_id";
+
+}  // namespace
+
+TrialCheckpoint::TrialCheckpoint(std::string path, std::string database_id, torch::Device device)
+    : path_(std::move(path)), database_id_(std::move(database_id)), device_(device) {}
+
+TrainingPosition TrialCheckpoint::resume(NetworkImpl& network,
+                                         const std::vector<Strategy*>& strategies,
+                                         size_t stage_count) {
+  if (!checkpoint_exists(path_)) return {};
+  auto archive = std::make_unique<torch::serialize::InputArchive>();
+  try {
+    archive->load_from(path_, device_);
+  } catch (const std::exception& e) {
+    unreadable_reason_ = exception_message(e);
+    remove_checkpoint(path_);
+    return {};
+  }
+  c10::IValue owner;
+  const std::string found =
+      archive->try_read(kDatabaseIdKey, owner) && owner.isString() ? owner.toStringRef() : "";
+  if (found != database_id_) {
+    throw std::runtime_error(fmt::format(
+        "{}: the checkpoint belongs to another results database (id \"{}\", this one is \"{}\"); "
+        "move it away or remove it to start the trial over",
+        path_, found, database_id_));
+  }
+  const TrainingPosition position = read_position(*archive);
+  if (position.stage_index >= static_cast<int64_t>(stage_count) || position.epoch <= 0) {
+    throw std::runtime_error(fmt::format(
+        "{}: the checkpoint does not fit this trial's plan (stage {} of {}); remove it to "
+        "start the trial over",
+        path_, position.stage_index, stage_count));
+  }
+  torch::serialize::InputArchive network_archive;
+  archive->read("network", network_archive);
+  network.load(network_archive);
+  for (size_t i = 0; i < strategies.size(); ++i) {
+    torch::serialize::InputArchive strategy_archive;
+    archive->read(strategy_key(i), strategy_archive);
+    strategies[i]->load_state(strategy_archive);
+  }
+  epochs_done_ = read_epoch_records(*archive);
+  position_ = position;
+  archive_ = std::move(archive);
+  return position_;
+}
+
+int64_t TrialCheckpoint::begin_stage(size_t stage_index, torch::optim::Optimizer& optimizer,
+                                     const std::function<void()>& begin) {
+  const bool resumed_here =
+      resuming() && static_cast<int64_t>(stage_index) == position_.stage_index;
+  if (!resumed_here) {
+    begin();
+    return 0;
+  }
+  const GeneratorState generators = read_generators(*archive_);
+  const int64_t first_epoch = position_.epoch_in_stage;
+  // The interrupted attempt drew from the generators in on_stage_begin only at the stage's start.
+  if (first_epoch == 0) restore_generators(generators, device_);
+  begin();
+  if (first_epoch > 0) {
+    torch::serialize::InputArchive optimizer_archive;
+    archive_->read("optimizer", optimizer_archive);
+    optimizer.load(optimizer_archive);
+    restore_generators(generators, device_);
+  }
+  return first_epoch;
+}
+
+void TrialCheckpoint::save(const NetworkImpl& network, const torch::optim::Optimizer& optimizer,
+                           const std::vector<Strategy*>& strategies, const TrainingPosition& next,
+                           const std::vector<EpochRecord>& epochs) const {
+  if (path_.empty()) return;
+  torch::serialize::OutputArchive archive;
+  archive.write(kDatabaseIdKey, c10::IValue(database_id_));
+  torch::serialize::OutputArchive network_archive;
+  network.save(network_archive);
+  archive.write("network", network_archive);
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer.save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  for (size_t i = 0; i < strategies.size(); ++i) {
+    torch::serialize::OutputArchive strategy_archive;
+    strategies[i]->save_state(strategy_archive);
+    archive.write(strategy_key(i), strategy_archive);
+  }
+  write_position(archive, next);
+  write_generators(archive, capture_generators(device_));
+  write_epoch_records(archive, epochs);
+  save_archive_atomically(archive, path_);
 }
 
 void save_archive_atomically(torch::serialize::OutputArchive& archive, const std::string& path) {

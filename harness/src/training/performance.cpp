@@ -12,6 +12,16 @@
 #endif
 
 namespace lowbit {
+
+const NameTable<MixedPrecision>& mixed_precision_names() {
+  static const NameTable<MixedPrecision> names{{"off", MixedPrecision::off},
+                                               {"bf16", MixedPrecision::bf16}};
+  return names;
+}
+
+std::string to_string(MixedPrecision mixed_precision) {
+  return name_of(mixed_precision_names(), mixed_precision);
+}
 namespace {
 
 bool autocast_enabled(c10::DeviceType type) {

@@ -1,12 +1,11 @@
 #include <lowbit/data/augment.h>
 #include <lowbit/training/checkpoint.h>
+#include <lowbit/training/optimizer.h>
 #include <lowbit/training/train_step.h>
 #include <lowbit/training/trainer.h>
 #include <lowbit/training/weights.h>
-#include <lowbit/util/exception_message.h>
 
 #include <fmt/format.h>
-#include <fmt/ostream.h>
 
 #include <chrono>
 #include <cmath>
@@ -21,13 +20,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string format_duration(double seconds) {
-  auto total = static_cast<int64_t>(std::llround(seconds));
-  if (total >= 3600) return fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60);
-  if (total >= 60) return fmt::format("{}m{:02}s", total / 60, total % 60);
-  return fmt::format("{}s", total);
-}
-
 void synchronize(torch::Device device) {
   // Device work is asynchronous: wall-clock throughput needs the queue drained.
   if (device.is_cuda()) torch::cuda::synchronize();
@@ -39,67 +31,51 @@ void set_learning_rate(torch::optim::SGD& optimizer, double lr) {
   }
 }
 
-/// Strategy metrics for the progress line, e.g. " teacher_top1 91.2".
-std::string format_extra(const std::map<std::string, double>& extra) {
-  std::string text;
-  for (const auto& [key, value] : extra) text += fmt::format(" {} {:.4g}", key, value);
-  return text;
+/// Reports go nowhere for a trainer given no reporter.
+TrialReporter& no_reporter() {
+  static TrialReporter none;
+  return none;
 }
 
-std::string strategy_key(size_t index) { return fmt::format("strategy{}", index); }
-
-constexpr const char* kDatabaseIdKey = "database_id";
-
-void save_checkpoint(const TrialSpec& spec, NetworkImpl& network, torch::optim::SGD& optimizer,
-                     const TrainingPosition& position, const std::vector<EpochRecord>& epochs,
-                     torch::Device device) {
-  const auto& strategies = spec.strategies;
-  torch::serialize::OutputArchive archive;
-  archive.write(kDatabaseIdKey, c10::IValue(spec.database_id));
-  torch::serialize::OutputArchive network_archive;
-  network.save(network_archive);
-  archive.write("network", network_archive);
-  torch::serialize::OutputArchive optimizer_archive;
-  optimizer.save(optimizer_archive);
-  archive.write("optimizer", optimizer_archive);
-  for (size_t i = 0; i < strategies.size(); ++i) {
-    torch::serialize::OutputArchive strategy_archive;
-    strategies[i]->save_state(strategy_archive);
-    archive.write(strategy_key(i), strategy_archive);
-  }
-  write_position(archive, position);
-  write_generators(archive, capture_generators(device));
-  write_epoch_records(archive, epochs);
-  save_archive_atomically(archive, spec.checkpoint_path);
+/// The trial's stages: its target, as its strategies rewrite it.
+TrainingPlan plan_trial(const TrialSpec& spec) {
+  TrainingPlan plan{{spec.target}};
+  for (auto* strategy : spec.strategies) strategy->plan(plan);
+  if (plan.stages.empty()) throw std::runtime_error("the strategies left no training stage");
+  return plan;
 }
 
-/// The trial's checkpoint, opened; null when there is none, or when it cannot be read (a file
-/// cut short by a full disk or a copy): that one is reported, removed, and the trial starts over.
-std::unique_ptr<torch::serialize::InputArchive> open_checkpoint(const TrialSpec& spec,
-                                                                torch::Device device,
-                                                                std::ostream* progress) {
-  if (!checkpoint_exists(spec.checkpoint_path)) return nullptr;
-  auto archive = std::make_unique<torch::serialize::InputArchive>();
-  try {
-    archive->load_from(spec.checkpoint_path, device);
-  } catch (const std::exception& e) {
-    if (progress != nullptr) {
-      fmt::print(*progress, "{} cannot read the checkpoint {} ({}); the trial starts over\n",
-                 spec.label, spec.checkpoint_path, exception_message(e));
-    }
-    remove_checkpoint(spec.checkpoint_path);
-    return nullptr;
+/// Training images per second over the epochs this process trains; evaluation is left out.
+struct Throughput {
+  int64_t images = 0;
+  double seconds = 0;
+
+  void add_epoch(int64_t epoch_images, double images_per_second) {
+    images += epoch_images;
+    seconds += epoch_images / images_per_second;
   }
-  c10::IValue owner;
-  const std::string found =
-      archive->try_read(kDatabaseIdKey, owner) && owner.isString() ? owner.toStringRef() : "";
-  if (found != spec.database_id) {
-    throw std::runtime_error(fmt::format(
-        "{}: the checkpoint belongs to another results database (id \"{}\", this one is \"{}\"); "
-        "move it away or remove it to start the trial over",
-        spec.checkpoint_path, found, spec.database_id));
-  }
-  return archive;
+  double images_per_second() const { return images / std::max(seconds, 1e-9); }
+};
+
+/// The trial's results are its last epoch's; its cost counts every epoch it recorded, those
+/// trained before a resume too.
+void summarize(TrialRecord& trial, int64_t images_per_epoch) {
+  const auto& last = trial.epochs.back();
+  trial.top1 = last.test_top1;
+  trial.top5 = last.test_top5;
+  trial.final_loss = last.train_loss;
+  trial.extra = last.extra;
+  trial.epochs_trained = static_cast<int64_t>(trial.epochs.size());
+  trial.images_seen = trial.epochs_trained * images_per_epoch;
+}
+
+/// Where training continues after epoch `epoch_in_stage` of stage `stage_index`: the last epoch of
+/// a stage points at the next stage's start.
+TrainingPosition position_after(size_t stage_index, int64_t epoch_in_stage, const Stage& stage,
+                                const TrainingState& state) {
+  const bool stage_done = epoch_in_stage + 1 == stage.epochs;
+  return {static_cast<int64_t>(stage_index) + (stage_done ? 1 : 0),
+          stage_done ? 0 : epoch_in_stage + 1, state.epoch, state.global_step};
 }
 
 }  // namespace
@@ -124,8 +100,11 @@ std::pair<int64_t, int64_t> count_correct(const torch::Tensor& logits, const tor
 }
 
 Trainer::Trainer(TrainingOptions options, const DataSplits& data, torch::Device device,
-                 std::ostream* progress)
-    : options_(std::move(options)), data_(data), device_(device), progress_(progress) {}
+                 TrialReporter* reporter)
+    : options_(std::move(options)),
+      data_(data),
+      device_(device),
+      reporter_(reporter != nullptr ? *reporter : no_reporter()) {}
 
 int64_t Trainer::steps_per_epoch() const {
   const int64_t full = (data_.train.size() + options_.batch_size - 1) / options_.batch_size;
@@ -135,7 +114,7 @@ int64_t Trainer::steps_per_epoch() const {
 double Trainer::learning_rate(const Stage& stage, int64_t epoch_in_stage, int64_t step_in_epoch,
                               int64_t steps_per_epoch) const {
   const auto& schedule = options_.schedule;
-  if (schedule.name == "multistep") {
+  if (schedule.kind == ScheduleKind::multistep) {
     // Milestones count epochs from the start of the stage.
     double lr = stage.learning_rate;
     for (auto milestone : schedule.milestones) {
@@ -239,23 +218,41 @@ namespace {
 constexpr uint64_t kDataStreamTag = 0x6461'7461'6f72'6472ULL;  // "dataordr"
 }  // namespace
 
+std::shared_ptr<NetworkImpl> Trainer::build_student(const TrialSpec& spec) const {
+  auto network = spec.build_network();
+  if (spec.load_initial_weights) spec.load_initial_weights(*network);
+  if (options_.performance.channels_last) to_channels_last(*network);
+  network->to(device_);
+  return network;
+}
+
+TrainingPosition Trainer::resume(TrialCheckpoint& checkpoint, const TrialSpec& spec,
+                                 const TrainingPlan& plan, NetworkImpl& network,
+                                 TrainingState& state, TrialRecord& trial) {
+  const TrainingPosition start = checkpoint.resume(network, spec.strategies, plan.stages.size());
+  if (const auto& reason = checkpoint.unreadable_reason()) {
+    reporter_.on_checkpoint_unreadable(spec.trial, spec.checkpoint_path, *reason);
+  }
+  if (checkpoint.resuming()) {
+    trial.epochs = checkpoint.epochs_done();
+    state.epoch = start.epoch;
+    state.global_step = start.global_step;
+    reporter_.on_trial_resumed(spec.trial, start.epoch, state.total_epochs, spec.checkpoint_path);
+  }
+  return start;
+}
+
 TrialRecord Trainer::train(const TrialSpec& spec) {
   torch::manual_seed(spec.seed);
   TrialRecord trial;
   trial.seed = spec.seed;
   trial.device = device_description(device_);
+  trial.started_from = spec.started_from;
   const auto trial_start = Clock::now();
 
-  TrainingPlan plan{{spec.target}};
-  for (auto* strategy : spec.strategies) strategy->plan(plan);
-  if (plan.stages.empty()) throw std::runtime_error("the strategies left no training stage");
-
+  const TrainingPlan plan = plan_trial(spec);
   apply_backend_flags(options_.performance, device_);
-  auto network = spec.build_network();
-  if (spec.load_initial_weights) spec.load_initial_weights(*network);
-  trial.started_from = spec.started_from;
-  if (options_.performance.channels_last) to_channels_last(*network);
-  network->to(device_);
+  auto network = build_student(spec);
 
   TrainingState state;
   state.network = network.get();
@@ -264,15 +261,17 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   state.model = spec.model;
   state.quantizer = spec.quantizer.get();
   state.steps_per_epoch = steps_per_epoch();
-  state.build_full_precision_network = [this, &spec](const std::string& model, NetworkStart start) {
-    auto other = spec.build_full_precision(model, start);
-    if (options_.performance.channels_last) to_channels_last(*other);
-    return other;
-  };
-  state.evaluate = [this](NetworkImpl& other) {
-    auto accuracy = evaluate(other);
-    return std::make_pair(accuracy.top1, accuracy.top5);
-  };
+  const FunctionTrainingServices services(
+      [this, &spec](const std::string& model, NetworkStart start) {
+        auto other = spec.build_full_precision(model, start);
+        if (options_.performance.channels_last) to_channels_last(*other);
+        return other;
+      },
+      [this](NetworkImpl& other) {
+        auto accuracy = evaluate(other);
+        return std::make_pair(accuracy.top1, accuracy.top5);
+      });
+  state.services = &services;
   for (const auto& stage : plan.stages) state.total_epochs += stage.epochs;
   for (auto* strategy : spec.strategies) strategy->on_trial_begin(state);
   // Data order and augmentation draw from the global generator. Seeding it again here, after the
@@ -283,39 +282,12 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   // A checkpoint of this trial: continue after its last completed epoch. Everything built above
   // (network, strategies' own networks) is overwritten from it, and the random generators are put
   // back where the interrupted run had them, so the rest of the trial is the same.
-  TrainingPosition start;
-  auto resume = open_checkpoint(spec, device_, progress_);
-  if (resume) {
-    start = read_position(*resume);
-    if (start.stage_index >= static_cast<int64_t>(plan.stages.size()) || start.epoch <= 0) {
-      throw std::runtime_error(fmt::format(
-          "{}: the checkpoint does not fit this trial's plan (stage {} of {}); remove it to "
-          "start the trial over", spec.checkpoint_path, start.stage_index, plan.stages.size()));
-    }
-    torch::serialize::InputArchive network_archive;
-    resume->read("network", network_archive);
-    network->load(network_archive);
-    for (size_t i = 0; i < spec.strategies.size(); ++i) {
-      torch::serialize::InputArchive strategy_archive;
-      resume->read(strategy_key(i), strategy_archive);
-      spec.strategies[i]->load_state(strategy_archive);
-    }
-    trial.epochs = read_epoch_records(*resume);
-    state.epoch = start.epoch;
-    state.global_step = start.global_step;
-    if (progress_ != nullptr) {
-      fmt::print(*progress_, "{} resumed after epoch {}/{} from {}\n", spec.label, start.epoch,
-                 state.total_epochs, spec.checkpoint_path);
-    }
-  }
-  const GeneratorState resumed_generators =
-      resume ? read_generators(*resume) : GeneratorState{};
+  TrialCheckpoint checkpoint(spec.checkpoint_path, spec.database_id, device_);
+  const TrainingPosition start = resume(checkpoint, spec, plan, *network, state, trial);
 
-  // Throughput over the whole trial counts training steps only, not evaluation.
   const int64_t images_per_epoch =
       std::min(data_.train.size(), state.steps_per_epoch * options_.batch_size);
-  int64_t images = 0;
-  double train_seconds = 0;
+  Throughput throughput;
   int64_t epochs_this_session = 0;
   for (size_t s = static_cast<size_t>(start.stage_index); s < plan.stages.size(); ++s) {
     const auto& stage = plan.stages[s];
@@ -323,68 +295,35 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
     state.stage_index = static_cast<int64_t>(s);
     apply_stage_precision(*network, stage);
     // Each stage starts from the previous stage's weights with a fresh optimizer.
-    torch::optim::SGD optimizer(
-        trainable_parameters(*network, spec.strategies),
-        torch::optim::SGDOptions(stage.learning_rate)
-            .momentum(options_.optimizer.momentum)
-            .nesterov(options_.optimizer.nesterov)
-            .weight_decay(options_.optimizer.weight_decay));
-    const bool resuming_here = resume && s == static_cast<size_t>(start.stage_index);
-    const int64_t first_epoch = resuming_here ? start.epoch_in_stage : 0;
-    // The interrupted run drew from the generators in on_stage_begin only at the stage's start.
-    if (resuming_here && first_epoch == 0) restore_generators(resumed_generators, device_);
-    for (auto* strategy : spec.strategies) strategy->on_stage_begin(state);
-    if (resuming_here && first_epoch > 0) {
-      torch::serialize::InputArchive optimizer_archive;
-      resume->read("optimizer", optimizer_archive);
-      optimizer.load(optimizer_archive);
-      restore_generators(resumed_generators, device_);
-    }
+    auto optimizer = make_sgd(options_.optimizer, trainable_parameters(*network, spec.strategies),
+                              stage.learning_rate);
+    const int64_t first_epoch = checkpoint.begin_stage(s, optimizer, [&] {
+      for (auto* strategy : spec.strategies) strategy->on_stage_begin(state);
+    });
 
     for (int64_t e = first_epoch; e < stage.epochs; ++e) {
       state.epoch_in_stage = e;
       auto record = train_epoch(*network, optimizer, state, spec);
       for (auto* strategy : spec.strategies) strategy->on_epoch_end(state, record.extra);
-      images += images_per_epoch;
-      train_seconds += images_per_epoch / record.images_per_second;
+      throughput.add_epoch(images_per_epoch, record.images_per_second);
       trial.epochs.push_back(record);
       ++state.epoch;
       ++epochs_this_session;
-      if (!spec.checkpoint_path.empty()) {
-        // The next position; the last epoch of a stage points at the next stage's start.
-        const bool stage_done = e + 1 == stage.epochs;
-        TrainingPosition next{static_cast<int64_t>(s) + (stage_done ? 1 : 0),
-                              stage_done ? 0 : e + 1, state.epoch, state.global_step};
-        if (next.stage_index < static_cast<int64_t>(plan.stages.size())) {
-          save_checkpoint(spec, *network, optimizer, next, trial.epochs, device_);
-        }
+      const auto next = position_after(s, e, stage, state);
+      if (next.stage_index < static_cast<int64_t>(plan.stages.size())) {
+        checkpoint.save(*network, optimizer, spec.strategies, next, trial.epochs);
       }
-      if (progress_ != nullptr) {
-        const double elapsed = seconds_since(trial_start);
-        const double eta = elapsed / epochs_this_session * (state.total_epochs - state.epoch);
-        fmt::print(*progress_,
-                   "{} epoch {}/{} [{} {}] loss {:.4f} train {:.2f}% test {:.2f}% top5 {:.2f}% "
-                   "lr {:.4g} {:.0f} img/s ETA {}{}\n",
-                   spec.label, record.epoch, state.total_epochs, stage.name,
-                   precision_label(stage.weight_bits, stage.activation_bits), record.train_loss,
-                   record.train_top1, record.test_top1, record.test_top5, record.learning_rate,
-                   record.images_per_second, format_duration(eta), format_extra(record.extra));
-        progress_->flush();
-      }
+      const double elapsed = seconds_since(trial_start);
+      reporter_.on_epoch(
+          spec.trial, record,
+          {state.total_epochs, elapsed / epochs_this_session * (state.total_epochs - state.epoch)});
     }
   }
 
-  const auto& last = trial.epochs.back();
-  trial.top1 = last.test_top1;
-  trial.top5 = last.test_top5;
-  trial.final_loss = last.train_loss;
-  trial.extra = last.extra;
   if (!spec.weights_path.empty()) save_weights(*network, spec.weights_path);
+  summarize(trial, images_per_epoch);
   trial.wall_seconds = seconds_since(trial_start);
-  trial.images_per_second = images / std::max(train_seconds, 1e-9);
-  // Counted from the records, so that epochs trained before a resume count too.
-  trial.epochs_trained = static_cast<int64_t>(trial.epochs.size());
-  trial.images_seen = trial.epochs_trained * images_per_epoch;
+  trial.images_per_second = throughput.images_per_second();
   return trial;
 }
 

@@ -1,24 +1,76 @@
+# Building lowbit plugins, in the lowbit tree and outside it (find_package(lowbit)):
+#
 # lowbit_add_plugin(<name> SOURCES <files...> [LINK <targets...>])
-# Builds a lowbit plugin: a shared library with the entry point of LOWBIT_PLUGIN, linked against
-# the SDK, written where `lowbit` looks for plugins (in tree: <build>/lib/lowbit/plugins).
+#   A plugin: a shared library with the entry point of LOWBIT_PLUGIN, linked against the SDK,
+#   written where `lowbit` looks for plugins (in the lowbit tree: <build>/lib/lowbit/plugins). Its
+#   sources are compiled once, into the object library <name>_objects, which its test links too.
+#   Only the entry point is exported (hidden visibility): two plugins' classes never collide.
+#
+# lowbit_add_plugin_test(<name> SOURCES <test files...> [LINK <targets...>])
+#   A Catch2 (v2) test executable <name>_tests of the plugin's objects and the test files,
+#   registered with CTest. The plugin's entry point is in it, so a test reaches the plugin's
+#   components as the harness does after loading (lowbit/sdk/testing/plugin_test.h).
+#   LOWBIT_TEST_THREADS=<n> in the environment sets LibTorch's intra-op threads.
+
+# Captured here: inside a function CMAKE_CURRENT_LIST_DIR is the caller's.
+set(LOWBIT_SDK_CMAKE_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+function(lowbit_sdk_target out)
+  if(TARGET lowbit::sdk)
+    set(${out} lowbit::sdk PARENT_SCOPE)
+  else()
+    set(${out} lowbit_sdk PARENT_SCOPE)
+  endif()
+endfunction()
+
 function(lowbit_add_plugin name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LINK" ${ARGN})
-  add_library(${name} MODULE ${ARG_SOURCES})
-  if(TARGET lowbit::sdk)
-    target_link_libraries(${name} PRIVATE lowbit::sdk ${ARG_LINK})
+  lowbit_sdk_target(sdk)
+  add_library(${name}_objects OBJECT ${ARG_SOURCES})
+  target_link_libraries(${name}_objects PUBLIC ${sdk} ${ARG_LINK})
+  set_target_properties(${name}_objects PROPERTIES POSITION_INDEPENDENT_CODE ON
+                                                   CXX_VISIBILITY_PRESET hidden
+                                                   VISIBILITY_INLINES_HIDDEN ON)
+  if(TARGET lowbit_warnings)
+    target_link_libraries(${name}_objects PRIVATE lowbit_warnings)
   else()
-    target_link_libraries(${name} PRIVATE lowbit_sdk ${ARG_LINK})
+    target_compile_options(${name}_objects PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra>")
   endif()
+  if(COMMAND lowbit_use_precompiled_torch)
+    lowbit_use_precompiled_torch(${name}_objects)
+  endif()
+
+  add_library(${name} MODULE)
+  target_link_libraries(${name} PRIVATE ${name}_objects)
   set_target_properties(${name} PROPERTIES PREFIX "lib" OUTPUT_NAME "lowbit_${name}")
   if(LOWBIT_PLUGIN_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${LOWBIT_PLUGIN_OUTPUT_DIRECTORY})
   endif()
-  target_compile_options(${name} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra>")
+endfunction()
+
+function(lowbit_add_plugin_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LINK" ${ARGN})
+  if(NOT TARGET lowbit_catch_main)
+    find_package(Catch2 2 REQUIRED)
+    add_library(lowbit_catch_main STATIC ${LOWBIT_SDK_CMAKE_DIR}/lowbit_catch_main.cpp)
+    target_link_libraries(lowbit_catch_main PUBLIC Catch2::Catch2 ${TORCH_LIBRARIES})
+  endif()
+  include(Catch)
+  add_executable(${name}_tests ${ARG_SOURCES})
+  target_link_libraries(${name}_tests PRIVATE ${name}_objects lowbit_catch_main ${ARG_LINK})
+  if(TARGET lowbit_warnings)
+    target_link_libraries(${name}_tests PRIVATE lowbit_warnings)
+  endif()
+  if(COMMAND lowbit_use_precompiled_torch)
+    lowbit_use_precompiled_torch(${name}_tests)
+  endif()
+  # LOWBIT_SKIP (lowbit/sdk/testing/skip.h) marks a test skipped.
+  catch_discover_tests(${name}_tests PROPERTIES SKIP_REGULAR_EXPRESSION "LOWBIT-SKIPPED:")
 endfunction()
 
 # In the lowbit tree, make `lowbit` depend on every plugin it ships, and install it where the
-# installed `lowbit` looks (<prefix>/lib/lowbit/plugins, beside bin/).
+# installed `lowbit` looks (<prefix>/<libdir>/lowbit/plugins, beside bin/).
 macro(lowbit_ship_plugin name)
   add_dependencies(lowbit_plugins ${name})
-  install(TARGETS ${name} LIBRARY DESTINATION lib/lowbit/plugins)
+  install(TARGETS ${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/lowbit/plugins)
 endmacro()

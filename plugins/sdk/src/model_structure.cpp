@@ -20,6 +20,16 @@ bool ModelStructure::has_only(BlockKind kind) const {
                                      [kind](const BlockSpec& block) { return block.kind == kind; });
 }
 
+std::string refuse_blocks(const ModelStructure& model, const std::string& without_blocks,
+                          const std::function<std::string(const BlockSpec&)>& unsupported) {
+  if (!model.has_blocks()) return without_blocks;
+  for (const auto& block : model.blocks) {
+    auto reason = unsupported(block);
+    if (!reason.empty()) return reason;
+  }
+  return "";
+}
+
 namespace {
 
 /// Records what the model asks for; every layer is a placeholder without weights.

@@ -3,12 +3,13 @@
 // trained `trials` times. Loading validates the whole file (every component and option) before
 // anything trains, and resolves each point into a RunPlan whose hash identifies it for resume.
 
-#include <lowbit/data/augment.h>
 #include <lowbit/data/dataset.h>
 #include <lowbit/layers/quantized_layers.h>
 #include <lowbit/results/records.h>
+#include <lowbit/sdk/precision.h>
 #include <lowbit/sdk/registry.h>
-#include <lowbit/training/performance.h>
+#include <lowbit/training/device.h>
+#include <lowbit/training/options.h>
 
 #include <nlohmann/json.hpp>
 
@@ -17,32 +18,6 @@
 #include <vector>
 
 namespace lowbit {
-
-struct OptimizerOptions {
-  double learning_rate = 0.1;
-  double momentum = 0.9;
-  /// Plain momentum by default, as the paper trains; Nesterov is an option.
-  bool nesterov = false;
-  double weight_decay = 1e-4;
-};
-
-struct ScheduleOptions {
-  std::string name = "cosine";  ///< "cosine" or "multistep"
-  std::vector<int64_t> milestones;  ///< multistep: epochs at which lr *= gamma
-  double gamma = 0.1;
-};
-
-struct TrainingOptions {
-  int64_t epochs = 10;
-  int64_t batch_size = 128;
-  int64_t eval_batch_size = 1000;
-  /// Stops each epoch after this many steps (0: whole epoch); for smoke tests.
-  int64_t max_steps_per_epoch = 0;
-  OptimizerOptions optimizer;
-  ScheduleOptions schedule;
-  AugmentOptions augment;
-  PerformanceOptions performance;
-};
 
 /// A named component with its options, as the experiment file gave them.
 struct ComponentChoice {
@@ -107,10 +82,10 @@ struct Experiment {
   DataOptions data;
   TrainingOptions training;
   int64_t trials = 1;
-  uint64_t seed = 0;      ///< trial i uses seed + i
-  std::string device = "auto";  ///< "auto", "cpu" or "cuda"
+  uint64_t seed = 0;  ///< trial i uses seed + i
+  DeviceChoice device = DeviceChoice::automatic;
   InitOptions init;
-  int64_t threads = 0;    ///< intra-op threads (0: every hardware thread)
+  int64_t threads = 0;  ///< intra-op threads (0: every hardware thread)
   /// Every 32W32A run that a quantized run starts from comes before the runs that start from it.
   std::vector<RunPlan> runs;
   std::vector<SkippedRun> skipped;  ///< points the quantizer declined, with its reason
@@ -141,8 +116,5 @@ extern const char* const kSafeNameRule;
 /// Line breaks, tabs, escape and the other ASCII control characters: what no label or path that
 /// goes into a table, a page or a script line may hold.
 bool has_control_characters(const std::string& text);
-
-/// "2W2A" for 2-bit weights and activations; 32 reads as "32".
-std::string precision_label(int weight_bits, int activation_bits);
 
 }  // namespace lowbit

@@ -7,26 +7,33 @@
 //   "<layer>.weight_quantized"     for each quantized conv/linear: quantizer(weight), as used in
 //                                  the forward pass at the trial's final precision
 //   "<layer>.weight_codes"         integer codes (uint8 up to 8 bits, int32 above), same shape
-//   "<layer>.weight_scale", "<layer>.weight_offset"  float64 scalars such that
+//   "<layer>.weight_scale", "<layer>.weight_offset"  float64, scalars or one per output channel
+//                                  (shape [C, 1, 1, 1], broadcasting), such that
 //                                  weight_quantized = weight_codes * scale + offset
-//                                  (to float32 rounding); for DoReFa k-bit weights, in [-1, 1],
-//                                  scale = 2 / (2^k - 1) and offset = -1, i.e.
-//                                  codes = round((w_q + 1) / 2 * (2^k - 1)); other quantizers get
-//                                  the uniform grid spanned by their smallest and largest level
-//                                  (1-bit DoReFa: offset -E|w|, scale 2E|w|)
+//                                  (to float32 rounding): the grid the layer's quantizer states
+//                                  (WeightQuantizerImpl::grid). DoReFa k-bit weights, in [-1, 1]:
+//                                  scale = 2 / (2^k - 1), offset = -1, i.e.
+//                                  codes = round((w_q + 1) / 2 * (2^k - 1)); 1-bit DoReFa:
+//                                  offset -E|w|, scale 2E|w|; Bi-Real: offset -alpha_c, scale
+//                                  2 alpha_c per channel. A quantizer that states no grid gets the
+//                                  uniform grid spanned by its smallest and largest level
 //   "<layer>.weight_bits"          int64 scalar
 //   "__format__", "__run__"        strings: this encoding's description, the run's hash and
 //                                  configuration (JSON) and the trial index
-// A layer whose quantized weights lie on no uniform 2^k grid is exported without codes (its
-// quantized weight is still there) and is listed in "__format__".
+// A layer at full precision, or whose quantizer states no grid and whose levels are not uniform
+// (LQ-Net), is exported without codes (its quantized weight is still there); "__format__" lists
+// it, and export_trial returns the list so `lowbit export` says so. Weights off the grid their
+// quantizer states are an error.
 
 #include <lowbit/results/store.h>
 #include <lowbit/sdk/network.h>
+#include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
 
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 namespace lowbit {
 
@@ -49,11 +56,22 @@ std::shared_ptr<NetworkImpl> rebuild_network(const Registry& registry, const Sto
 bool uniform_codes(const torch::Tensor& quantized, int bits, torch::Tensor& codes, double& scale,
                    double& offset);
 
-/// The dict described above for a network whose weights are loaded; `bits` of the final stage.
-c10::impl::GenericDict export_tensors(NetworkImpl& network, int weight_bits);
+/// Codes of `quantized` on the grid a quantizer states; false when some value is off it.
+bool grid_codes(const torch::Tensor& quantized, const WeightGrid& grid, torch::Tensor& codes);
 
-/// Loads the trial's weights, sets the precision of its last epoch, writes the file.
-void export_trial(const Registry& registry, ResultStore& store, const RunSelector& selector,
-                  int64_t trial_index, const std::string& output);
+struct ExportedTensors {
+  c10::impl::GenericDict tensors;
+  /// Quantized layers exported without integer codes, each with the reason.
+  std::vector<std::string> without_codes;
+};
+
+/// The dict described above for a network whose weights are loaded; `bits` of the final stage.
+ExportedTensors export_tensors(NetworkImpl& network, int weight_bits);
+
+/// Loads the trial's weights, sets the precision of its last epoch, writes the file. Returns the
+/// quantized layers written without integer codes, each with the reason.
+std::vector<std::string> export_trial(const Registry& registry, ResultStore& store,
+                                      const RunSelector& selector, int64_t trial_index,
+                                      const std::string& output);
 
 }  // namespace lowbit

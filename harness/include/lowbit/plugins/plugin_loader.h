@@ -38,7 +38,8 @@ class PluginLoader {
 
   /// Loads one plugin file: checks the file, the entry point, the API version and the build id,
   /// then registers its components. Throws PluginError. Loading the same file twice is a no-op.
-  const LoadedPlugin& load(const std::string& path);
+  /// Returns a copy: a reference into loaded() would dangle after the next load.
+  LoadedPlugin load(const std::string& path);
   /// Loads every "*.so" in `directory` (in name order); returns the ones that failed, so a
   /// caller can list what did load and say what did not.
   std::vector<PluginFailure> load_directory(const std::string& directory);
@@ -48,7 +49,7 @@ class PluginLoader {
   std::string sha1_of(const std::string& origin) const;
 
   /// Where plugins are looked for: the folder installed beside the `lowbit` binary
-  /// (<bin>/../lib/lowbit/plugins), then each folder of LOWBIT_PLUGIN_PATH (':'-separated),
+  /// (<bin>/../<libdir>/lowbit/plugins, <libdir> as installed), then each folder of LOWBIT_PLUGIN_PATH (':'-separated),
   /// then `extra` (--plugin-dir). Folders that do not exist are left out, except `extra` ones.
   static std::vector<std::string> search_path(const std::vector<std::string>& extra);
 

@@ -11,6 +11,10 @@
 
 namespace lowbit {
 
+/// The database `lowbit run`, `table`, `report`, `export` and `merge` use when --db is not given,
+/// and the one a Slurm script's shards are merged into.
+inline constexpr const char* kDefaultDatabasePath = "results/lowbit.db";
+
 /// `<database>.d`, absolute.
 std::string database_folder(const std::string& database);
 std::string trial_weights_path(const std::string& database, const std::string& run_hash,

@@ -4,6 +4,7 @@
 #include <lowbit/results/store.h>
 
 #include <cstdint>
+#include <string>
 
 namespace lowbit {
 
@@ -17,5 +18,10 @@ struct MergeSummary {
 /// is), with the weights saved beside the source database. Each trial is one transaction, so an
 /// interrupted merge can simply be run again.
 MergeSummary merge_results(ResultStore& target, ResultStore& source);
+
+/// Throws std::invalid_argument naming `source` when it is the target's own file, however it is
+/// spelled (relative, "./", symbolic links); merge would read the trials it is writing. Call it
+/// before opening `source`, which must exist.
+void refuse_self_merge(const ResultStore& target, const std::string& source);
 
 }  // namespace lowbit

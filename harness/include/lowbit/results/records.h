@@ -1,6 +1,8 @@
 #pragma once
 // What a trial produces, as stored in the results database.
 
+#include <lowbit/util/names.h>
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -38,11 +40,23 @@ struct EpochRecord {
   std::map<std::string, double> extra;  ///< strategy metrics, e.g. "teacher_top1"
 };
 
+/// How a recorded trial ended; the database and the pages hold it by name.
+enum class TrialStatus {
+  finished,
+  failed,  ///< TrialRecord::error says why
+};
+
+/// Each status with its name in the database: "finished", "failed".
+const NameTable<TrialStatus>& trial_statuses();
+std::string to_string(TrialStatus status);
+/// Throws std::invalid_argument listing the names for any other text.
+TrialStatus parse_trial_status(const std::string& name);
+
 struct TrialRecord {
   int64_t trial_index = 0;
   uint64_t seed = 0;
-  std::string status = "finished";  ///< "finished" or "failed"
-  std::string error;                ///< why it failed
+  TrialStatus status = TrialStatus::finished;
+  std::string error;  ///< why it failed
   double top1 = 0;
   double top5 = 0;
   double final_loss = 0;

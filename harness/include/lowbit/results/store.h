@@ -86,6 +86,9 @@ class ResultStore {
   /// Summaries of runs with at least one finished trial; all experiments when `experiment` is "".
   std::vector<RunSummary> summaries(const std::string& experiment = "");
   std::vector<std::string> experiment_names();
+  /// Throws std::invalid_argument naming the database, `experiment` and the stored experiments
+  /// when the database has no experiment of that name; "" (all experiments) always passes.
+  void require_experiment(const std::string& experiment);
   std::vector<StoredExperiment> experiments();
   /// Runs (with or without finished trials) in id order; all experiments when `experiment` is "".
   std::vector<StoredRun> runs(const std::string& experiment = "");

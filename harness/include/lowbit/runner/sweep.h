@@ -7,12 +7,15 @@
 #include <lowbit/plugins/plugin_loader.h>
 #include <lowbit/results/store.h>
 #include <lowbit/runner/claims.h>
+#include <lowbit/runner/reporter.h>
 #include <lowbit/sdk/registry.h>
+#include <lowbit/training/device.h>
 
 #include <torch/torch.h>
 
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace lowbit {
 
@@ -36,17 +39,12 @@ struct SweepOptions {
   int64_t shard_index = 0;
   int64_t shard_count = 1;
   ShardBy shard_by = ShardBy::position;
+  /// Progress lines (ConsoleReporter) go here when it is not null.
   std::ostream* progress = nullptr;
+  /// Told of everything too, after the database and the progress lines; must outlive the sweep.
+  std::vector<Reporter*> reporters;
   /// Heartbeat and staleness of this sweep's claims on its trials.
   ClaimTiming claim_timing;
-};
-
-struct SweepSummary {
-  int64_t trials_run = 0;
-  int64_t trials_skipped = 0;  ///< already finished in the database
-  int64_t trials_failed = 0;
-  int64_t trials_elsewhere = 0;  ///< left to other shards
-  int64_t trials_claimed_elsewhere = 0;  ///< being trained by another live process
 };
 
 /// Parses "i/N" (0 <= i < N) into {i, N}; throws std::invalid_argument saying what is allowed.
@@ -55,9 +53,6 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text);
 /// Sets LibTorch's intra-op threads: `threads` > 0 as given, 0 every hardware thread (LibTorch's
 /// own default can be one thread on virtual machines that report one core per socket).
 void set_intra_op_threads(int64_t threads);
-
-/// "auto" picks CUDA when LibTorch sees a GPU; "cuda" without one is an error.
-torch::Device resolve_device(const std::string& requested);
 
 class SweepRunner {
  public:

@@ -5,9 +5,14 @@
 // records so far. Written through a temporary file, so a kill mid-write leaves the previous one.
 
 #include <lowbit/results/records.h>
+#include <lowbit/sdk/network.h>
+#include <lowbit/sdk/strategy.h>
 
 #include <torch/torch.h>
 
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,25 +22,55 @@ namespace lowbit {
 struct TrainingPosition {
   int64_t stage_index = 0;
   int64_t epoch_in_stage = 0;
-  int64_t epoch = 0;        ///< epochs completed over all stages
+  int64_t epoch = 0;  ///< epochs completed over all stages
   int64_t global_step = 0;
 };
 
-/// Random generator state of the CPU and, when `device` is a GPU, of that device.
-struct GeneratorState {
-  torch::Tensor cpu;
-  torch::Tensor device;
-};
-GeneratorState capture_generators(torch::Device device);
-void restore_generators(const GeneratorState& state, torch::Device device);
+/// One trial's checkpoint, as the trainer writes it after each epoch and reads it back when a
+/// killed trial starts again.
+class TrialCheckpoint {
+ public:
+  /// `path` "" keeps no checkpoint. `database_id` is written into each checkpoint; one carrying
+  /// another id (another database's) is refused rather than resumed.
+  TrialCheckpoint(std::string path, std::string database_id, torch::Device device);
 
-void write_position(torch::serialize::OutputArchive& archive, const TrainingPosition& position);
-TrainingPosition read_position(torch::serialize::InputArchive& archive);
-void write_generators(torch::serialize::OutputArchive& archive, const GeneratorState& state);
-GeneratorState read_generators(torch::serialize::InputArchive& archive);
-void write_epoch_records(torch::serialize::OutputArchive& archive,
-                         const std::vector<EpochRecord>& epochs);
-std::vector<EpochRecord> read_epoch_records(torch::serialize::InputArchive& archive);
+  /// Continues from the checkpoint an interrupted attempt left, if there is one: loads the
+  /// network's weights and the strategies' state from it and returns where training picks up
+  /// (the trial's start when there is none). A checkpoint that cannot be read (cut short by a full
+  /// disk or a copy) is removed and the trial starts over; unreadable_reason() says why. Throws
+  /// when the checkpoint belongs to another database or does not fit a plan of `stage_count`
+  /// stages. Call it after everything the checkpoint overwrites has been built.
+  TrainingPosition resume(NetworkImpl& network, const std::vector<Strategy*>& strategies,
+                          size_t stage_count);
+  /// Whether resume() found a checkpoint to continue from.
+  bool resuming() const { return archive_ != nullptr; }
+  /// The epochs the interrupted attempt recorded (none when not resuming).
+  const std::vector<EpochRecord>& epochs_done() const { return epochs_done_; }
+  /// Why resume() could not read the checkpoint it found; none when it could, or found none.
+  const std::optional<std::string>& unreadable_reason() const { return unreadable_reason_; }
+
+  /// Begins stage `stage_index` of the plan: calls `begin` (the strategies' on_stage_begin) and,
+  /// in the stage the interrupted attempt stopped in, puts the optimizer's momentum and the random
+  /// generators back where they were. Returns the stage's first epoch to train.
+  int64_t begin_stage(size_t stage_index, torch::optim::Optimizer& optimizer,
+                      const std::function<void()>& begin);
+
+  /// Writes what continuing at `next` needs, replacing the previous checkpoint atomically; does
+  /// nothing for a trial without one.
+  void save(const NetworkImpl& network, const torch::optim::Optimizer& optimizer,
+            const std::vector<Strategy*>& strategies, const TrainingPosition& next,
+            const std::vector<EpochRecord>& epochs) const;
+
+ private:
+  std::string path_;
+  std::string database_id_;
+  torch::Device device_;
+  /// The checkpoint being resumed; its stage reads the optimizer state and generators from it.
+  std::unique_ptr<torch::serialize::InputArchive> archive_;
+  TrainingPosition position_;
+  std::vector<EpochRecord> epochs_done_;
+  std::optional<std::string> unreadable_reason_;
+};
 
 /// Saves `archive` to `path` atomically (temporary file, then rename); a full disk is a
 /// StorageError naming the file, and no temporary file is left.

@@ -5,6 +5,7 @@
 // makes a GPU run pick its convolution algorithms by timing, which is not reproducible.
 
 #include <lowbit/sdk/network.h>
+#include <lowbit/util/names.h>
 
 #include <torch/torch.h>
 
@@ -12,18 +13,23 @@
 
 namespace lowbit {
 
+/// Forward passes under LibTorch's autocast to bfloat16 (CPU and CUDA), or not. bfloat16 keeps
+/// float32's exponent range, so no loss scaling is needed; float16 would need a gradient scaler,
+/// which LibTorch's C++ API does not have, and is not offered.
+enum class MixedPrecision { off, bf16 };
+/// "off", "bf16": as experiment files and `lowbit bench --mixed-precision` name them.
+const NameTable<MixedPrecision>& mixed_precision_names();
+std::string to_string(MixedPrecision mixed_precision);
+
 struct PerformanceOptions {
   /// Parameters of 4-d layers and input batches in NHWC ("channels last") layout.
   bool channels_last = false;
-  /// "off" or "bf16": forward passes under LibTorch's autocast to bfloat16 (CPU and CUDA).
-  /// bfloat16 keeps float32's exponent range, so no loss scaling is needed; float16 would need
-  /// a gradient scaler, which LibTorch's C++ API does not have, and is not offered.
-  std::string mixed_precision = "off";
+  MixedPrecision mixed_precision = MixedPrecision::off;
   /// cudnn.benchmark: time the convolution algorithms once per shape, keep the fastest.
   bool cudnn_benchmark = false;
 
   /// Whether forward passes run under bfloat16 autocast.
-  bool autocast_bf16() const { return mixed_precision == "bf16"; }
+  bool autocast_bf16() const { return mixed_precision == MixedPrecision::bf16; }
 };
 
 /// Converts the module's 4-d parameters and buffers to channels-last layout in place (a module

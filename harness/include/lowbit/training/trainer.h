@@ -2,16 +2,17 @@
 // The one training loop. Strategies change what it does only through their hooks.
 
 #include <lowbit/data/dataset.h>
-#include <lowbit/experiment/experiment.h>
 #include <lowbit/results/records.h>
 #include <lowbit/sdk/network.h>
 #include <lowbit/sdk/strategy.h>
+#include <lowbit/training/checkpoint.h>
+#include <lowbit/training/options.h>
+#include <lowbit/training/trial_reporter.h>
 
 #include <torch/torch.h>
 
 #include <functional>
 #include <memory>
-#include <ostream>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,8 @@ namespace lowbit {
 /// What one trial trains.
 struct TrialSpec {
   uint64_t seed = 0;
-  std::string label;  ///< prefix of progress lines
-  Stage target;       ///< the run's precision, epochs and learning rate before strategies plan
+  TrialContext trial;  ///< which trial it is, as reports name it
+  Stage target;        ///< the run's precision, epochs and learning rate before strategies plan
   std::function<std::shared_ptr<NetworkImpl>()> build_network;
   /// Strategies' other networks (TrainingState::build_full_precision_network).
   std::function<std::shared_ptr<NetworkImpl>(const std::string& model, NetworkStart start)>
@@ -54,12 +55,12 @@ struct Accuracy {
 
 class Trainer {
  public:
-  /// `data` must already be on `device`. Progress lines go to `progress` when it is not null.
+  /// `data` must already be on `device`. Progress goes to `reporter` when it is not null.
   Trainer(TrainingOptions options, const DataSplits& data, torch::Device device,
-          std::ostream* progress);
+          TrialReporter* reporter);
 
-  /// Trains one trial from scratch (or from its checkpoint), deterministically for its seed on the CPU. Throws on failure
-  /// (e.g. a diverged loss); the caller decides how to record it.
+  /// Trains one trial from scratch (or from its checkpoint), deterministically for its seed on the
+  /// CPU. Throws on failure (e.g. a diverged loss); the caller decides how to record it.
   TrialRecord train(const TrialSpec& spec);
 
   /// Top-1/top-5 accuracy in percent on the test split; leaves the network's mode as it was.
@@ -73,11 +74,19 @@ class Trainer {
   EpochRecord train_epoch(NetworkImpl& network, torch::optim::SGD& optimizer, TrainingState& state,
                           const TrialSpec& spec);
   int64_t steps_per_epoch() const;
+  /// The trial's network, with the weights it starts from, on the device.
+  std::shared_ptr<NetworkImpl> build_student(const TrialSpec& spec) const;
+  /// Continues from the checkpoint an interrupted attempt left, if any, and reports it: the
+  /// epochs recorded so far go into `trial`, the counters into `state`. Returns where training
+  /// picks up.
+  TrainingPosition resume(TrialCheckpoint& checkpoint, const TrialSpec& spec,
+                          const TrainingPlan& plan, NetworkImpl& network, TrainingState& state,
+                          TrialRecord& trial);
 
   TrainingOptions options_;
   const DataSplits& data_;
   torch::Device device_;
-  std::ostream* progress_;
+  TrialReporter& reporter_;
 };
 
 /// Sets every weight quantizer to the stage's weight bits and every activation quantizer to its

@@ -22,7 +22,10 @@ class Registry;
 /// 5: TrainingState::quantizer.
 /// 6: TrainingState::build_full_precision_network takes a NetworkStart.
 /// 7: LayerContext::input_activation.
-#define LOWBIT_PLUGIN_API_VERSION 7u
+/// 8: Quantizer::supported_bits replaces incompatibility; tensor quantizers hold their widths,
+///    initialize from data and state their weight grid; const TrainingState with services;
+///    Stage::planned; OutsideActivations in LayerFactoryDecorator.
+#define LOWBIT_PLUGIN_API_VERSION 8u
 
 #define LOWBIT_STRINGIFY_IMPL(x) #x
 #define LOWBIT_STRINGIFY(x) LOWBIT_STRINGIFY_IMPL(x)

@@ -110,13 +110,26 @@ class LayerFactory {
   }
 };
 
+/// Which of the model's nonlinearities a structural transform keeps.
+enum class OutsideActivations {
+  keep,  ///< every activation the model has
+  /// Identity in stem and head: binary networks with real shortcuts (Bi-Real, Group-Net) have
+  /// nonlinearities only inside their blocks.
+  drop,
+};
+
 /// A factory that forwards everything to another one; structural transforms derive from it and
 /// override only what they change.
 class LayerFactoryDecorator : public LayerFactory {
  public:
-  explicit LayerFactoryDecorator(std::shared_ptr<LayerFactory> inner) : inner_(std::move(inner)) {}
+  explicit LayerFactoryDecorator(std::shared_ptr<LayerFactory> inner,
+                                 OutsideActivations outside = OutsideActivations::keep)
+      : inner_(std::move(inner)), outside_(outside) {}
   torch::nn::AnyModule conv2d(const ConvSpec& spec) override { return inner_->conv2d(spec); }
   torch::nn::AnyModule activation(const ActivationSpec& spec) override {
+    if (outside_ == OutsideActivations::drop && spec.part != NetworkPart::body) {
+      return torch::nn::AnyModule(torch::nn::Identity());
+    }
     return inner_->activation(spec);
   }
   torch::nn::AnyModule linear(const LinearSpec& spec) override { return inner_->linear(spec); }
@@ -135,6 +148,7 @@ class LayerFactoryDecorator : public LayerFactory {
 
  private:
   std::shared_ptr<LayerFactory> inner_;
+  OutsideActivations outside_;
 };
 
 }  // namespace lowbit

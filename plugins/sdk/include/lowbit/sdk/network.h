@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace lowbit {
@@ -41,6 +42,12 @@ struct ModelStructure {
   bool has_blocks() const { return !blocks.empty(); }
   bool has_only(BlockKind kind) const;
 };
+
+/// Why a structural transform that replaces every residual block cannot build `model`:
+/// `without_blocks` when it has none, else the reason `unsupported` gives for its first block it
+/// does not define; "" when it can.
+std::string refuse_blocks(const ModelStructure& model, const std::string& without_blocks,
+                          const std::function<std::string(const BlockSpec&)>& unsupported);
 
 /// Builds `model` through a factory that records blocks and stems and makes no weights (convs
 /// and linear layers are placeholders): milliseconds even for ResNet-50. The default shape is

@@ -5,12 +5,14 @@
 
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/network.h>
+#include <lowbit/sdk/precision.h>
 
 #include <torch/torch.h>
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -18,12 +20,23 @@ namespace lowbit {
 
 /// A contiguous span of training with one precision and one learning-rate schedule.
 struct Stage {
+  /// As epochs record it: "main" for the run's own target stage until a strategy splits it.
   std::string name = "main";
   int64_t epochs = 1;
   double learning_rate = 0.1;
   int weight_bits = kFullPrecisionBits;
   int activation_bits = kFullPrecisionBits;
+  /// Whether a strategy has planned this stage (name_planned_stage()).
+  bool planned = false;
 };
+
+/// Where a strategy's label goes in the name of a stage planned from another planned stage.
+enum class LabelPosition { first, last };
+
+/// Names a stage a strategy plans: `label` when it comes from the run's own stage, else the
+/// existing name and `label` joined by "/" ("ts-weights/pp4W4A"), so nested plans stay readable.
+void name_planned_stage(Stage& stage, const std::string& label,
+                        LabelPosition position = LabelPosition::last);
 
 /// The stages of a trial. The run starts with one stage at its target precision; TS and PP
 /// rewrite the list.
@@ -50,8 +63,12 @@ enum class NetworkStart {
   seed,
 };
 
-/// What the trainer shares with strategies while it trains.
+class TrainingServices;
+
+/// What the trainer shares with strategies while it trains. Strategies read it; what they may ask
+/// of the trainer goes through `services`.
 struct TrainingState {
+  /// The student. Strategies may change its quantizers (SP) or load weights into it (KD).
   NetworkImpl* network = nullptr;
   torch::Device device = torch::kCPU;
   uint64_t seed = 0;
@@ -72,30 +89,63 @@ struct TrainingState {
   /// strategy's own optimizer (KD's teacher) can follow the same schedule.
   double learning_rate = 0;
   double learning_rate_scale = 1;
-  /// Builds a full-precision network of the zoo for this data set (e.g. a KD teacher).
-  std::function<std::shared_ptr<NetworkImpl>(const std::string& model, NetworkStart start)>
-      build_full_precision_network;
-  /// Evaluates any network on the test set: {top1, top5} in percent.
-  std::function<std::pair<double, double>(NetworkImpl& network)> evaluate;
+  const TrainingServices* services = nullptr;
 };
+
+/// What a strategy may ask of the trainer.
+class TrainingServices {
+ public:
+  virtual ~TrainingServices() = default;
+  /// Builds a full-precision network of the zoo for this data set (e.g. a KD teacher).
+  virtual std::shared_ptr<NetworkImpl> build_full_precision_network(const std::string& model,
+                                                                    NetworkStart start) const = 0;
+  /// Evaluates any network on the test set: {top1, top5} in percent.
+  virtual std::pair<double, double> evaluate(NetworkImpl& network) const = 0;
+};
+
+/// TrainingServices from two functions: the trainer's, a benchmark's, a test's.
+class FunctionTrainingServices : public TrainingServices {
+ public:
+  using Build =
+      std::function<std::shared_ptr<NetworkImpl>(const std::string& model, NetworkStart start)>;
+  using Evaluate = std::function<std::pair<double, double>(NetworkImpl& network)>;
+  FunctionTrainingServices(Build build, Evaluate evaluate)
+      : build_(std::move(build)), evaluate_(std::move(evaluate)) {}
+  std::shared_ptr<NetworkImpl> build_full_precision_network(const std::string& model,
+                                                            NetworkStart start) const override;
+  std::pair<double, double> evaluate(NetworkImpl& network) const override;
+
+ private:
+  Build build_;
+  Evaluate evaluate_;
+};
+
+/// A random stream of a strategy's own for one step of a trial: the same numbers for the same
+/// trial seed, tag and index on every machine and standard library, and never a draw from the
+/// generators that order the data, so a strategy's randomness leaves the batches alone.
+/// `tag` keeps one strategy's streams apart from another's.
+std::mt19937_64 own_random_stream(uint64_t seed, uint64_t tag, int64_t index);
+/// The top 53 bits of a draw as a double in [0, 1): the same on every standard library, unlike
+/// std::uniform_real_distribution.
+double unit_interval(std::mt19937_64& stream);
 
 class Strategy {
  public:
   virtual ~Strategy() = default;
   /// Rewrites the stage list before training starts.
   virtual void plan(TrainingPlan& /*plan*/) {}
-  virtual void on_trial_begin(TrainingState& /*state*/) {}
+  virtual void on_trial_begin(const TrainingState& /*state*/) {}
   /// Called after the trainer has set every quantizer to the stage's precision.
-  virtual void on_stage_begin(TrainingState& /*state*/) {}
-  virtual void on_step_begin(TrainingState& /*state*/, const Batch& /*batch*/) {}
+  virtual void on_stage_begin(const TrainingState& /*state*/) {}
+  virtual void on_step_begin(const TrainingState& /*state*/, const Batch& /*batch*/) {}
   /// A term added to the student's loss; an undefined tensor adds nothing.
-  virtual torch::Tensor extra_loss(TrainingState& /*state*/, const Batch& /*batch*/,
+  virtual torch::Tensor extra_loss(const TrainingState& /*state*/, const Batch& /*batch*/,
                                    const NetworkOutput& /*output*/) {
     return {};
   }
-  virtual void on_step_end(TrainingState& /*state*/) {}
+  virtual void on_step_end(const TrainingState& /*state*/) {}
   /// Extra per-epoch metrics (e.g. the teacher's accuracy) to store beside the student's.
-  virtual void on_epoch_end(TrainingState& /*state*/, std::map<std::string, double>& /*metrics*/) {}
+  virtual void on_epoch_end(const TrainingState& /*state*/, std::map<std::string, double>& /*metrics*/) {}
   /// Parameters, besides the network's, for the trainer's optimizer.
   virtual std::vector<torch::Tensor> extra_parameters() { return {}; }
   /// Factor on the student's cross-entropy (KD's α2); the trainer multiplies the factors of all

@@ -1,11 +1,13 @@
 #pragma once
-// Helpers shared by the plugins' own tests. Each test binary has its plugin's sources compiled
-// in, so the plugin's entry point is right there, as the harness sees it after loading.
+// Helpers for a plugin's own Catch2 test (lowbit_add_plugin_test): the test binary has the
+// plugin's objects linked in, so the plugin's entry point is right there, as the harness sees it
+// after loading. Installed with the SDK, for plugins outside the lowbit tree too.
 
 #include <lowbit/sdk/abi.h>
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
+#include <lowbit/sdk/testing/skip.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

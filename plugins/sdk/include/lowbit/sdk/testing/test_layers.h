@@ -1,7 +1,8 @@
 #pragma once
-// A minimal layer factory for quantizer plugin tests, which link only the SDK: convolutions and
-// linear layers use the plugin's weight quantizer exactly like the harness's QuantConv2d, and
-// activations are the plugin's activation modules.
+// A minimal layer factory for quantizer plugin tests, which link only the SDK: convolutions use
+// the plugin's weight quantizer exactly like the harness's QuantConv2d, and activations are the
+// plugin's activation modules, both held to the quantizer's supported_bits() as the harness holds
+// them. Installed with the SDK, for plugins outside the lowbit tree too.
 
 #include <lowbit/sdk/layer_factory.h>
 #include <lowbit/sdk/quantizer.h>
@@ -39,12 +40,12 @@ class TestLayers : public LayerFactory {
                        .padding(spec.padding)
                        .bias(false);
     LayerContext context{spec.name, spec.fragment, spec.in_channels, spec.out_channels,
-                         spec.kernel};
-    return torch::nn::AnyModule(TestConv2d(options, quantizer_->weight_quantizer(context, bits_)));
+                         spec.kernel, ""};
+    return torch::nn::AnyModule(TestConv2d(options, quantizer_->make_weight_quantizer(context, bits_)));
   }
   torch::nn::AnyModule activation(const ActivationSpec& spec) override {
-    LayerContext context{spec.name, spec.fragment, spec.channels, spec.channels, 1};
-    return torch::nn::AnyModule(quantizer_->activation_quantizer(context, bits_));
+    LayerContext context{spec.name, spec.fragment, spec.channels, spec.channels, 1, ""};
+    return torch::nn::AnyModule(quantizer_->make_activation_quantizer(context, bits_));
   }
   torch::nn::AnyModule linear(const LinearSpec& spec) override {
     return torch::nn::AnyModule(
