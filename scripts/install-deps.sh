@@ -3,7 +3,8 @@
 # Idempotent: apt-get skips what is already there.
 set -euo pipefail
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config git
+  clang-format            # the house style (.clang-format), checked by scripts/test.sh
   libtorch-dev            # LibTorch 1.13.1 (CPU); a CUDA LibTorch 2.x is found via CMAKE_PREFIX_PATH instead
   libboost-dev libboost-filesystem-dev   # Boost.DLL (header-only) and the filesystem it builds on
   nlohmann-json3-dev libsqlite3-dev sqlite3 libfmt-dev catch2 libcli11-dev zlib1g-dev

@@ -52,8 +52,7 @@ TEST_CASE("the step benchmark times full precision and the quantized setting", "
   CHECK(result.overhead() == Approx(result.quantized.median_ms / result.full_precision.median_ms));
 }
 
-TEST_CASE("the step benchmark times KD through the kd plugin, and honours its options",
-          "[bench]") {
+TEST_CASE("the step benchmark times KD through the kd plugin, and honours its options", "[bench]") {
   auto components = lowbit::testing::load_components();
   auto options = tiny_bench(2);
   options.distillation_strategy = "kd";

@@ -42,9 +42,13 @@ TEST_CASE("a tiny sweep trains, stores every trial and epoch, and renders its ta
   CHECK(count_rows(db, "SELECT COUNT(*) FROM runs") == 2);
   CHECK(count_rows(db, "SELECT COUNT(*) FROM trials WHERE status = 'finished'") == 4);
   CHECK(count_rows(db, "SELECT COUNT(*) FROM epochs") == 8);
-  CHECK(count_rows(db, "SELECT COUNT(*) FROM trials WHERE torch_version <> '' AND seed IN (11, 12)") == 4);
+  CHECK(count_rows(
+            db, "SELECT COUNT(*) FROM trials WHERE torch_version <> '' AND seed IN (11, 12)") == 4);
   CHECK(count_rows(db, "SELECT COUNT(*) FROM run_stats WHERE trials = 2") == 2);
-  CHECK(count_rows(db, "SELECT COUNT(*) FROM trials WHERE plugin_hashes_json LIKE '%liblowbit_dorefa.so%'") == 4);
+  CHECK(count_rows(
+            db,
+            "SELECT COUNT(*) FROM trials WHERE plugin_hashes_json LIKE '%liblowbit_dorefa.so%'") ==
+        4);
 
   // Every finished trial leaves its weights in the database's own folder, and nothing beside it.
   CHECK(boost::filesystem::is_directory(db + ".d/weights"));
@@ -110,8 +114,10 @@ TEST_CASE("a sweep killed mid-trial resumes without losing or duplicating trials
   spec["training"]["epochs"] = 3;
   const auto file = write_experiment(folder, "killed.json", spec);
 
-  const std::string command = fmt::format("exec '{}/bin/lowbit' run '{}' --db '{}' --threads 1 "
-                                          ">/dev/null 2>&1", LOWBIT_BINARY_DIR, file, db);
+  const std::string command = fmt::format(
+      "exec '{}/bin/lowbit' run '{}' --db '{}' --threads 1 "
+      ">/dev/null 2>&1",
+      LOWBIT_BINARY_DIR, file, db);
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -134,7 +140,8 @@ TEST_CASE("a sweep killed mid-trial resumes without losing or duplicating trials
   auto resumed = lowbit_cli(fmt::format("run '{}' --db '{}' --threads 1", file, db));
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
-  CHECK_THAT(resumed.output, Contains(fmt::format("{} trials run, {} already finished", 4 - before, before)));
+  CHECK_THAT(resumed.output,
+             Contains(fmt::format("{} trials run, {} already finished", 4 - before, before)));
   CHECK(count_rows(db, "SELECT COUNT(*) FROM trials") == 4);
   CHECK(count_rows(db, "SELECT COUNT(DISTINCT trial_index) FROM trials") == 4);
   CHECK(count_rows(db, "SELECT COUNT(*) FROM epochs") == 4 * 3);
@@ -160,7 +167,8 @@ TEST_CASE("jobs split a sweep over processes sharing one database", "[e2e][paral
 
   // Shards of a finished sweep find nothing left to do.
   auto again = lowbit_cli(fmt::format("run '{}' --db '{}' --shard 1/3", file, db));
-  CHECK_THAT(again.output, Contains("0 trials run, 2 already finished, 0 failed, 4 left to other shards"));
+  CHECK_THAT(again.output,
+             Contains("0 trials run, 2 already finished, 0 failed, 4 left to other shards"));
 }
 
 TEST_CASE("bad input is refused before anything is written", "[e2e]") {
@@ -213,14 +221,15 @@ TEST_CASE("commands refuse what they cannot do with exit code 1 and a message", 
   }
   auto table = lowbit_cli(fmt::format("table --db '{}' --experiment nosuch", db));
   CHECK(table.exit_code == 1);
-  CHECK_THAT(table.output,
-             Contains(fmt::format("lowbit: error: {}: no experiment \"nosuch\" (stored: tiny)", db)));
+  CHECK_THAT(table.output, Contains(fmt::format(
+                               "lowbit: error: {}: no experiment \"nosuch\" (stored: tiny)", db)));
 
   const auto same_file = folder.path() + "/./results.db";
   auto merge = lowbit_cli(fmt::format("merge --db '{}' '{}'", db, same_file));
   CHECK(merge.exit_code == 1);
-  CHECK_THAT(merge.output,
-             Contains(fmt::format("lowbit: error: {}: cannot merge a database into itself", same_file)));
+  CHECK_THAT(
+      merge.output,
+      Contains(fmt::format("lowbit: error: {}: cannot merge a database into itself", same_file)));
 
   const auto file = write_experiment(folder, "tiny.json", lowbit::testing::tiny_experiment());
   auto run = lowbit_cli(fmt::format("run '{}' --db '{}' --jobs 2 --shard 1/2", file, db));

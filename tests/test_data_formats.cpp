@@ -53,7 +53,8 @@ void write_image(const std::string& path, int width, int height, unsigned char r
   REQUIRE(ok != 0);
 }
 
-void make_folders(const lowbit::testing::TemporaryFolder& root, const std::vector<std::string>& paths) {
+void make_folders(const lowbit::testing::TemporaryFolder& root,
+                  const std::vector<std::string>& paths) {
   for (const auto& path : paths) boost::filesystem::create_directories(root.file(path));
 }
 
@@ -68,7 +69,8 @@ TEST_CASE("CIFAR-10 binary batches are read back", "[data][cifar]") {
   }
   write_cifar(root.file("cifar-10-batches-bin/test_batch.bin"), 4, 1, 100);
 
-  auto record = lowbit::read_cifar_file(root.file("cifar-10-batches-bin/data_batch_2.bin"), 1, 0, 10);
+  auto record =
+      lowbit::read_cifar_file(root.file("cifar-10-batches-bin/data_batch_2.bin"), 1, 0, 10);
   REQUIRE(record.size() == 3);
   CHECK(record.labels[0].item<int64_t>() == 3);
   // Record 3's first red pixel is 3/255, its first green pixel (3 + 1024) % 256 / 255.
@@ -119,7 +121,8 @@ TEST_CASE("missing and corrupt CIFAR files are errors naming the file", "[data][
   CHECK_THROWS_WITH(lowbit::load_dataset(options), Contains("test_batch.bin"));
 
   write_cifar(root.file("test_batch.bin"), 2, 1);
-  for (int b = 1; b <= 4; ++b) write_cifar(root.file("data_batch_" + std::to_string(b) + ".bin"), 2, 1);
+  for (int b = 1; b <= 4; ++b)
+    write_cifar(root.file("data_batch_" + std::to_string(b) + ".bin"), 2, 1);
   CHECK_THROWS_WITH(lowbit::load_dataset(options), Contains("data_batch_5.bin"));
 
   {
@@ -152,7 +155,10 @@ TEST_CASE("an image folder streams JPEG and PNG images with the ImageNet transfo
   write_image(root.file("train/dog/c.png"), 14, 14, 0);
   write_image(root.file("val/cat/d.png"), 16, 12, 255);
   write_image(root.file("val/dog/e.jpeg"), 12, 12, 0);
-  { std::ofstream ignored(root.file("train/dog/notes.txt")); ignored << "not an image"; }
+  {
+    std::ofstream ignored(root.file("train/dog/notes.txt"));
+    ignored << "not an image";
+  }
 
   lowbit::DataOptions options;
   options.name = "imagefolder";
@@ -222,7 +228,10 @@ TEST_CASE("image folder errors name the folder or file at fault", "[data][imagef
   CHECK_THROWS_WITH(lowbit::load_dataset(options), Contains("cow"));
   boost::filesystem::remove_all(root.file("val/cow"));
 
-  { std::ofstream corrupt(root.file("train/cat/broken.jpg")); corrupt << "garbage, not a JPEG"; }
+  {
+    std::ofstream corrupt(root.file("train/cat/broken.jpg"));
+    corrupt << "garbage, not a JPEG";
+  }
   CHECK_THROWS_WITH(lowbit::load_dataset(options), Contains("broken.jpg"));
   CHECK_THROWS_WITH(lowbit::decode_image(root.file("train/cat/broken.jpg")),
                     Contains("broken.jpg"));
@@ -251,8 +260,11 @@ TEST_CASE("experiment files choose CIFAR and image folders with validated option
   CHECK_THROWS_WITH(parse({{"name", "cifar100"}, {"root", "x"}, {"labels", "medium"}}),
                     Contains("/data/labels") && Contains("coarse"));
 
-  auto folder = parse({{"name", "imagefolder"}, {"root", "/data/imagenet"}, {"resize", 12},
-                       {"crop", 8}, {"mean", {0.5, 0.5, 0.5}}});
+  auto folder = parse({{"name", "imagefolder"},
+                       {"root", "/data/imagenet"},
+                       {"resize", 12},
+                       {"crop", 8},
+                       {"mean", {0.5, 0.5, 0.5}}});
   CHECK(folder.data.resize == 12);
   CHECK(folder.data.crop == 8);
   CHECK(folder.data.mean == std::vector<double>{0.5, 0.5, 0.5});

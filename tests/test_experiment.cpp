@@ -12,9 +12,7 @@ using lowbit::ConfigError;
 
 namespace {
 
-const lowbit::Registry& registry() {
-  return lowbit::testing::shared_components().registry;
-}
+const lowbit::Registry& registry() { return lowbit::testing::shared_components().registry; }
 
 /// The ConfigError a spec raises, so tests can check where it points and what it allows.
 ConfigError error_of(const nlohmann::json& spec) {

@@ -48,8 +48,10 @@ std::string train_tiny(const lowbit::testing::TemporaryFolder& folder,
 /// `lowbit export` of trial 0 of the ResNet-20 run at `precision` into `output`, read back.
 c10::impl::GenericDict exported_trial(const std::string& db, const std::string& precision,
                                       const std::string& output) {
-  auto exported = lowbit_cli(fmt::format("export --db '{}' --model resnet20 --precision {} "
-                                         "--trial 0 -o '{}'", db, precision, output));
+  auto exported =
+      lowbit_cli(fmt::format("export --db '{}' --model resnet20 --precision {} "
+                             "--trial 0 -o '{}'",
+                             db, precision, output));
   INFO(exported.output);
   REQUIRE(exported.exit_code == 0);
   return read_export(output);
@@ -73,7 +75,8 @@ TEST_CASE("uniform codes: DoReFa's grid, an offset grid, and values on no grid",
   CHECK(codes.to(torch::kLong).equal(torch::tensor({0, 1, 1}, torch::kLong)));
   CHECK(codes.to(torch::kDouble).mul(scale).add(offset).to(torch::kFloat).equal(binary));
   // Too many distinct values for 2 bits.
-  CHECK_FALSE(lowbit::uniform_codes(torch::tensor({0.0f, 0.1f, 0.2f, 0.3f, 0.4f}), 2, codes, scale, offset));
+  CHECK_FALSE(lowbit::uniform_codes(torch::tensor({0.0f, 0.1f, 0.2f, 0.3f, 0.4f}), 2, codes, scale,
+                                    offset));
 }
 
 TEST_CASE("export writes a trained trial's tensors and codes that reproduce its quantized weights",
@@ -97,7 +100,9 @@ TEST_CASE("export writes a trained trial's tensors and codes that reproduce its 
   for (const auto& entry : dict) {
     const auto& key = entry.key().toStringRef();
     const std::string suffix = ".weight_codes";
-    if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    if (key.size() <= suffix.size() ||
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
     const auto layer = key.substr(0, key.size() - suffix.size());
     INFO(layer);
     ++quantized_layers;
@@ -159,10 +164,12 @@ TEST_CASE("export rebuilds a run with its quantizer's structure (Bi-Real units)"
 TEST_CASE("export errors name what is missing", "[export][e2e]") {
   lowbit::testing::TemporaryFolder folder;
   const auto db = train_tiny(folder);
-  auto no_match = lowbit_cli(fmt::format("export --db '{}' --model resnet56 -o '{}'", db, folder.file("x.pt")));
+  auto no_match =
+      lowbit_cli(fmt::format("export --db '{}' --model resnet56 -o '{}'", db, folder.file("x.pt")));
   CHECK(no_match.exit_code != 0);
   CHECK_THAT(no_match.output, Contains("no run matches") && Contains("resnet20"));
-  auto no_trial = lowbit_cli(fmt::format("export --db '{}' --model resnet20 --trial 3 -o '{}'", db, folder.file("x.pt")));
+  auto no_trial = lowbit_cli(
+      fmt::format("export --db '{}' --model resnet20 --trial 3 -o '{}'", db, folder.file("x.pt")));
   CHECK(no_trial.exit_code != 0);
   CHECK_THAT(no_trial.output, Contains("trial 3"));
 }

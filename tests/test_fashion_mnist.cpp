@@ -21,21 +21,20 @@ namespace {
 
 const char* const kDebianRoot = "/usr/share/datasets/fashion-mnist";
 
-
 void write_idx(const std::string& path, const std::vector<uint32_t>& dims,
                const std::vector<uint8_t>& body, bool gzip = true) {
   lowbit::testing::write_bytes(path, lowbit::testing::idx_bytes(0x08, dims, body), gzip);
 }
 
 // Image i is filled with the value fill(i); labels are given.
-void write_split(const lowbit::testing::TemporaryFolder& dir, const std::string& prefix, const std::vector<uint8_t>& fills,
-                 const std::vector<uint8_t>& labels) {
+void write_split(const lowbit::testing::TemporaryFolder& dir, const std::string& prefix,
+                 const std::vector<uint8_t>& fills, const std::vector<uint8_t>& labels) {
   std::vector<uint8_t> pixels;
   for (uint8_t fill : fills) pixels.insert(pixels.end(), 28 * 28, fill);
   write_idx(dir.file(prefix + "-images-idx3-ubyte.gz"),
-               {static_cast<uint32_t>(fills.size()), 28, 28}, pixels);
-  write_idx(dir.file(prefix + "-labels-idx1-ubyte.gz"),
-               {static_cast<uint32_t>(labels.size())}, labels);
+            {static_cast<uint32_t>(fills.size()), 28, 28}, pixels);
+  write_idx(dir.file(prefix + "-labels-idx1-ubyte.gz"), {static_cast<uint32_t>(labels.size())},
+            labels);
 }
 
 }  // namespace
@@ -114,8 +113,7 @@ TEST_CASE("Fashion-MNIST errors name the file at fault", "[data][fashion-mnist]"
 
   SECTION("missing label file") {
     fs::remove(dir.file("t10k-labels-idx1-ubyte.gz"));
-    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path()),
-                        Contains("t10k-labels-idx1-ubyte"));
+    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path()), Contains("t10k-labels-idx1-ubyte"));
   }
   SECTION("label out of range") {
     write_idx(dir.file("train-labels-idx1-ubyte.gz"), {2}, {1, 10});
@@ -124,9 +122,9 @@ TEST_CASE("Fashion-MNIST errors name the file at fault", "[data][fashion-mnist]"
   }
   SECTION("image and label counts disagree") {
     write_idx(dir.file("t10k-labels-idx1-ubyte.gz"), {3}, {1, 2, 3});
-    REQUIRE_THROWS_WITH(lowbit::load_fashion_mnist(dir.path()),
-                        Contains("t10k-images-idx3-ubyte.gz") &&
-                            Contains("t10k-labels-idx1-ubyte.gz"));
+    REQUIRE_THROWS_WITH(
+        lowbit::load_fashion_mnist(dir.path()),
+        Contains("t10k-images-idx3-ubyte.gz") && Contains("t10k-labels-idx1-ubyte.gz"));
   }
   SECTION("images of the wrong size") {
     write_idx(dir.file("train-images-idx3-ubyte.gz"), {2, 4, 4}, std::vector<uint8_t>(32));
@@ -149,9 +147,8 @@ TEST_CASE("load_dataset rejects unknown names and negative limits", "[data]") {
   lowbit::DataOptions options;
   options.name = "imagenet";
   REQUIRE_THROWS_AS(lowbit::load_dataset(options), std::invalid_argument);
-  REQUIRE_THROWS_WITH(lowbit::load_dataset(options), Contains("imagenet") &&
-                                                         Contains("fashion-mnist") &&
-                                                         Contains("synthetic"));
+  REQUIRE_THROWS_WITH(lowbit::load_dataset(options),
+                      Contains("imagenet") && Contains("fashion-mnist") && Contains("synthetic"));
   options.name = "synthetic";
   options.limit = -1;
   REQUIRE_THROWS_WITH(lowbit::load_dataset(options), Contains("limit"));

@@ -187,7 +187,8 @@ TEST_CASE("each database keeps its files in its own folder", "[faults]") {
   CHECK(lowbit::trial_checkpoint_path("/r/a.db", "h", 1) == "/r/a.db.d/checkpoints/h/trial-1.ckpt");
   CHECK(lowbit::trial_weights_path("/r/b.db", "h", 0) == "/r/b.db.d/weights/h/trial-0.pt");
   CHECK(lowbit::model_spec_path("/r/b.db", "h") == "/r/b.db.d/weights/h/model_spec.json");
-  CHECK(lowbit::trial_checkpoint_path("/r/a.db", "h", 0) != lowbit::trial_checkpoint_path("/r/b.db", "h", 0));
+  CHECK(lowbit::trial_checkpoint_path("/r/a.db", "h", 0) !=
+        lowbit::trial_checkpoint_path("/r/b.db", "h", 0));
 }
 
 TEST_CASE("a checkpoint of another database is refused and a truncated one restarts its trial",
@@ -238,7 +239,8 @@ TEST_CASE("a checkpoint left behind by a recorded trial is cleaned on the next r
 TEST_CASE("a claim is held by a live owner and taken over from a dead one", "[faults]") {
   lowbit::testing::TemporaryFolder folder;
   lowbit::ResultStore store(folder.file("claims.db"));
-  const auto experiment = lowbit::parse_experiment(lowbit::testing::tiny_experiment(), "c.json", registry());
+  const auto experiment =
+      lowbit::parse_experiment(lowbit::testing::tiny_experiment(), "c.json", registry());
   const int64_t experiment_id = store.ensure_experiment("tiny", "c.json", nlohmann::json::object());
   const int64_t run_id = store.ensure_run(experiment_id, experiment.runs[0].record);
   const lowbit::ClaimOwner first{"node1", 100, "token-1"};
@@ -246,12 +248,14 @@ TEST_CASE("a claim is held by a live owner and taken over from a dead one", "[fa
   auto always = [](const lowbit::ClaimOwner&, double) { return true; };
   auto never = [](const lowbit::ClaimOwner&, double) { return false; };
 
-  CHECK(store.claim_trial(run_id, 0, first, always).outcome == lowbit::TrialClaim::Outcome::claimed);
+  CHECK(store.claim_trial(run_id, 0, first, always).outcome ==
+        lowbit::TrialClaim::Outcome::claimed);
   const auto held = store.claim_trial(run_id, 0, second, always);
   CHECK(held.outcome == lowbit::TrialClaim::Outcome::owned_elsewhere);
   CHECK(lowbit::describe(held.holder) == "pid 100 on node1");
   // The owner itself may claim again (a resumed run of the same process).
-  CHECK(store.claim_trial(run_id, 0, first, always).outcome == lowbit::TrialClaim::Outcome::claimed);
+  CHECK(store.claim_trial(run_id, 0, first, always).outcome ==
+        lowbit::TrialClaim::Outcome::claimed);
   const auto taken = store.claim_trial(run_id, 0, second, never);
   CHECK(taken.outcome == lowbit::TrialClaim::Outcome::claimed);
   CHECK(taken.taken_over);
@@ -262,7 +266,8 @@ TEST_CASE("a claim is held by a live owner and taken over from a dead one", "[fa
   trial.status = lowbit::TrialStatus::finished;
   store.record_trial(run_id, trial);
   CHECK(count_rows(store.path(), "SELECT COUNT(*) FROM claims") == 0);
-  CHECK(store.claim_trial(run_id, 0, first, never).outcome == lowbit::TrialClaim::Outcome::finished);
+  CHECK(store.claim_trial(run_id, 0, first, never).outcome ==
+        lowbit::TrialClaim::Outcome::finished);
   CHECK_THROWS_AS(store.record_trial(run_id, trial), lowbit::TrialAlreadyFinished);
 
   // Liveness: a stale heartbeat is dead anywhere; on this host a vanished pid is dead at once.
@@ -284,8 +289,9 @@ TEST_CASE("killing the parent of --jobs stops its jobs, and a restart finishes t
   const auto file = write_experiment(folder, "jobs.json", slow_experiment(4, 20));
   for (int signal : {SIGKILL, SIGTERM}) {
     INFO("signal " << signal);
-    const pid_t parent = start_lowbit(
-        fmt::format("run '{}' --db '{}' --jobs 2 --threads 1", file, db), folder.file("parent.log"));
+    const pid_t parent =
+        start_lowbit(fmt::format("run '{}' --db '{}' --jobs 2 --threads 1", file, db),
+                     folder.file("parent.log"));
     // Wait until both jobs hold a claim, i.e. are training.
     std::vector<int64_t> jobs;
     for (int i = 0; i < 1200 && jobs.size() < 2; ++i) {
@@ -353,13 +359,15 @@ TEST_CASE("table, report and export change no byte of the database and refuse fo
   // As a user who may read but not write the database and its folder.
   const std::string as_reader =
       ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
-  if (::geteuid() != 0) boost::filesystem::permissions(folder.path(), boost::filesystem::perms(0555));
+  if (::geteuid() != 0)
+    boost::filesystem::permissions(folder.path(), boost::filesystem::perms(0555));
   boost::filesystem::permissions(output, boost::filesystem::perms(0777));
   for (const std::string command :
        {fmt::format("table --db '{}'", db), fmt::format("table --db '{}' --format latex", db),
         fmt::format("report --db '{}' -o '{}/r.html'", db, output),
-        fmt::format("export --db '{}' --model resnet20 --method dorefa --precision 2W2A -o '{}/t.pt'",
-                    db, output)}) {
+        fmt::format(
+            "export --db '{}' --model resnet20 --method dorefa --precision 2W2A -o '{}/t.pt'", db,
+            output)}) {
     INFO(command);
     auto result = lowbit::testing::run_shell(
         fmt::format("{}'{}/bin/lowbit' {}", as_reader, LOWBIT_BINARY_DIR, command));
@@ -375,13 +383,14 @@ TEST_CASE("table, report and export change no byte of the database and refuse fo
   {
     sqlite3* handle = nullptr;
     REQUIRE(sqlite3_open(foreign.c_str(), &handle) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(handle, "CREATE TABLE contacts (name TEXT)", nullptr, nullptr, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(handle, "CREATE TABLE contacts (name TEXT)", nullptr, nullptr, nullptr) ==
+            SQLITE_OK);
     sqlite3_close(handle);
   }
   const auto foreign_bytes = file_bytes(foreign);
-  for (const std::string command :
-       {fmt::format("table --db '{}'", foreign), fmt::format("report --db '{}' -o '{}/f.html'", foreign, output),
-        fmt::format("run '{}' --db '{}'", file, foreign)}) {
+  for (const std::string command : {fmt::format("table --db '{}'", foreign),
+                                    fmt::format("report --db '{}' -o '{}/f.html'", foreign, output),
+                                    fmt::format("run '{}' --db '{}'", file, foreign)}) {
     INFO(command);
     auto result = lowbit_cli(command);
     CHECK(result.exit_code == 1);

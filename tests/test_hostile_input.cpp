@@ -56,9 +56,9 @@ bool has_line_starting_with(const std::string& text, const std::string& prefix) 
 
 }  // namespace
 
-TEST_CASE("experiment names are held to a safe character set when the file is read",
-          "[hostile]") {
-  for (const std::string& bad : std::vector<std::string>{"../../x", "a/b", "x\nrm -rf ~", "$(reboot)", "a b", ".hidden",
+TEST_CASE("experiment names are held to a safe character set when the file is read", "[hostile]") {
+  for (const std::string& bad :
+       std::vector<std::string>{"../../x", "a/b", "x\nrm -rf ~", "$(reboot)", "a b", ".hidden",
                                 "-rf", "", "name;ls", "tab\tname", std::string(101, 'a')}) {
     INFO(bad);
     auto spec = lowbit::testing::tiny_experiment();
@@ -78,7 +78,8 @@ TEST_CASE("experiment names are held to a safe character set when the file is re
 TEST_CASE("labels with control characters are refused; others are escaped in every format",
           "[hostile]") {
   auto spec = lowbit::testing::tiny_experiment();
-  spec["strategies"] = nlohmann::json::parse(R"([[{"name": "kd", "label": "KD\n\\input{/etc/passwd}"}]])");
+  spec["strategies"] =
+      nlohmann::json::parse(R"([[{"name": "kd", "label": "KD\n\\input{/etc/passwd}"}]])");
   CHECK_THAT(error_of(spec), Contains("/strategies/0/0/label: bad label"));
   spec["strategies"][0][0]["label"] = std::string(65, 'x');
   CHECK_THAT(error_of(spec), Contains("bad label"));
@@ -104,7 +105,8 @@ TEST_CASE("labels with control characters are refused; others are escaped in eve
   for (std::string row; std::getline(rows, row);) {
     if (row.rfind("| Precision", 0) == 0) {
       size_t separators = 0;
-      for (size_t i = 0; i < row.size(); ++i) separators += row[i] == '|' && (i == 0 || row[i - 1] != '\\');
+      for (size_t i = 0; i < row.size(); ++i)
+        separators += row[i] == '|' && (i == 0 || row[i - 1] != '\\');
       CHECK(separators == 4);
       break;
     }
@@ -167,8 +169,9 @@ TEST_CASE("a deeply nested file is refused without a crash", "[hostile][e2e]") {
 }
 
 TEST_CASE("duplicate keys, huge numbers and oversized values are clear errors", "[hostile]") {
-  CHECK_THROWS_WITH(lowbit::parse_json(R"({"name": "a", "training": {"epochs": 1, "epochs": 2}})", "dup.json"),
-                    Contains("dup.json: /training/epochs: this key appears twice"));
+  CHECK_THROWS_WITH(
+      lowbit::parse_json(R"({"name": "a", "training": {"epochs": 1, "epochs": 2}})", "dup.json"),
+      Contains("dup.json: /training/epochs: this key appears twice"));
   CHECK_THROWS_WITH(lowbit::parse_json(R"({"lr": 1e400})", "big.json"),
                     Contains("big.json: /: not valid JSON") && Contains("1e400"));
   CHECK_NOTHROW(lowbit::parse_json(R"({"a": [{"b": 1}, {"b": 2}], "c": {"b": 3}})", "fine.json"));
@@ -205,18 +208,21 @@ TEST_CASE("model options are refused instead of silently dropped", "[hostile]") 
 TEST_CASE("a KD teacher the zoo lacks and a missing teacher file fail with the matrix",
           "[hostile]") {
   auto spec = lowbit::testing::tiny_experiment();
-  spec["strategies"] = nlohmann::json::parse(R"([[{"name": "kd", "options": {"teacher": "resnet999"}}]])");
+  spec["strategies"] =
+      nlohmann::json::parse(R"([[{"name": "kd", "options": {"teacher": "resnet999"}}]])");
   const auto teacher = error_of(spec);
   CHECK_THAT(teacher, Contains("/strategies/0/0/options: kd needs the model \"resnet999\""));
   CHECK_THAT(teacher, Contains("resnet32"));  // the allowed names
   spec["strategies"][0][0]["options"] = {{"teacher_checkpoint", "/nonexistent/t.pt"}};
-  CHECK_THAT(error_of(spec), Contains("/strategies/0/0/options/teacher_checkpoint: no readable file"));
+  CHECK_THAT(error_of(spec),
+             Contains("/strategies/0/0/options/teacher_checkpoint: no readable file"));
   spec["strategies"][0][0]["options"] = {{"student_checkpoint", "/nonexistent/s.pt"}};
   CHECK_THAT(error_of(spec), Contains("/options/student_checkpoint: no readable file"));
 
   lowbit::testing::TemporaryFolder folder;
   spec["strategies"][0][0]["options"] = {{"teacher", "resnet999"}};
-  auto dry = lowbit_cli(fmt::format("run '{}' --dry-run", write_experiment(folder, "kd.json", spec)));
+  auto dry =
+      lowbit_cli(fmt::format("run '{}' --dry-run", write_experiment(folder, "kd.json", spec)));
   CHECK(dry.exit_code == 1);
   CHECK_THAT(dry.output, Contains("needs the model \"resnet999\""));
 }

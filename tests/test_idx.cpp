@@ -18,15 +18,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
-
 void write_plain(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(bytes.data()),
             static_cast<std::streamsize>(bytes.size()));
   REQUIRE(out.good());
 }
-
 
 std::vector<uint8_t> counting(size_t n) {
   std::vector<uint8_t> body(n);
@@ -60,7 +57,8 @@ TEST_CASE("read_idx reads plain and gzip files of any rank", "[data][idx]") {
 
 TEST_CASE("read_idx accepts an empty data set", "[data][idx]") {
   lowbit::testing::TemporaryFolder dir;
-  lowbit::testing::write_bytes(dir.file("empty.gz"), lowbit::testing::idx_bytes(0x08, {0, 28, 28}, {}));
+  lowbit::testing::write_bytes(dir.file("empty.gz"),
+                               lowbit::testing::idx_bytes(0x08, {0, 28, 28}, {}));
   const auto t = lowbit::read_idx(dir.file("empty.gz"));
   CHECK(t.sizes().vec() == std::vector<int64_t>{0, 28, 28});
 }
@@ -80,9 +78,8 @@ TEST_CASE("read_idx errors name the file and the fault", "[data][idx]") {
     write_plain(plain, bytes);
     lowbit::testing::write_bytes(gz, bytes);
     for (const auto& path : {plain, gz}) {
-      REQUIRE_THROWS_WITH(lowbit::read_idx(path),
-                          Contains(path) && Contains("truncated") && Contains("24") &&
-                              Contains("20"));
+      REQUIRE_THROWS_WITH(lowbit::read_idx(path), Contains(path) && Contains("truncated") &&
+                                                      Contains("24") && Contains("20"));
     }
   }
   SECTION("truncated header") {
@@ -111,10 +108,12 @@ TEST_CASE("read_idx errors name the file and the fault", "[data][idx]") {
   SECTION("header declaring far more data than the file holds") {
     const std::string path = dir.file("huge.gz");
     // About 280 TB: must be reported as truncated, not attempted as an allocation.
-    lowbit::testing::write_bytes(path, lowbit::testing::idx_bytes(0x08, {0xFFFFFFFFu, 0xFFFFu}, counting(10)));
+    lowbit::testing::write_bytes(
+        path, lowbit::testing::idx_bytes(0x08, {0xFFFFFFFFu, 0xFFFFu}, counting(10)));
     REQUIRE_THROWS_WITH(lowbit::read_idx(path), Contains(path) && Contains("truncated"));
     // Beyond what any size type holds.
-    lowbit::testing::write_bytes(path, lowbit::testing::idx_bytes(0x08, {0xFFFFFFFFu, 0xFFFFFFFFu}, counting(10)));
+    lowbit::testing::write_bytes(
+        path, lowbit::testing::idx_bytes(0x08, {0xFFFFFFFFu, 0xFFFFFFFFu}, counting(10)));
     REQUIRE_THROWS_WITH(lowbit::read_idx(path), Contains(path) && Contains("overflow"));
   }
 }

@@ -52,16 +52,18 @@ const lowbit::RunPlan& run_of(const lowbit::Experiment& experiment, const std::s
 std::shared_ptr<lowbit::NetworkImpl> resnet20(bool quantized, const lowbit::ModelSpec& spec) {
   json none = json::object();
   auto quantizer = shared_components().registry.quantizer("dorefa")(lowbit::JsonReader(none, "t"));
-  return lowbit::build_network(shared_components().registry.model("resnet20"), spec,
-                               quantized ? std::shared_ptr<const lowbit::Quantizer>(std::move(quantizer))
-                                         : nullptr,
-                               quantized ? lowbit::PrecisionPolicy{2, 2, false} : lowbit::PrecisionPolicy{});
+  return lowbit::build_network(
+      shared_components().registry.model("resnet20"), spec,
+      quantized ? std::shared_ptr<const lowbit::Quantizer>(std::move(quantizer)) : nullptr,
+      quantized ? lowbit::PrecisionPolicy{2, 2, false} : lowbit::PrecisionPolicy{});
 }
 
 lowbit::NamedTensors state_of(torch::nn::Module& module) {
   lowbit::NamedTensors tensors;
-  for (const auto& item : module.named_parameters()) tensors[item.key()] = item.value().detach().clone();
-  for (const auto& item : module.named_buffers()) tensors[item.key()] = item.value().detach().clone();
+  for (const auto& item : module.named_parameters())
+    tensors[item.key()] = item.value().detach().clone();
+  for (const auto& item : module.named_buffers())
+    tensors[item.key()] = item.value().detach().clone();
   return tensors;
 }
 
@@ -80,7 +82,8 @@ bool parameters_equal(torch::nn::Module& module, float value) {
 
 }  // namespace
 
-TEST_CASE("init defaults to full_precision with a 32W32A row, and enters the run's identity", "[init]") {
+TEST_CASE("init defaults to full_precision with a 32W32A row, and enters the run's identity",
+          "[init]") {
   auto spec = tiny_experiment();
   spec["precisions"] = {"2W2A", "32W32A"};  // the 32W32A run still trains first
   spec["strategies"] = json::parse(R"([[], ["kd"]])");
@@ -221,7 +224,8 @@ TEST_CASE("loading by name keeps quantizer state and lists every key that does n
 TEST_CASE("a state dict saved from Python loads, an OrderedDict is refused with the fix",
           "[init][python]") {
   const std::string python = LOWBIT_PYTHON3;
-  if (python.empty() || lowbit::testing::run_shell("'" + python + "' -c 'import torch'").exit_code != 0) {
+  if (python.empty() ||
+      lowbit::testing::run_shell("'" + python + "' -c 'import torch'").exit_code != 0) {
     LOWBIT_SKIP("no python3 with torch (Debian: python3-torch)");
   }
   TemporaryFolder folder;
@@ -235,7 +239,9 @@ TEST_CASE("a state dict saved from Python loads, an OrderedDict is refused with 
       "torch.save(m.state_dict(), '{}')\n",
       plain, ordered);
   std::ofstream(folder.file("save.py")) << script;
-  REQUIRE(lowbit::testing::run_shell("'" + python + "' '" + folder.file("save.py") + "'").exit_code == 0);
+  REQUIRE(
+      lowbit::testing::run_shell("'" + python + "' '" + folder.file("save.py") + "'").exit_code ==
+      0);
 
   const auto tensors = lowbit::read_state_dict(plain);
   CHECK(tensors.size() == 7);  // conv weight and bias, BN weight, bias and three buffers
@@ -271,7 +277,8 @@ lowbit::TrialRecord only_trial(lowbit::ResultStore& store, const lowbit::Experim
   return trials[0];
 }
 
-TEST_CASE("a quantized trial starts from the 32W32A trial with its index, trained first", "[init]") {
+TEST_CASE("a quantized trial starts from the 32W32A trial with its index, trained first",
+          "[init]") {
   auto spec = tiny_experiment("init_sweep");
   spec["trials"] = 1;
   spec["training"]["epochs"] = 1;
@@ -321,7 +328,8 @@ TEST_CASE("a quantized trial starts from the 32W32A trial with its index, traine
     lowbit::save_weights(*filled, lowbit::trial_weights_path(db, source.record.hash, 0));
     CHECK(train_run(runner, experiment, 1).trials_failed == 0);
     auto trained = resnet20(true, model_spec);
-    lowbit::load_weights(*trained, lowbit::trial_weights_path(db, experiment.runs[1].record.hash, 0));
+    lowbit::load_weights(*trained,
+                         lowbit::trial_weights_path(db, experiment.runs[1].record.hash, 0));
     CHECK(parameters_equal(*trained, 0.5F));  // lr 0: as it started
   }
   SECTION("it waits while another live process trains that trial") {
@@ -331,9 +339,10 @@ TEST_CASE("a quantized trial starts from the 32W32A trial with its index, traine
     const auto id = other.ensure_experiment(experiment.name, experiment.file, experiment.spec);
     const auto source_id = other.ensure_run(id, source.record);
     const lowbit::ClaimOwner elsewhere{"another-host", 1, "another-token"};
-    REQUIRE(other.claim_trial(source_id, 0, elsewhere, [](const lowbit::ClaimOwner&, double) {
-                   return false;
-                 }).outcome == lowbit::TrialClaim::Outcome::claimed);
+    REQUIRE(other
+                .claim_trial(source_id, 0, elsewhere,
+                             [](const lowbit::ClaimOwner&, double) { return false; })
+                .outcome == lowbit::TrialClaim::Outcome::claimed);
     std::ostringstream progress;
     lowbit::SweepSummary summary;
     std::thread sweep([&] {
@@ -352,7 +361,7 @@ TEST_CASE("a quantized trial starts from the 32W32A trial with its index, traine
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     std::this_thread::sleep_for(std::chrono::seconds(2));
-    CHECK_FALSE(other.trial_finished(source_id, 0));  // still waiting
+    CHECK_FALSE(other.trial_finished(source_id, 0));     // still waiting
     other.release_claim(source_id, 0, elsewhere.token);  // that process gives it up
     sweep.join();
     CHECK_THAT(progress.str(), Contains("waiting for pid 1 on another-host"));
@@ -376,13 +385,14 @@ TEST_CASE("a deeper KD teacher starts from its own model's 32W32A trial", "[init
   spec["trials"] = 1;
   spec["training"]["epochs"] = 1;
   spec["models"] = {"resnet20", "resnet32"};
-  spec["strategies"] =
-      json::parse(R"([[], [{"name": "kd", "options": {"loss": "posterior", "teacher": "resnet32"}}]])");
+  spec["strategies"] = json::parse(
+      R"([[], [{"name": "kd", "options": {"loss": "posterior", "teacher": "resnet32"}}]])");
   const auto experiment = parse(spec);
   auto index_of = [&](const std::string& model, const std::string& method, int bits) {
     for (size_t i = 0; i < experiment.runs.size(); ++i) {
       const auto& run = experiment.runs[i];
-      if (run.model == model && run.record.method == method && run.precision.weight_bits == bits) return i;
+      if (run.model == model && run.record.method == method && run.precision.weight_bits == bits)
+        return i;
     }
     FAIL("no run " << model << " " << method);
     return size_t{0};

@@ -48,8 +48,10 @@ QuantizerCensus census(const std::string& model, bool quantize_all, lowbit::Mode
   QuantizerCensus result;
   for (const auto& quantizer : lowbit::tensor_quantizers(*network)) {
     result.names.insert(quantizer->context().name);
-    if (std::dynamic_pointer_cast<lowbit::WeightQuantizerImpl>(quantizer)) ++result.weights;
-    else ++result.activations;
+    if (std::dynamic_pointer_cast<lowbit::WeightQuantizerImpl>(quantizer))
+      ++result.weights;
+    else
+      ++result.activations;
   }
   return result;
 }
@@ -102,8 +104,8 @@ TEST_CASE("zoo models keep first and last layers at full precision unless quanti
     CHECK(policy.names.count("conv1") == 0);
     CHECK(policy.names.count("fc") == 0);
     CHECK(policy.names.count("layer4.2.act3") == 0);  // feeds pooling and the classifier
-    CHECK(policy.weights == 16 * 3 + 4);               // block convs and 4 projections
-    CHECK(policy.activations == 1 + 16 * 3 - 1);       // the stem's and all but the last
+    CHECK(policy.weights == 16 * 3 + 4);              // block convs and 4 projections
+    CHECK(policy.activations == 1 + 16 * 3 - 1);      // the stem's and all but the last
     auto all = census("resnet50", true, {3, 10, 32});
     CHECK(all.names.count("conv1") == 1);
     CHECK(all.names.count("fc") == 1);
@@ -155,7 +157,10 @@ void check_forward_backward(const std::string& model,
 
 void check_zoo_model(const std::string& model, int64_t size) {
   check_forward_backward(
-      model, [&](lowbit::LayerFactory& layers, lowbit::ModelSpec spec) { return build(model, layers, spec); },
+      model,
+      [&](lowbit::LayerFactory& layers, lowbit::ModelSpec spec) {
+        return build(model, layers, spec);
+      },
       size, 4);
 }
 
@@ -172,8 +177,8 @@ TEST_CASE("basic-block zoo models run forward and backward at each precision", "
 }
 
 TEST_CASE("bottleneck zoo models run forward and backward at each precision", "[models][zoo]") {
-  for (const auto& [model, size] : std::vector<std::pair<std::string, int64_t>>{
-           {"preresnet50", 32}, {"resnet50_cifar", 8}}) {
+  for (const auto& [model, size] :
+       std::vector<std::pair<std::string, int64_t>>{{"preresnet50", 32}, {"resnet50_cifar", 8}}) {
     DYNAMIC_SECTION(model) { check_zoo_model(model, size); }
   }
 }
@@ -185,8 +190,9 @@ TEST_CASE("AlexNet-BN runs forward and backward at each precision", "[models][zo
   check_forward_backward(
       "alexnet_bn(hidden 512)",
       [](lowbit::LayerFactory& layers, lowbit::ModelSpec spec) {
-        return std::static_pointer_cast<lowbit::NetworkImpl>(std::make_shared<lowbit::models::AlexNetBNImpl>(
-            lowbit::models::AlexNetBNOptions().hidden(512).data(spec), layers));
+        return std::static_pointer_cast<lowbit::NetworkImpl>(
+            std::make_shared<lowbit::models::AlexNetBNImpl>(
+                lowbit::models::AlexNetBNOptions().hidden(512).data(spec), layers));
       },
       64, 3);
 }

@@ -20,7 +20,8 @@ std::shared_ptr<lowbit::NetworkImpl> build(const std::string& model, lowbit::Lay
 
 std::shared_ptr<const lowbit::Quantizer> dorefa() {
   nlohmann::json options = nlohmann::json::object();
-  return lowbit::testing::shared_components().registry.quantizer("dorefa")(lowbit::JsonReader(options, "test"));
+  return lowbit::testing::shared_components().registry.quantizer("dorefa")(
+      lowbit::JsonReader(options, "test"));
 }
 
 }  // namespace
@@ -46,8 +47,10 @@ TEST_CASE("quantized models keep first conv and classifier at full precision", "
     CHECK(name != "conv1");
     CHECK(name != "fc");
     CHECK(name != "layer3.2.act2");  // feeds pooling and the classifier
-    if (std::dynamic_pointer_cast<lowbit::WeightQuantizerImpl>(quantizer)) ++weights;
-    else ++activations;
+    if (std::dynamic_pointer_cast<lowbit::WeightQuantizerImpl>(quantizer))
+      ++weights;
+    else
+      ++activations;
   }
   CHECK(weights == 18 + 2);      // 18 block convs and 2 projection shortcuts
   CHECK(activations == 1 + 17);  // the stem's and every block's but the very last

@@ -24,12 +24,8 @@ lowbit::RunRecord run_record(const std::string& method, std::vector<std::string>
   run.activation_bits = bits;
   run.strategies = strategies;
   run.method = method;
-  run.config = {{"model", "resnet20"},
-                {"quantizer", "dorefa"},
-                {"weight_bits", bits},
-                {"activation_bits", bits},
-                {"strategies", strategies},
-                {"seed", 0}};
+  run.config = {{"model", "resnet20"},     {"quantizer", "dorefa"},    {"weight_bits", bits},
+                {"activation_bits", bits}, {"strategies", strategies}, {"seed", 0}};
   run.hash = lowbit::sha1_hex(run.config.dump());
   return run;
 }
@@ -63,8 +59,7 @@ TEST_CASE("a paired difference has a Student-t 95% interval", "[paired]") {
   CHECK_FALSE(single.excludes_zero());
 }
 
-TEST_CASE("differences pair each trial with the same trial of the run's own baseline",
-          "[paired]") {
+TEST_CASE("differences pair each trial with the same trial of the run's own baseline", "[paired]") {
   lowbit::testing::TemporaryFolder folder;
   lowbit::ResultStore store(folder.file("results.db"));
   const auto experiment = store.ensure_experiment("e", "e.json", nlohmann::json::object());

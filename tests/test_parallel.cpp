@@ -39,14 +39,20 @@ TEST_CASE("the Slurm script runs shard i of N into its own database", "[parallel
   CHECK_THAT(script, Contains("#SBATCH --partition=gpu\n"));
   CHECK_THAT(script, Contains("#SBATCH --time=02:00:00\n"));
   CHECK_THAT(script, Contains("#SBATCH --output=\"/scratch/shards/table1-shard-%a.log\"\n"));
-  CHECK_THAT(script, Contains("exec '/opt/lowbit/bin/lowbit' --plugin-dir '/opt/plugins' run "
-                              "'/data/my exp.json' --shard \"${SLURM_ARRAY_TASK_ID}/8\" --shard-by trial"));
-  CHECK_THAT(script, Contains("--device cuda --db '/scratch/shards'/'table1-shard-'\"${SLURM_ARRAY_TASK_ID}\"'.db'"));
+  CHECK_THAT(script,
+             Contains("exec '/opt/lowbit/bin/lowbit' --plugin-dir '/opt/plugins' run "
+                      "'/data/my exp.json' --shard \"${SLURM_ARRAY_TASK_ID}/8\" --shard-by trial"));
+  CHECK_THAT(
+      script,
+      Contains(
+          "--device cuda --db '/scratch/shards'/'table1-shard-'\"${SLURM_ARRAY_TASK_ID}\"'.db'"));
   CHECK(lowbit::shard_database(options, "3") == "/scratch/shards/table1-shard-3.db");
-  CHECK_THAT(script, Contains("merge --db results/lowbit.db '/scratch/shards'/'table1-shard-'*.db\n"));
+  CHECK_THAT(script,
+             Contains("merge --db results/lowbit.db '/scratch/shards'/'table1-shard-'*.db\n"));
 }
 
-TEST_CASE("each job gets the parent's run command line with an explicit thread count", "[parallel]") {
+TEST_CASE("each job gets the parent's run command line with an explicit thread count",
+          "[parallel]") {
   lowbit::JobCommandLine command;
   command.plugin_dirs = {"/opt/plugins", "my plugins"};
   command.experiment_files = {"a.json", "b.json"};
@@ -54,15 +60,16 @@ TEST_CASE("each job gets the parent's run command line with an explicit thread c
   command.device = "cuda";
   command.threads = 3;
   CHECK(lowbit::job_arguments(command) ==
-        std::vector<std::string>{"--plugin-dir", "/opt/plugins", "--plugin-dir", "my plugins", "run",
-                                 "a.json", "b.json", "--db", "results/x.db", "--device", "cuda",
-                                 "--threads", "3"});
+        std::vector<std::string>{"--plugin-dir", "/opt/plugins", "--plugin-dir", "my plugins",
+                                 "run", "a.json", "b.json", "--db", "results/x.db", "--device",
+                                 "cuda", "--threads", "3"});
   // No --device: each experiment keeps its own.
   command.plugin_dirs.clear();
   command.device.clear();
   command.threads = 0;
-  CHECK(lowbit::job_arguments(command) ==
-        std::vector<std::string>{"run", "a.json", "b.json", "--db", "results/x.db", "--threads", "0"});
+  CHECK(lowbit::job_arguments(command) == std::vector<std::string>{"run", "a.json", "b.json",
+                                                                   "--db", "results/x.db",
+                                                                   "--threads", "0"});
   CHECK(std::string(lowbit::kDefaultDatabasePath) == "results/lowbit.db");
 }
 

@@ -50,7 +50,8 @@ TEST_CASE("a built plugin loads, registers its quantizer and records its hash", 
 TEST_CASE("a plugin of another API version is refused naming both versions", "[plugins]") {
   auto message = load_error(fixtures + "/wrong_api_version.so");
   CHECK_THAT(message, Contains("wrong_api_version.so"));
-  CHECK_THAT(message, Contains("plugin API version " + std::to_string(LOWBIT_PLUGIN_API_VERSION + 41)));
+  CHECK_THAT(message,
+             Contains("plugin API version " + std::to_string(LOWBIT_PLUGIN_API_VERSION + 41)));
   CHECK_THAT(message, Contains("version " + std::to_string(LOWBIT_PLUGIN_API_VERSION)));
 }
 

@@ -142,12 +142,12 @@ TEST_CASE("export codes follow the grid a quantizer states, per channel too", "[
   REQUIRE(lowbit::grid_codes(quantized, lowbit::scaled_sign_grid(alpha, false), codes));
   CHECK(torch::equal(codes, torch::tensor({{1, 0, 1}, {0, 1, 1}}, torch::kUInt8)));
   // sign(0) = 0 makes zero a third level.
-  REQUIRE(lowbit::grid_codes(torch::tensor({{0.0, 0.5, -0.5}}), 
+  REQUIRE(lowbit::grid_codes(torch::tensor({{0.0, 0.5, -0.5}}),
                              lowbit::scaled_sign_grid(torch::tensor({0.5}), true), codes));
   CHECK(torch::equal(codes, torch::tensor({{1, 2, 0}}, torch::kUInt8)));
   // Off the stated grid.
-  CHECK_FALSE(lowbit::grid_codes(torch::tensor({{0.25}}), lowbit::scaled_sign_grid(alpha, false),
-                                 codes));
+  CHECK_FALSE(
+      lowbit::grid_codes(torch::tensor({{0.25}}), lowbit::scaled_sign_grid(alpha, false), codes));
 }
 
 TEST_CASE("strategies name the stages they plan, nested ones readably", "[sdk]") {
@@ -229,13 +229,15 @@ class NonUniformNet : public lowbit::NetworkImpl {
                           torch::where(w > 0, torch::full_like(w, 0.1), torch::zeros_like(w)));
     };
     conv_ = register_module(
-        "conv", lowbit::QuantConv2d(torch::nn::Conv2dOptions(1, 1, 2).bias(false),
-                                    std::make_shared<lowbit::ElementwiseWeightQuantizerImpl>(
-                                        layer(), 2, levels)));
+        "conv", lowbit::QuantConv2d(
+                    torch::nn::Conv2dOptions(1, 1, 2).bias(false),
+                    std::make_shared<lowbit::ElementwiseWeightQuantizerImpl>(layer(), 2, levels)));
     torch::NoGradGuard no_grad;
     conv_->weight.copy_(torch::tensor({0.4f, 0.2f, -0.1f, 0.9f}).reshape({1, 1, 2, 2}));
   }
-  lowbit::NetworkOutput forward(torch::Tensor images) override { return {conv_->forward(images), {}}; }
+  lowbit::NetworkOutput forward(torch::Tensor images) override {
+    return {conv_->forward(images), {}};
+  }
 
  private:
   lowbit::QuantConv2d conv_{nullptr};
@@ -250,5 +252,6 @@ TEST_CASE("export says which quantized layers it wrote without codes", "[sdk][ex
   CHECK_THAT(exported.without_codes[0], Contains("conv") && Contains("states no grid"));
   CHECK(exported.tensors.contains("conv.weight_quantized"));
   CHECK_FALSE(exported.tensors.contains("conv.weight_codes"));
-  CHECK_THAT(exported.tensors.at("__format__").toStringRef(), Contains("Layers without codes: conv"));
+  CHECK_THAT(exported.tensors.at("__format__").toStringRef(),
+             Contains("Layers without codes: conv"));
 }

@@ -110,7 +110,8 @@ TEST_CASE("groupnet turns each ResNet-20 block into K bases", "[plugins]") {
   auto gated = build(components->registry, "groupnet", {{"bases", 2}, {"gates", true}}, 1);
   int64_t gates = 0;
   for (const auto& parameter : gated->named_parameters()) {
-    if (parameter.key().size() >= 5 && parameter.key().substr(parameter.key().size() - 5) == ".gate") {
+    if (parameter.key().size() >= 5 &&
+        parameter.key().substr(parameter.key().size() - 5) == ".gate") {
       ++gates;
     }
   }
@@ -127,8 +128,8 @@ TEST_CASE("groupnet turns each ResNet-20 block into K bases", "[plugins]") {
 
 TEST_CASE("SP's full-precision switch works on every plugin's modules", "[plugins]") {
   auto components = load_components();
-  for (const auto& [name, bits] : std::vector<std::pair<std::string, int>>{
-           {"lqnet", 2}, {"bireal", 1}, {"groupnet", 1}}) {
+  for (const auto& [name, bits] :
+       std::vector<std::pair<std::string, int>>{{"lqnet", 2}, {"bireal", 1}, {"groupnet", 1}}) {
     INFO(name);
     torch::manual_seed(3);
     auto network = build(components->registry, name, nlohmann::json::object(), bits);

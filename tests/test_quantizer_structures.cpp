@@ -20,14 +20,14 @@ namespace {
 
 using lowbit::testing::shared_components;
 
-std::shared_ptr<const lowbit::Quantizer> make_quantizer(const std::string& name,
-                                                        nlohmann::json options = nlohmann::json::object()) {
+std::shared_ptr<const lowbit::Quantizer> make_quantizer(
+    const std::string& name, nlohmann::json options = nlohmann::json::object()) {
   return shared_components().registry.quantizer(name)(lowbit::JsonReader(options, "test.json"));
 }
 
-std::shared_ptr<lowbit::NetworkImpl> build(const std::string& model,
-                                           const std::shared_ptr<const lowbit::Quantizer>& quantizer,
-                                           int bits, lowbit::ModelSpec spec = {3, 10, 32}) {
+std::shared_ptr<lowbit::NetworkImpl> build(
+    const std::string& model, const std::shared_ptr<const lowbit::Quantizer>& quantizer, int bits,
+    lowbit::ModelSpec spec = {3, 10, 32}) {
   return lowbit::build_network(shared_components().registry.model(model), spec, quantizer,
                                lowbit::PrecisionPolicy{bits, bits, false});
 }
@@ -102,11 +102,13 @@ TEST_CASE("describe_model records blocks and stems without making weights", "[st
   CHECK(alexnet.stems.empty());
 }
 
-TEST_CASE("every quantizer builds and trains a step on every zoo family it accepts, and refuses "
-          "the others with its reason", "[structure]") {
-  const std::vector<std::string> families{"resnet20",  "preresnet20", "resnet18",
-                                          "resnet18_cifar", "resnet50", "preresnet18",
-                                          "preresnet50", "alexnet_bn_cifar"};
+TEST_CASE(
+    "every quantizer builds and trains a step on every zoo family it accepts, and refuses "
+    "the others with its reason",
+    "[structure]") {
+  const std::vector<std::string> families{"resnet20",       "preresnet20",     "resnet18",
+                                          "resnet18_cifar", "resnet50",        "preresnet18",
+                                          "preresnet50",    "alexnet_bn_cifar"};
   const std::set<std::string> binary_structures{"resnet20", "resnet18", "resnet18_cifar"};
   struct Case {
     std::string quantizer;
@@ -284,12 +286,13 @@ TEST_CASE("the stem is built through the factory, and checkpoints keep torchvisi
 TEST_CASE("AlexNet* for 32x32 images, and a clear refusal of the ImageNet layout", "[structure]") {
   const auto& registry = shared_components().registry;
   lowbit::QuantizedLayerFactory full_precision(nullptr, {});
-  CHECK_THROWS_WITH(registry.model("alexnet_bn")({3, 100, 32}, full_precision),
-                    Catch::Contains("at least 63x63 pixels, got 32x32") &&
-                        Catch::Contains("alexnet_bn_cifar"));
+  CHECK_THROWS_WITH(
+      registry.model("alexnet_bn")({3, 100, 32}, full_precision),
+      Catch::Contains("at least 63x63 pixels, got 32x32") && Catch::Contains("alexnet_bn_cifar"));
   auto count = [&](lowbit::ModelSpec spec) {
     int64_t total = 0;
-    for (const auto& parameter : registry.model("alexnet_bn_cifar")(spec, full_precision)->parameters()) {
+    for (const auto& parameter :
+         registry.model("alexnet_bn_cifar")(spec, full_precision)->parameters()) {
       total += parameter.numel();
     }
     return total;
@@ -303,7 +306,8 @@ TEST_CASE("AlexNet* for 32x32 images, and a clear refusal of the ImageNet layout
   auto network = build("alexnet_bn_cifar", make_quantizer("dorefa"), 2, {1, 10, 28});
   auto output = network->forward(torch::randn({2, 1, 28, 28}));
   CHECK(output.logits.sizes() == torch::IntArrayRef({2, 10}));
-  auto at32 = build("alexnet_bn_cifar", nullptr, 32, {3, 100, 32})->forward(torch::randn({2, 3, 32, 32}));
+  auto at32 =
+      build("alexnet_bn_cifar", nullptr, 32, {3, 100, 32})->forward(torch::randn({2, 3, 32, 32}));
   REQUIRE(at32.stage_features.size() == 3);
   CHECK(at32.stage_features[0].sizes() == torch::IntArrayRef({2, 96, 16, 16}));
   CHECK(at32.stage_features[1].sizes() == torch::IntArrayRef({2, 256, 8, 8}));
@@ -314,7 +318,8 @@ TEST_CASE("the matrix skips models a structural quantizer refuses, with the reas
           "[structure]") {
   auto spec = lowbit::testing::tiny_experiment("refusals");
   spec["models"] = {"resnet18", "resnet50", "preresnet20", "alexnet_bn_cifar"};
-  spec["quantizers"] = nlohmann::json::parse(R"(["bireal", {"name": "groupnet", "options": {"bases": 2}}])");
+  spec["quantizers"] =
+      nlohmann::json::parse(R"(["bireal", {"name": "groupnet", "options": {"bases": 2}}])");
   spec["precisions"] = {"1W1A"};
   auto experiment = lowbit::parse_experiment(spec, "refusals.json", shared_components().registry);
   REQUIRE(experiment.runs.size() == 2);
@@ -329,8 +334,10 @@ TEST_CASE("the matrix skips models a structural quantizer refuses, with the reas
   CHECK_THAT(reasons["preresnet20 bireal"], Catch::Contains("pre-activation basic block"));
   CHECK_THAT(reasons["alexnet_bn_cifar groupnet"], Catch::Contains("has none"));
   // "structure": "none" is a plain binary network on any model.
-  spec["quantizers"] = nlohmann::json::parse(R"([{"name": "bireal", "options": {"structure": "none"}}])");
-  CHECK(lowbit::parse_experiment(spec, "refusals.json", shared_components().registry).runs.size() == 4);
+  spec["quantizers"] =
+      nlohmann::json::parse(R"([{"name": "bireal", "options": {"structure": "none"}}])");
+  CHECK(lowbit::parse_experiment(spec, "refusals.json", shared_components().registry).runs.size() ==
+        4);
 }
 
 TEST_CASE("a model that cannot take the data stops the sweep before any trial", "[structure]") {
@@ -367,7 +374,8 @@ TEST_CASE("the support table lists every quantizer against every model", "[struc
   CHECK_THAT(refusal.at("resnet50_cifar bireal"), Catch::Contains("bottleneck"));
   CHECK_THAT(refusal.at("alexnet_bn groupnet"), Catch::Contains("has none"));
   const auto table = lowbit::render_support_table(cells);
-  CHECK_THAT(table, Catch::StartsWith("model") && Catch::Contains("bireal  dorefa  groupnet  lqnet"));
+  CHECK_THAT(table,
+             Catch::StartsWith("model") && Catch::Contains("bireal  dorefa  groupnet  lqnet"));
   CHECK_THAT(table, Catch::Contains("\nresnet20 ") && Catch::Contains("\n1. bireal: "));
 }
 

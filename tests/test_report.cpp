@@ -23,7 +23,8 @@ namespace {
 
 using lowbit::testing::run_shell;
 
-lowbit::EpochRecord epoch(int64_t number, double top1, int bits, std::map<std::string, double> extra) {
+lowbit::EpochRecord epoch(int64_t number, double top1, int bits,
+                          std::map<std::string, double> extra) {
   lowbit::EpochRecord record;
   record.epoch = number;
   record.stage = fmt::format("stage{}", bits);
@@ -75,9 +76,9 @@ void fill(lowbit::ResultStore& store) {
     trial.device = "cpu";
     for (int e = 1; e <= 6; ++e) {
       const int bits = e <= 2 ? 8 : (e <= 4 ? 4 : 2);
-      trial.epochs.push_back(epoch(e, 25 + 9 * e + t, bits,
-                                   {{"teacher_top1", 60 + 3 * e}, {"teacher_top5", 90},
-                                    {"quantized_fraction", e / 6.0}}));
+      trial.epochs.push_back(epoch(
+          e, 25 + 9 * e + t, bits,
+          {{"teacher_top1", 60 + 3 * e}, {"teacher_top5", 90}, {"quantized_fraction", e / 6.0}}));
     }
     trial.top1 = trial.epochs.back().test_top1;
     trial.images_per_second = 900;
@@ -96,11 +97,11 @@ int count(const std::string& text, const std::string& needle) {
   return n;
 }
 
-
 std::string find_chromium() {
   for (const char* name : {"chromium", "chromium-browser", "google-chrome"}) {
     auto found = run_shell(fmt::format("command -v {}", name));
-    if (found.exit_code == 0 && !found.output.empty()) return found.output.substr(0, found.output.find('\n'));
+    if (found.exit_code == 0 && !found.output.empty())
+      return found.output.substr(0, found.output.find('\n'));
   }
   return "";
 }
@@ -187,7 +188,8 @@ TEST_CASE("the report loads in headless Chromium without console errors", "[repo
       "--enable-logging=stderr --v=0",
       folder.file("profile"));
 
-  auto dom = run_shell(fmt::format("timeout 60 '{}' {} --dump-dom 'file://{}'", chromium, flags, page));
+  auto dom =
+      run_shell(fmt::format("timeout 60 '{}' {} --dump-dom 'file://{}'", chromium, flags, page));
   INFO(dom.output.substr(0, 4000));
   REQUIRE(dom.exit_code == 0);
   CHECK(count(dom.output, "<svg class=\"chart\"") == 8);
@@ -195,8 +197,9 @@ TEST_CASE("the report loads in headless Chromium without console errors", "[repo
   CHECK(dom.output.find("CONSOLE") == std::string::npos);
   CHECK(dom.output.find("Uncaught") == std::string::npos);
 
-  auto shot = run_shell(fmt::format("timeout 60 '{}' {} --window-size=1200,1600 --screenshot='{}' 'file://{}'",
-                                chromium, flags, screenshot, page));
+  auto shot = run_shell(
+      fmt::format("timeout 60 '{}' {} --window-size=1200,1600 --screenshot='{}' 'file://{}'",
+                  chromium, flags, screenshot, page));
   INFO(shot.output.substr(0, 4000));
   REQUIRE(shot.exit_code == 0);
   CHECK(shot.output.find("CONSOLE") == std::string::npos);

@@ -36,14 +36,18 @@ class SlurmCluster {
   explicit SlurmCluster(const lowbit::testing::TemporaryFolder& folder) : folder_(folder) {
     const auto root = folder.path();
     const int port = 20000 + static_cast<int>(::getpid() % 20000);
-    run_command(fmt::format("mkdir -p '{0}/state' '{0}/spool' '{0}/munge' && "
-                            "dd if=/dev/urandom of='{0}/munge/munge.key' bs=1024 count=1 && "
-                            "chmod 400 '{0}/munge/munge.key'", root));
+    run_command(
+        fmt::format("mkdir -p '{0}/state' '{0}/spool' '{0}/munge' && "
+                    "dd if=/dev/urandom of='{0}/munge/munge.key' bs=1024 count=1 && "
+                    "chmod 400 '{0}/munge/munge.key'",
+                    root));
     int code = 0;
     auto output = run_command(
-        fmt::format("munged --force --key-file='{0}/munge/munge.key' --socket='{0}/munge/socket' "
-                    "--pid-file='{0}/munge/pid' --log-file='{0}/munge/log' --seed-file='{0}/munge/seed'",
-                    root), &code);
+        fmt::format(
+            "munged --force --key-file='{0}/munge/munge.key' --socket='{0}/munge/socket' "
+            "--pid-file='{0}/munge/pid' --log-file='{0}/munge/log' --seed-file='{0}/munge/seed'",
+            root),
+        &code);
     INFO(output);
     REQUIRE(code == 0);
     const auto host = run_command("hostname -s");
@@ -54,7 +58,8 @@ class SlurmCluster {
         "SlurmctldPidFile={r}/slurmctld.pid\nSlurmdPidFile={r}/slurmd.pid\n"
         "SlurmctldLogFile={r}/slurmctld.log\nSlurmdLogFile={r}/slurmd.log\n"
         "ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSelectType=select/cons_tres\n"
-        "SelectTypeParameters=CR_CPU\nMpiDefault=none\nReturnToService=2\nJobCompType=jobcomp/none\n"
+        "SelectTypeParameters=CR_CPU\nMpiDefault=none\nReturnToService=2\nJobCompType=jobcomp/"
+        "none\n"
         "AccountingStorageType=accounting_storage/none\n"
         "NodeName={host} CPUs=2 State=UNKNOWN\nPartitionName=test Nodes=ALL Default=YES "
         "MaxTime=INFINITE State=UP\n",
@@ -64,15 +69,18 @@ class SlurmCluster {
     output = run_command(slurm("slurmctld -i") + " && " + slurm("slurmd"), &code);
     INFO(output);
     REQUIRE(code == 0);
-    for (int i = 0; i < 100 && run_command(slurm("sinfo -h -o %t")).find("idle") == std::string::npos; ++i) {
+    for (int i = 0;
+         i < 100 && run_command(slurm("sinfo -h -o %t")).find("idle") == std::string::npos; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     REQUIRE_THAT(run_command(slurm("sinfo -h -o %t")), Contains("idle"));
   }
 
   ~SlurmCluster() {
-    run_command(fmt::format("for f in '{0}/slurmd.pid' '{0}/slurmctld.pid' '{0}/munge/pid'; do "
-                            "[ -f \"$f\" ] && kill \"$(cat \"$f\")\"; done; sleep 0.5", folder_.path()));
+    run_command(
+        fmt::format("for f in '{0}/slurmd.pid' '{0}/slurmctld.pid' '{0}/munge/pid'; do "
+                    "[ -f \"$f\" ] && kill \"$(cat \"$f\")\"; done; sleep 0.5",
+                    folder_.path()));
   }
 
   /// `command` with this cluster's configuration.
@@ -96,7 +104,8 @@ class SlurmCluster {
 
 TEST_CASE("a Slurm job array trains the shards and merge combines them once", "[slurm]") {
   if (::geteuid() != 0 || !on_path("slurmctld") || !on_path("munged")) {
-    LOWBIT_SKIP("needs root and Debian's slurm-wlm and munge (scripts/install-deps.sh installs them)");
+    LOWBIT_SKIP(
+        "needs root and Debian's slurm-wlm and munge (scripts/install-deps.sh installs them)");
   }
   lowbit::testing::TemporaryFolder folder;
   SlurmCluster cluster(folder);
@@ -111,8 +120,10 @@ TEST_CASE("a Slurm job array trains the shards and merge combines them once", "[
   int code = 0;
   // A space in the folder: the script quotes it for the shell and for sbatch's #SBATCH lines.
   const auto shard_folder = folder.file("my shards");
-  auto written = run_command(fmt::format("{} slurm '{}' --shards 2 --cpus-per-task 1 --shard-folder '{}'",
-                                         lowbit, experiment, shard_folder), &code);
+  auto written =
+      run_command(fmt::format("{} slurm '{}' --shards 2 --cpus-per-task 1 --shard-folder '{}'",
+                              lowbit, experiment, shard_folder),
+                  &code);
   INFO(written);
   REQUIRE(code == 0);
   auto submitted = run_command(
@@ -122,7 +133,8 @@ TEST_CASE("a Slurm job array trains the shards and merge combines them once", "[
   cluster.wait_for(submitted.substr(0, submitted.find_first_of(";\n")));
 
   const auto merged = folder.file("merged.db");
-  const auto shards = fmt::format("'{0}/sharded-shard-0.db' '{0}/sharded-shard-1.db'", shard_folder);
+  const auto shards =
+      fmt::format("'{0}/sharded-shard-0.db' '{0}/sharded-shard-1.db'", shard_folder);
   auto merge = run_command(fmt::format("{} merge --db '{}' {}", lowbit, merged, shards), &code);
   INFO(merge);
   INFO(run_command(fmt::format("cat '{}'/*.log", shard_folder)));

@@ -117,10 +117,12 @@ TEST_CASE("store creates its folder, the schema and WAL mode", "[store]") {
   RawDb raw(temp.path);
   CHECK(raw.integer("PRAGMA user_version") == 3);
   CHECK(raw.text("PRAGMA journal_mode") == "wal");
-  for (const char* table : {"experiments", "runs", "trials", "epochs", "run_stats", "meta", "claims"}) {
+  for (const char* table :
+       {"experiments", "runs", "trials", "epochs", "run_stats", "meta", "claims"}) {
     INFO(table);
     CHECK(raw.integer(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                                  "name = '") + table + "'") == 1);
+                                  "name = '") +
+                      table + "'") == 1);
   }
 }
 
@@ -153,8 +155,9 @@ TEST_CASE("ensure_experiment and ensure_run are idempotent", "[store]") {
   CHECK(raw.integer("SELECT count(*) FROM experiments") == 2);
   CHECK(raw.integer("SELECT count(*) FROM runs") == 2);
   CHECK(raw.text("SELECT file FROM experiments WHERE name = 'table1'") == "b.json");
-  CHECK(nlohmann::json::parse(raw.text("SELECT spec_json FROM experiments WHERE name = 'table1'")) ==
-        nlohmann::json{{"v", 2}});
+  CHECK(
+      nlohmann::json::parse(raw.text("SELECT spec_json FROM experiments WHERE name = 'table1'")) ==
+      nlohmann::json{{"v", 2}});
   CHECK(raw.text("SELECT strategies FROM runs WHERE hash = 'h1'") == R"(["sp","kd"])");
 }
 
@@ -479,7 +482,8 @@ TEST_CASE("require_experiment names the database, the experiment and the stored 
   CHECK_NOTHROW(reader.require_experiment("a"));
   CHECK_NOTHROW(reader.require_experiment("b"));
   CHECK_NOTHROW(reader.require_experiment(""));  // all experiments
-  CHECK_THROWS_WITH(reader.require_experiment("A"), temp.path + ": no experiment \"A\" (stored: a, b)");
+  CHECK_THROWS_WITH(reader.require_experiment("A"),
+                    temp.path + ": no experiment \"A\" (stored: a, b)");
 }
 
 TEST_CASE("merge refuses a database merged into itself, however it is spelled", "[store][merge]") {
@@ -488,9 +492,8 @@ TEST_CASE("merge refuses a database merged into itself, however it is spelled", 
   const fs::path folder = fs::path(temp.path).parent_path();
   const std::string link = temp.folder.file("link.db");
   fs::create_symlink(temp.path, link);
-  for (const std::string& spelling :
-       {temp.path, (folder / "." / "results.db").string(),
-        (folder / ".." / "nested" / "results.db").string(), link}) {
+  for (const std::string& spelling : {temp.path, (folder / "." / "results.db").string(),
+                                      (folder / ".." / "nested" / "results.db").string(), link}) {
     INFO(spelling);
     CHECK_THROWS_AS(lowbit::refuse_self_merge(target, spelling), std::invalid_argument);
     CHECK_THROWS_WITH(lowbit::refuse_self_merge(target, spelling),

@@ -160,9 +160,9 @@ TEST_CASE("tiny sweeps of SP+KD and TS+PP+KD record teacher accuracy and paper-s
   CHECK(summary.trials_run == 3);
   CHECK(summary.trials_failed == 0);
 
-  const auto sp_kd_id = store.ensure_run(store.ensure_experiment(experiment.name, experiment.file,
-                                                                 experiment.spec),
-                                         experiment.runs[1].record);
+  const auto sp_kd_id =
+      store.ensure_run(store.ensure_experiment(experiment.name, experiment.file, experiment.spec),
+                       experiment.runs[1].record);
   const auto sp_kd = store.trials(sp_kd_id);
   REQUIRE(sp_kd.size() == 1);
   CHECK(sp_kd[0].status == lowbit::TrialStatus::finished);
@@ -170,9 +170,9 @@ TEST_CASE("tiny sweeps of SP+KD and TS+PP+KD record teacher accuracy and paper-s
   CHECK(sp_kd[0].extra.at("teacher_top1") >= 0.0);
   CHECK(sp_kd[0].epochs.size() == 2);
 
-  const auto ts_pp_id = store.ensure_run(store.ensure_experiment(experiment.name, experiment.file,
-                                                                 experiment.spec),
-                                         experiment.runs[2].record);
+  const auto ts_pp_id =
+      store.ensure_run(store.ensure_experiment(experiment.name, experiment.file, experiment.spec),
+                       experiment.runs[2].record);
   const auto ts_pp = store.trials(ts_pp_id);
   REQUIRE(ts_pp.size() == 1);
   // TS then PP(32, 4): PP lowers the weights inside ts1 and the activations inside ts2.
@@ -192,8 +192,8 @@ TEST_CASE("tiny sweeps of SP+KD and TS+PP+KD record teacher accuracy and paper-s
   const auto checkpoint_folder = lowbit::database_folder(store.path()) + "/checkpoints";
   REQUIRE(boost::filesystem::exists(lowbit::database_folder(store.path()) + "/weights"));
   if (boost::filesystem::exists(checkpoint_folder)) {
-    for (boost::filesystem::recursive_directory_iterator it(checkpoint_folder), end;
-         it != end; ++it) {
+    for (boost::filesystem::recursive_directory_iterator it(checkpoint_folder), end; it != end;
+         ++it) {
       checkpoints += boost::filesystem::is_regular_file(it->path());
     }
   }
@@ -225,8 +225,10 @@ TEST_CASE("an experiment may label a strategy's column; the label is not part of
                     Catch::Contains("lable"));
 }
 
-TEST_CASE("KD starts a quantized student from a full-precision trial's weights and a teacher "
-          "from a quantized run's file", "[strategies][kd]") {
+TEST_CASE(
+    "KD starts a quantized student from a full-precision trial's weights and a teacher "
+    "from a quantized run's file",
+    "[strategies][kd]") {
   auto data = synthetic_data();
   auto run = strategy_run(data);
   lowbit::testing::TemporaryFolder folder;
@@ -270,7 +272,8 @@ TEST_CASE("KD starts a quantized student from a full-precision trial's weights a
   REQUIRE(classifier.try_read("weight", weight));
   CHECK(torch::all(weight == -0.5).item<bool>());
 
-  json wrong = {{"student_checkpoint", folder.file("fp.pt")}, {"teacher", "resnet32"},
+  json wrong = {{"student_checkpoint", folder.file("fp.pt")},
+                {"teacher", "resnet32"},
                 {"teacher_checkpoint", folder.file("fp.pt")}};
   auto mismatched = components().registry.strategy("kd")(lowbit::JsonReader(wrong, "t"));
   CHECK_THROWS_WITH(mismatched->on_trial_begin(state), Catch::Contains("fp.pt"));

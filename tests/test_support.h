@@ -167,7 +167,7 @@ inline int64_t count_rows(const std::string& db, const std::string& sql) {
 }
 
 inline std::string write_experiment(const TemporaryFolder& folder, const std::string& name,
-                                     const nlohmann::json& spec) {
+                                    const nlohmann::json& spec) {
   const auto path = folder.file(name);
   std::ofstream(path) << spec.dump(2);
   return path;

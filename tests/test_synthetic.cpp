@@ -87,9 +87,8 @@ TEST_CASE("a tiny CNN learns synthetic data in a few steps", "[data][synthetic]"
   const lowbit::DataSplits splits = lowbit::make_synthetic(synthetic_options());
   torch::manual_seed(0);
   torch::nn::Sequential net(
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).stride(2).padding(1)),
-      torch::nn::ReLU(), torch::nn::Flatten(),
-      torch::nn::Linear(4 * 8 * 8, splits.num_classes));
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).stride(2).padding(1)), torch::nn::ReLU(),
+      torch::nn::Flatten(), torch::nn::Linear(4 * 8 * 8, splits.num_classes));
   torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(1e-2));
   for (int step = 0; step < 20; ++step) {
     optimizer.zero_grad();

@@ -73,7 +73,8 @@ class RecordingStrategy : public lowbit::Strategy {
     return output.logits.pow(2).mean() * 0.0;
   }
   void on_step_end(const lowbit::TrainingState&) override { ++steps; }
-  void on_epoch_end(const lowbit::TrainingState& state, std::map<std::string, double>& metrics) override {
+  void on_epoch_end(const lowbit::TrainingState& state,
+                    std::map<std::string, double>& metrics) override {
     calls.push_back("epoch");
     metrics["global_step"] = static_cast<double>(state.global_step);
   }
@@ -148,7 +149,8 @@ TEST_CASE("training learns the synthetic task at full and low precision", "[trai
   for (auto bits : {32, 2}) {
     INFO(bits << "-bit");
     auto trial = trainer.train(trial_spec(data, bits, bits, 20, 3));
-    for (const auto& epoch : trial.epochs) UNSCOPED_INFO(epoch.train_loss << " " << epoch.test_top1);
+    for (const auto& epoch : trial.epochs)
+      UNSCOPED_INFO(epoch.train_loss << " " << epoch.test_top1);
     REQUIRE(trial.epochs.size() == 20);
     CHECK(trial.epochs.back().train_loss < 0.75 * trial.epochs.front().train_loss);
     CHECK(trial.top1 > (bits == 32 ? 90.0 : 50.0));
@@ -235,7 +237,8 @@ class LayoutProbe : public lowbit::Strategy {
   int64_t checked = 0;
 
   void on_step_begin(const lowbit::TrainingState& state, const lowbit::Batch& batch) override {
-    const auto layout = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+    const auto layout =
+        channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
     CHECK(batch.images.is_contiguous(layout));
     for (auto& parameter : state.network->parameters()) {
       if (parameter.dim() == 4) CHECK(parameter.is_contiguous(layout));
@@ -251,12 +254,14 @@ class LayoutProbe : public lowbit::Strategy {
 
 }  // namespace
 
-TEST_CASE("channels-last training keeps NHWC and learns what NCHW learns", "[trainer][performance]") {
+TEST_CASE("channels-last training keeps NHWC and learns what NCHW learns",
+          "[trainer][performance]") {
   auto data = synthetic_data();
   auto options = tiny_training(3);
   // Full precision: at 2 bits a last-bit difference can move a value to another level, and the
   // runs drift apart for that reason alone.
-  auto nchw = lowbit::Trainer(options, data, torch::kCPU, nullptr).train(trial_spec(data, 32, 32, 3, 4));
+  auto nchw =
+      lowbit::Trainer(options, data, torch::kCPU, nullptr).train(trial_spec(data, 32, 32, 3, 4));
   options.performance.channels_last = true;
   LayoutProbe probe;
   probe.channels_last = true;
@@ -272,9 +277,11 @@ TEST_CASE("channels-last training keeps NHWC and learns what NCHW learns", "[tra
   // by a seed-dependent amount (here 0.04% after one epoch, 2% after three).
   auto first_step = tiny_training(1);
   first_step.max_steps_per_epoch = 1;
-  auto nchw_step = lowbit::Trainer(first_step, data, torch::kCPU, nullptr).train(trial_spec(data, 32, 32, 1, 4));
+  auto nchw_step =
+      lowbit::Trainer(first_step, data, torch::kCPU, nullptr).train(trial_spec(data, 32, 32, 1, 4));
   first_step.performance.channels_last = true;
-  auto nhwc_step = lowbit::Trainer(first_step, data, torch::kCPU, nullptr).train(trial_spec(data, 32, 32, 1, 4));
+  auto nhwc_step =
+      lowbit::Trainer(first_step, data, torch::kCPU, nullptr).train(trial_spec(data, 32, 32, 1, 4));
   CHECK(nhwc_step.epochs[0].train_loss == Approx(nchw_step.epochs[0].train_loss).epsilon(1e-5));
 }
 

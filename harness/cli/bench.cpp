@@ -35,7 +35,8 @@ struct BenchArguments {
 nlohmann::json json_object_argument(const std::string& text, const std::string& option) {
   const auto value = parse_json(text, option);
   if (!value.is_object()) {
-    throw std::invalid_argument(fmt::format("{}: must be a JSON object, e.g. '{{\"loss\": \"both\"}}'", option));
+    throw std::invalid_argument(
+        fmt::format("{}: must be a JSON object, e.g. '{{\"loss\": \"both\"}}'", option));
   }
   return value;
 }
@@ -65,26 +66,53 @@ int command_bench(Environment& env, const BenchArguments& args) {
 }  // namespace
 
 void add_bench(CLI::App& app, Handler& handler) {
-  auto* command = app.add_subcommand("bench", "time training steps at full precision and quantized");
+  auto* command =
+      app.add_subcommand("bench", "time training steps at full precision and quantized");
   auto args = std::make_shared<BenchArguments>();
   auto& options = args->options;
   command->add_option("--model", options.model, "model of the zoo")->capture_default_str();
   command->add_option("--quantizer", options.quantizer, "quantizer")->capture_default_str();
-  command->add_option("--precision", args->precision, "quantized setting, e.g. 2W2A")->capture_default_str();
-  command->add_option("--batch", options.batch_size, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--channels", options.channels, "input channels")->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--image-size", options.image_size, "input height and width")->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--classes", options.classes, "classes")->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--steps", options.steps, "timed steps")->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--warmup", options.warmup_steps, "untimed steps first")->capture_default_str()->check(CLI::NonNegativeNumber);
-  command->add_option("--device", args->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
-  command->add_option("--threads", args->threads, "intra-op threads (0: every hardware thread)")->check(CLI::NonNegativeNumber);
-  command->add_option("--quantizer-options", args->quantizer_options, "the quantizer's options as a JSON object")->capture_default_str();
-  command->add_flag("--kd", args->kd, "also time the quantized setting with joint knowledge distillation");
-  command->add_option("--kd-options", args->kd_options, "the kd strategy's options as a JSON object (default {\"loss\": \"posterior\"}, as bench/reference.py)");
-  command->add_flag("--channels-last", options.performance.channels_last, "NHWC layout for inputs and 4-d parameters");
-  command->add_option("--mixed-precision", args->mixed_precision, "off or bf16 (autocast)")->check(CLI::IsMember({"off", "bf16"}))->capture_default_str();
-  command->add_flag("--cudnn-benchmark", options.performance.cudnn_benchmark, "let cuDNN time and pick convolution algorithms");
+  command->add_option("--precision", args->precision, "quantized setting, e.g. 2W2A")
+      ->capture_default_str();
+  command->add_option("--batch", options.batch_size, "batch size")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  command->add_option("--channels", options.channels, "input channels")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  command->add_option("--image-size", options.image_size, "input height and width")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  command->add_option("--classes", options.classes, "classes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  command->add_option("--steps", options.steps, "timed steps")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  command->add_option("--warmup", options.warmup_steps, "untimed steps first")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  command->add_option("--device", args->device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  command->add_option("--threads", args->threads, "intra-op threads (0: every hardware thread)")
+      ->check(CLI::NonNegativeNumber);
+  command
+      ->add_option("--quantizer-options", args->quantizer_options,
+                   "the quantizer's options as a JSON object")
+      ->capture_default_str();
+  command->add_flag("--kd", args->kd,
+                    "also time the quantized setting with joint knowledge distillation");
+  command->add_option("--kd-options", args->kd_options,
+                      "the kd strategy's options as a JSON object (default {\"loss\": "
+                      "\"posterior\"}, as bench/reference.py)");
+  command->add_flag("--channels-last", options.performance.channels_last,
+                    "NHWC layout for inputs and 4-d parameters");
+  command->add_option("--mixed-precision", args->mixed_precision, "off or bf16 (autocast)")
+      ->check(CLI::IsMember({"off", "bf16"}))
+      ->capture_default_str();
+  command->add_flag("--cudnn-benchmark", options.performance.cudnn_benchmark,
+                    "let cuDNN time and pick convolution algorithms");
   command->callback([&handler, args] {
     handler = [args](Environment& env) { return command_bench(env, *args); };
   });

@@ -21,7 +21,8 @@ struct Components {
 
 class Environment {
  public:
-  explicit Environment(std::vector<std::string> plugin_dirs) : plugin_dirs_(std::move(plugin_dirs)) {}
+  explicit Environment(std::vector<std::string> plugin_dirs)
+      : plugin_dirs_(std::move(plugin_dirs)) {}
 
   /// The --plugin-dir folders as given, passed on to jobs and Slurm tasks.
   const std::vector<std::string>& plugin_dirs() const { return plugin_dirs_; }

@@ -38,15 +38,22 @@ int command_export(Environment& env, const ExportArguments& args) {
 
 void add_export(CLI::App& app, Handler& handler) {
   auto* command = app.add_subcommand(
-      "export", "write a trained trial's tensors (with quantized weights' integer codes) for torch.load");
+      "export",
+      "write a trained trial's tensors (with quantized weights' integer codes) for torch.load");
   auto args = std::make_shared<ExportArguments>();
-  command->add_option("--db", args->db, "results database")->capture_default_str()->check(CLI::ExistingFile);
+  command->add_option("--db", args->db, "results database")
+      ->capture_default_str()
+      ->check(CLI::ExistingFile);
   command->add_option("--run", args->selector.hash_prefix, "run hash (or a unique prefix)");
-  command->add_option("--experiment", args->selector.experiment, "select the run by experiment name");
+  command->add_option("--experiment", args->selector.experiment,
+                      "select the run by experiment name");
   command->add_option("--model", args->selector.model, "select the run by model");
   command->add_option("--method", args->selector.method, "select the run by method, e.g. dorefa");
-  command->add_option("--precision", args->selector.precision, "select the run by precision, e.g. 2W2A");
-  command->add_option("--trial", args->trial, "trial index")->capture_default_str()->check(CLI::NonNegativeNumber);
+  command->add_option("--precision", args->selector.precision,
+                      "select the run by precision, e.g. 2W2A");
+  command->add_option("--trial", args->trial, "trial index")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   command->add_option("-o,--output", args->output, "file to write (.pt)")->required();
   command->callback([&handler, args] {
     handler = [args](Environment& env) { return command_export(env, *args); };

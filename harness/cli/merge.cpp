@@ -44,13 +44,14 @@ void add_merge(CLI::App& app, Handler& handler) {
   auto* command =
       app.add_subcommand("merge", "add shard databases' trials to a database, without duplicates");
   auto args = std::make_shared<MergeArguments>();
-  command->add_option("--db", args->db, "database to merge into (created if absent)")->capture_default_str();
+  command->add_option("--db", args->db, "database to merge into (created if absent)")
+      ->capture_default_str();
   command->add_option("databases", args->sources, "databases to take trials from")
-      ->required()->check(CLI::ExistingFile);
+      ->required()
+      ->check(CLI::ExistingFile);
   // Copies rows and weight files only: no plugin is loaded.
-  command->callback([&handler, args] {
-    handler = [args](Environment&) { return command_merge(*args); };
-  });
+  command->callback(
+      [&handler, args] { handler = [args](Environment&) { return command_merge(*args); }; });
 }
 
 }  // namespace lowbit::cli

@@ -17,8 +17,9 @@ int command_plugins(Environment& env) {
     fmt::print("{:<10} {:<14} {}\n{:<25} from {}\n", to_string(component.kind), component.name,
                component.summary, "", component.origin);
   }
-  fmt::print("\nWhich quantizer builds which model (default options; \"no N\": refused, note N):\n{}",
-             render_support_table(quantizer_support(components.registry)));
+  fmt::print(
+      "\nWhich quantizer builds which model (default options; \"no N\": refused, note N):\n{}",
+      render_support_table(quantizer_support(components.registry)));
   for (const auto& failure : components.failures) fmt::print("FAILED     {}\n", failure.reason);
   return components.failures.empty() ? 0 : 1;
 }
@@ -26,8 +27,8 @@ int command_plugins(Environment& env) {
 }  // namespace
 
 void add_plugins(CLI::App& app, Handler& handler) {
-  auto* command =
-      app.add_subcommand("plugins", "list models, quantizers and strategies and where they come from");
+  auto* command = app.add_subcommand(
+      "plugins", "list models, quantizers and strategies and where they come from");
   command->callback([&handler] { handler = command_plugins; });
 }
 

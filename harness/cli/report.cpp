@@ -33,15 +33,17 @@ int command_report(const ReportArguments& args) {
 }  // namespace
 
 void add_report(CLI::App& app, Handler& handler) {
-  auto* command = app.add_subcommand("report", "write a self-contained HTML report (tables, curves)");
+  auto* command =
+      app.add_subcommand("report", "write a self-contained HTML report (tables, curves)");
   auto args = std::make_shared<ReportArguments>();
-  command->add_option("--db", args->db, "results database")->capture_default_str()->check(CLI::ExistingFile);
+  command->add_option("--db", args->db, "results database")
+      ->capture_default_str()
+      ->check(CLI::ExistingFile);
   command->add_option("--experiment", args->experiment, "only this experiment (default: all)");
   command->add_option("-o,--output", args->output, "HTML file to write")->capture_default_str();
   // Reads the database only: no plugin is loaded.
-  command->callback([&handler, args] {
-    handler = [args](Environment&) { return command_report(*args); };
-  });
+  command->callback(
+      [&handler, args] { handler = [args](Environment&) { return command_report(*args); }; });
 }
 
 }  // namespace lowbit::cli

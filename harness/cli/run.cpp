@@ -83,16 +83,16 @@ int run_here(Components& components, const RunArguments& args) {
     print_skipped(experiment);
     auto summary = runner.run(experiment, args.sweep);
     failed += summary.trials_failed;
-    fmt::print("\n{}: {} trials run, {} already finished, {} failed{}{}; results in {}\n\n",
-               experiment.name, summary.trials_run, summary.trials_skipped, summary.trials_failed,
-               summary.trials_elsewhere > 0
-                   ? fmt::format(", {} left to other shards", summary.trials_elsewhere)
-                   : std::string(),
-               summary.trials_claimed_elsewhere > 0
-                   ? fmt::format(", {} being trained by other processes",
-                                 summary.trials_claimed_elsewhere)
-                   : std::string(),
-               store.path());
+    fmt::print(
+        "\n{}: {} trials run, {} already finished, {} failed{}{}; results in {}\n\n",
+        experiment.name, summary.trials_run, summary.trials_skipped, summary.trials_failed,
+        summary.trials_elsewhere > 0
+            ? fmt::format(", {} left to other shards", summary.trials_elsewhere)
+            : std::string(),
+        summary.trials_claimed_elsewhere > 0
+            ? fmt::format(", {} being trained by other processes", summary.trials_claimed_elsewhere)
+            : std::string(),
+        store.path());
     // A shard's table would show only its own share of the trials.
     if (args.sweep.shard_count == 1) print_experiment_table(store, experiment.name);
   }
@@ -143,26 +143,33 @@ void add_run(CLI::App& app, Handler& handler) {
   auto* command = app.add_subcommand("run", "run experiment matrices, skipping finished trials");
   auto args = std::make_shared<RunArguments>();
   args->sweep.progress = &std::cout;
-  command->add_option("experiments", args->files, "experiment JSON files")->required()->check(CLI::ExistingFile);
+  command->add_option("experiments", args->files, "experiment JSON files")
+      ->required()
+      ->check(CLI::ExistingFile);
   command->add_option("--db", args->db, "results database")->capture_default_str();
   command->add_option("--device", args->sweep.device, "override the experiment's device")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  command->add_option("--threads", args->sweep.threads, "override the experiment's intra-op threads")
+  command
+      ->add_option("--threads", args->sweep.threads, "override the experiment's intra-op threads")
       ->check(CLI::NonNegativeNumber);
   command->add_flag("--dry-run", args->dry_run, "validate and list the runs without training");
-  command->add_option("--shard", args->shard, "train only shard i of N of the sweep's trials (\"i/N\")");
-  command->add_option("--shard-by", args->shard_by,
-                      "how trials are dealt to shards: position (even shares, shards on one database) "
-                      "or trial (trial index t of every run to shard t mod N: shards with databases "
-                      "of their own, as Slurm's)")
+  command->add_option("--shard", args->shard,
+                      "train only shard i of N of the sweep's trials (\"i/N\")");
+  command
+      ->add_option("--shard-by", args->shard_by,
+                   "how trials are dealt to shards: position (even shares, shards on one database) "
+                   "or trial (trial index t of every run to shard t mod N: shards with databases "
+                   "of their own, as Slurm's)")
       ->check(CLI::IsMember({"position", "trial"}))
       ->capture_default_str();
-  command->add_option("--jobs", args->jobs, "run N trials at once, in N processes sharing the database")
+  command
+      ->add_option("--jobs", args->jobs,
+                   "run N trials at once, in N processes sharing the database")
       ->check(CLI::Range(1, 1024));
-  command->add_option("--gpus", args->gpus, "GPU ids the jobs are spread over (round robin)")->delimiter(',');
-  command->callback([&handler, args] {
-    handler = [args](Environment& env) { return command_run(env, *args); };
-  });
+  command->add_option("--gpus", args->gpus, "GPU ids the jobs are spread over (round robin)")
+      ->delimiter(',');
+  command->callback(
+      [&handler, args] { handler = [args](Environment& env) { return command_run(env, *args); }; });
 }
 
 }  // namespace lowbit::cli

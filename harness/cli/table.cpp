@@ -20,7 +20,7 @@ struct TableArguments {
   std::string db = kDefaultDatabasePath;
   std::string experiment;  ///< "" = all
   std::string format = "markdown";
-  std::string output;      ///< "" = standard output
+  std::string output;  ///< "" = standard output
   TableOptions options;
 };
 
@@ -44,14 +44,17 @@ int command_table(const TableArguments& args) {
 void add_table(CLI::App& app, Handler& handler) {
   auto* command = app.add_subcommand("table", "render result tables from the database");
   auto args = std::make_shared<TableArguments>();
-  command->add_option("--db", args->db, "results database")->capture_default_str()->check(CLI::ExistingFile);
+  command->add_option("--db", args->db, "results database")
+      ->capture_default_str()
+      ->check(CLI::ExistingFile);
   command->add_option("--experiment", args->experiment, "only this experiment (default: all)");
   command->add_option("--format", args->format, "table format")
       ->check(CLI::IsMember({"markdown", "md", "latex", "tex", "csv"}))
       ->capture_default_str();
   command->add_option("-o,--output", args->output, "write to this file instead of standard output");
-  command->add_flag("--strategy-columns", args->options.strategy_columns,
-                    "paper-style columns: Baseline, +TS, +PP, +SP+KD, ... under each model and quantizer");
+  command->add_flag(
+      "--strategy-columns", args->options.strategy_columns,
+      "paper-style columns: Baseline, +TS, +PP, +SP+KD, ... under each model and quantizer");
   command->add_flag("--vs-baseline", args->options.vs_baseline,
                     "runs with strategies: difference to their baseline, paired by trial, with a "
                     "95% t-interval (marked when it excludes 0)");
@@ -59,9 +62,8 @@ void add_table(CLI::App& app, Handler& handler) {
                     "a Cost row under each precision: mean epochs trained and training images seen "
                     "per trial");
   // Reads the database only: no plugin is loaded.
-  command->callback([&handler, args] {
-    handler = [args](Environment&) { return command_table(*args); };
-  });
+  command->callback(
+      [&handler, args] { handler = [args](Environment&) { return command_table(*args); }; });
 }
 
 }  // namespace lowbit::cli

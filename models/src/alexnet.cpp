@@ -7,9 +7,9 @@
 #include <stdexcept>
 
 namespace lowbit::models {
-using detail::LayerBuilder;
 using detail::conv_spec;
 using detail::init_weights;
+using detail::LayerBuilder;
 
 struct AlexNetLayout {
   struct Conv {
@@ -25,21 +25,21 @@ namespace {
 
 // Krizhevsky et al. 2012 without the two-GPU grouping.
 const AlexNetLayout kImageNet{{{96, 11, 4, 2, true},
-                        {256, 5, 1, 2, true},
-                        {384, 3, 1, 1, false},
-                        {384, 3, 1, 1, false},
-                        {256, 3, 1, 1, true}},
-                       0,
-                       6};
+                               {256, 5, 1, 2, true},
+                               {384, 3, 1, 1, false},
+                               {384, 3, 1, 1, false},
+                               {256, 3, 1, 1, true}},
+                              0,
+                              6};
 // The same widths and depth for 32x32 inputs: conv1 5x5/1 instead of 11x11/4, and padded
 // max-pools, so that 32 -> 16 -> 8 -> 4.
 const AlexNetLayout kCifar{{{96, 5, 1, 2, true},
-                     {256, 5, 1, 2, true},
-                     {384, 3, 1, 1, false},
-                     {384, 3, 1, 1, false},
-                     {256, 3, 1, 1, true}},
-                    1,
-                    4};
+                            {256, 5, 1, 2, true},
+                            {384, 3, 1, 1, false},
+                            {384, 3, 1, 1, false},
+                            {256, 3, 1, 1, true}},
+                           1,
+                           4};
 
 const AlexNetLayout& layout_for(AlexNetInput input) {
   return input == AlexNetInput::cifar ? kCifar : kImageNet;
@@ -75,10 +75,10 @@ AlexNetBNImpl::AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& laye
   if (final_map_size(*layout_, data.image_size) < 1) {
     throw std::invalid_argument(fmt::format(
         "AlexNet* with the {} layout needs images of at least {}x{} pixels, got {}x{}{}",
-        options.input() == AlexNetInput::cifar ? "32x32" : "ImageNet",
-        minimum_input_size(*layout_), minimum_input_size(*layout_), data.image_size,
-        data.image_size,
-        options.input() == AlexNetInput::imagenet ? "; alexnet_bn_cifar is AlexNet* for 32x32" : ""));
+        options.input() == AlexNetInput::cifar ? "32x32" : "ImageNet", minimum_input_size(*layout_),
+        minimum_input_size(*layout_), data.image_size, data.image_size,
+        options.input() == AlexNetInput::imagenet ? "; alexnet_bn_cifar is AlexNet* for 32x32"
+                                                  : ""));
   }
   const int64_t hidden = options.hidden();
   LayerBuilder build(*this, layers);

@@ -73,16 +73,17 @@ class LayerBuilder {
 /// The stem StemSpec describes, in the zoo's order: conv -> BN -> act -> max-pool.
 inline torch::nn::Sequential standard_stem(LayerFactory& layers, const StemSpec& spec) {
   torch::nn::Sequential stem;
-  stem->push_back("conv1", layers.conv2d(conv_spec("conv1", "", spec.in_channels,
-                                                   spec.out_channels, spec.kernel, spec.stride,
-                                                   LayerRole::first)));
+  stem->push_back("conv1", layers.conv2d(conv_spec("conv1", "", spec.in_channels, spec.out_channels,
+                                                   spec.kernel, spec.stride, LayerRole::first)));
   if (spec.normalized) {
     stem->push_back("bn1", torch::nn::BatchNorm2d(spec.out_channels));
-    stem->push_back("act1", layers.activation(activation_spec("act1", "", spec.out_channels,
-                                                              LayerRole::inner, NetworkPart::stem)));
+    stem->push_back(
+        "act1", layers.activation(activation_spec("act1", "", spec.out_channels, LayerRole::inner,
+                                                  NetworkPart::stem)));
   }
   if (spec.max_pool) {
-    stem->push_back("pool", torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    stem->push_back("pool",
+                    torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
   }
   return stem;
 }
@@ -91,10 +92,10 @@ inline torch::nn::Sequential standard_stem(LayerFactory& layers, const StemSpec&
 /// on `owner` under their own names ("conv1", "bn1"), as torchvision's ResNets name them.
 inline torch::nn::Sequential add_stem(torch::nn::Module& owner, LayerFactory& layers,
                                       const StemSpec& spec) {
-  auto stem = layers.stem(spec, [&spec](LayerFactory& factory) {
-    return standard_stem(factory, spec);
-  });
-  for (const auto& child : stem->named_children()) owner.register_module(child.key(), child.value());
+  auto stem =
+      layers.stem(spec, [&spec](LayerFactory& factory) { return standard_stem(factory, spec); });
+  for (const auto& child : stem->named_children())
+    owner.register_module(child.key(), child.value());
   return stem;
 }
 

@@ -111,8 +111,9 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options, LayerFactory& layers) : opt
       // The last block's output feeds pooling and the classifier: it keeps full precision.
       const bool last_block = s + 1 == widths.size() && b + 1 == blocks;
       const auto role = last_block && !pre ? LayerRole::last : LayerRole::inner;
-      const auto kind = layout.bottleneck ? (pre ? BlockKind::preact_bottleneck : BlockKind::bottleneck)
-                                          : (pre ? BlockKind::preact_basic : BlockKind::basic);
+      const auto kind = layout.bottleneck
+                            ? (pre ? BlockKind::preact_bottleneck : BlockKind::bottleneck)
+                            : (pre ? BlockKind::preact_basic : BlockKind::basic);
       // Built through the factory, so structural transforms can replace the whole block.
       stage->push_back(layers.residual_block(
           BlockSpec{name, in, out, stride, role, kind}, [&](LayerFactory& factory) {

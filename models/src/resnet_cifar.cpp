@@ -32,8 +32,8 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   return act2_.forward(out + shortcut);
 }
 
-PreActBlockImpl::PreActBlockImpl(LayerFactory& layers, const std::string& name,
-                                 int64_t in_channels, int64_t out_channels, int64_t stride) {
+PreActBlockImpl::PreActBlockImpl(LayerFactory& layers, const std::string& name, int64_t in_channels,
+                                 int64_t out_channels, int64_t stride) {
   LayerBuilder build(*this, layers, name);
   bn1_ = build.batch_norm("bn1", in_channels);
   act1_ = build.activation("act1", in_channels);

@@ -11,7 +11,8 @@ namespace {
 ModelFactory cifar_resnet(int64_t depth, bool preactivation) {
   return [depth, preactivation](const ModelSpec& spec, LayerFactory& layers) {
     auto options = CifarResNetOptions(depth).preactivation(preactivation).data(spec);
-    return std::static_pointer_cast<NetworkImpl>(std::make_shared<CifarResNetImpl>(options, layers));
+    return std::static_pointer_cast<NetworkImpl>(
+        std::make_shared<CifarResNetImpl>(options, layers));
   };
 }
 
@@ -33,31 +34,32 @@ ModelFactory alexnet(AlexNetInput input) {
 
 void register_builtin_models(Registry& registry) {
   for (int64_t depth : {20, 32, 44, 56}) {
-    registry.add_model(fmt::format("resnet{}", depth),
-                       fmt::format("CIFAR-style ResNet-{} (16/32/64 channels, projection shortcuts)", depth),
-                       cifar_resnet(depth, false));
+    registry.add_model(
+        fmt::format("resnet{}", depth),
+        fmt::format("CIFAR-style ResNet-{} (16/32/64 channels, projection shortcuts)", depth),
+        cifar_resnet(depth, false));
     registry.add_model(fmt::format("preresnet{}", depth),
                        fmt::format("CIFAR-style pre-activation ResNet-{}", depth),
                        cifar_resnet(depth, true));
   }
   for (int64_t depth : {18, 34, 50}) {
     const char* block = depth == 50 ? "bottleneck" : "basic";
-    registry.add_model(fmt::format("resnet{}", depth),
-                       fmt::format("ResNet-{} ({} blocks, ImageNet stem: 7x7/2 conv, max-pool)",
-                                   depth, block),
-                       resnet(depth, false, ResNetStem::imagenet));
-    registry.add_model(fmt::format("resnet{}_cifar", depth),
-                       fmt::format("ResNet-{} ({} blocks, CIFAR stem: 3x3/1 conv, no pool)", depth,
-                                   block),
-                       resnet(depth, false, ResNetStem::cifar));
-    registry.add_model(fmt::format("preresnet{}", depth),
-                       fmt::format("pre-activation ResNet-{} ({} blocks, ImageNet stem)", depth,
-                                   block),
-                       resnet(depth, true, ResNetStem::imagenet));
-    registry.add_model(fmt::format("preresnet{}_cifar", depth),
-                       fmt::format("pre-activation ResNet-{} ({} blocks, CIFAR stem)", depth,
-                                   block),
-                       resnet(depth, true, ResNetStem::cifar));
+    registry.add_model(
+        fmt::format("resnet{}", depth),
+        fmt::format("ResNet-{} ({} blocks, ImageNet stem: 7x7/2 conv, max-pool)", depth, block),
+        resnet(depth, false, ResNetStem::imagenet));
+    registry.add_model(
+        fmt::format("resnet{}_cifar", depth),
+        fmt::format("ResNet-{} ({} blocks, CIFAR stem: 3x3/1 conv, no pool)", depth, block),
+        resnet(depth, false, ResNetStem::cifar));
+    registry.add_model(
+        fmt::format("preresnet{}", depth),
+        fmt::format("pre-activation ResNet-{} ({} blocks, ImageNet stem)", depth, block),
+        resnet(depth, true, ResNetStem::imagenet));
+    registry.add_model(
+        fmt::format("preresnet{}_cifar", depth),
+        fmt::format("pre-activation ResNet-{} ({} blocks, CIFAR stem)", depth, block),
+        resnet(depth, true, ResNetStem::cifar));
   }
   registry.add_model("alexnet_bn",
                      "AlexNet with BN and no dropout (the paper's AlexNet*), 96-256-384-384-256 "

@@ -15,9 +15,9 @@
 // transform never builds a network the paper does not define. "structure": "none" takes any model.
 //
 // Options (the run's "options" object):
-//   "weight_gradient": "magnitude_aware" (default, paper) | "clipped" (PyTorch) | "identity" (Caffe)
-//   "sign_zero": "plus_one" (default) | "zero" (torch.sign, reference parity)
-//   "structure": "bireal" (default, the block transform) | "none" (the model's own blocks, with
+//   "weight_gradient": "magnitude_aware" (default, paper) | "clipped" (PyTorch) | "identity"
+//   (Caffe) "sign_zero": "plus_one" (default) | "zero" (torch.sign, reference parity) "structure":
+//   "bireal" (default, the block transform) | "none" (the model's own blocks, with
 //                binary layers where it quantizes)
 //
 // Matrix points: binary only (supported_bits: 1 or 32 bits), so the experiment skips PP's
@@ -86,15 +86,19 @@ std::string unsupported_block(const BlockSpec& block) {
       return "";
     case BlockKind::bottleneck:
     case BlockKind::preact_bottleneck:
-      return fmt::format("Bi-Real Net is defined for basic blocks (Bi-Real-18/34), and block {} is "
-                         "a {} block", block.name, to_string(block.kind));
+      return fmt::format(
+          "Bi-Real Net is defined for basic blocks (Bi-Real-18/34), and block {} is "
+          "a {} block",
+          block.name, to_string(block.kind));
     case BlockKind::preact_basic:
       break;
   }
-  return fmt::format("Bi-Real Net is defined for post-activation basic blocks (sign, binary conv, "
-                     "BN, + shortcut, with no BN before the sign or before pooling), and block {} "
-                     "is a {} block; the post-activation model of the same depth is Bi-Real's "
-                     "backbone", block.name, to_string(block.kind));
+  return fmt::format(
+      "Bi-Real Net is defined for post-activation basic blocks (sign, binary conv, "
+      "BN, + shortcut, with no BN before the sign or before pooling), and block {} "
+      "is a {} block; the post-activation model of the same depth is Bi-Real's "
+      "backbone",
+      block.name, to_string(block.kind));
 }
 
 /// One binary conv with its BN and real shortcut.
@@ -228,10 +232,11 @@ std::unique_ptr<Quantizer> make_bireal(const JsonReader& reader) {
 }  // namespace
 
 void register_bireal(Registry& registry) {
-  registry.add_quantizer("bireal",
-                         "Bi-Real Net (Liu et al. 2018): sign activations with ApproxSign gradient, "
-                         "per-channel scaled binary weights, a real shortcut around every binary conv",
-                         make_bireal);
+  registry.add_quantizer(
+      "bireal",
+      "Bi-Real Net (Liu et al. 2018): sign activations with ApproxSign gradient, "
+      "per-channel scaled binary weights, a real shortcut around every binary conv",
+      make_bireal);
 }
 
 }  // namespace lowbit::bireal

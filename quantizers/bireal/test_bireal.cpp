@@ -26,7 +26,8 @@ using lowbit::testing::check_close;
 using lowbit::testing::kTolerance;
 using lowbit::testing::values;
 
-std::shared_ptr<lowbit::Quantizer> make_quantizer(const nlohmann::json& options = nlohmann::json::object()) {
+std::shared_ptr<lowbit::Quantizer> make_quantizer(
+    const nlohmann::json& options = nlohmann::json::object()) {
   return lowbit::testing::make_plugin_quantizer("bireal", options);
 }
 
@@ -72,17 +73,19 @@ TEST_CASE("bireal weights: per-channel alpha and the three gradients", "[bireal]
   auto plain = weight_gradient(WeightGradient::identity);
   check_close(plain, values({1, 2, 3, 4, 1, 2, 3, 4}).reshape({2, 4}));
   // sign(0) = +1 keeps a zero weight binary.
-  check_close(binary_weight(values({0.0, -2.0}).reshape({1, 2})), values({1.0, -1.0}).reshape({1, 2}));
+  check_close(binary_weight(values({0.0, -2.0}).reshape({1, 2})),
+              values({1.0, -1.0}).reshape({1, 2}));
 }
 
 TEST_CASE("bireal block transform reproduces the authors' BasicBlock", "[bireal]") {
   auto quantizer = make_quantizer();
   auto layers = quantizer->wrap_layers(std::make_shared<lowbit::testing::TestLayers>(quantizer, 1));
   bool standard_called = false;
-  auto block = layers->residual_block(lowbit::BlockSpec{"layer1.0", 1, 1, 1}, [&](lowbit::LayerFactory&) {
-    standard_called = true;
-    return torch::nn::AnyModule(torch::nn::Identity());
-  });
+  auto block =
+      layers->residual_block(lowbit::BlockSpec{"layer1.0", 1, 1, 1}, [&](lowbit::LayerFactory&) {
+        standard_called = true;
+        return torch::nn::AnyModule(torch::nn::Identity());
+      });
   CHECK_FALSE(standard_called);
   auto params = block.ptr()->named_parameters();
   REQUIRE(params.contains("unit1.conv.weight"));
@@ -127,8 +130,8 @@ TEST_CASE("bireal downsample shortcut is AvgPool -> real 1x1 conv -> BN", "[bire
   CHECK(x.grad().abs().sum().item<float>() > 0);
   // The stem and head have no nonlinearity; the part decides, not the fragment.
   for (auto part : {lowbit::NetworkPart::stem, lowbit::NetworkPart::head}) {
-    auto dropped = layers->activation(
-        lowbit::ActivationSpec{"act1", "", 4, lowbit::LayerRole::inner, part});
+    auto dropped =
+        layers->activation(lowbit::ActivationSpec{"act1", "", 4, lowbit::LayerRole::inner, part});
     check_close(dropped.forward(values({-3.0, 0.5})), values({-3.0, 0.5}));
   }
   auto body = layers->activation(lowbit::ActivationSpec{"act6", "", 4});
@@ -157,9 +160,10 @@ TEST_CASE("bireal refuses blocks and models it does not define", "[bireal]") {
 
   // The transform itself refuses too, for callers that skip the check.
   auto layers = quantizer->wrap_layers(std::make_shared<lowbit::testing::TestLayers>(quantizer, 1));
-  CHECK_THROWS_WITH(layers->residual_block(bottleneck.blocks[1],
-                                           [](lowbit::LayerFactory&) { return torch::nn::AnyModule(); }),
-                    Catch::StartsWith("bireal: Bi-Real Net is defined for basic blocks"));
+  CHECK_THROWS_WITH(
+      layers->residual_block(bottleneck.blocks[1],
+                             [](lowbit::LayerFactory&) { return torch::nn::AnyModule(); }),
+      Catch::StartsWith("bireal: Bi-Real Net is defined for basic blocks"));
 }
 
 TEST_CASE("bireal full precision (SP, 32 bits) is clip(-1, 1) and real weights", "[bireal]") {

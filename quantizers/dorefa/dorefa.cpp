@@ -132,7 +132,8 @@ torch::Tensor quantize_weight(const torch::Tensor& w, int bits, const WeightOpti
   return generic_weight(w, bits, options.detach_max());
 }
 
-std::optional<WeightGrid> weight_grid(const torch::Tensor& w, int bits, const WeightOptions& options) {
+std::optional<WeightGrid> weight_grid(const torch::Tensor& w, int bits,
+                                      const WeightOptions& options) {
   check_bits(bits, "weight_grid");
   if (bits == kFullPrecisionBits) return std::nullopt;
   const auto real = torch::TensorOptions().dtype(torch::kDouble);

@@ -2,8 +2,8 @@
 //
 // Options (the run's "options" object):
 //   "k1_weights": "scaled" (default, sign(w)·mean|w|) | "authors" (unscaled ±1)
-//   "k1_gradient": "identity" (default, dL/dw = dL/dw_q as DoReFa and tensorpack) | "scaled" (E·dL/dw_q)
-//   "detach_max": false (default, gradient through max|tanh(w)|) | true
+//   "k1_gradient": "identity" (default, dL/dw = dL/dw_q as DoReFa and tensorpack) | "scaled"
+//   (E·dL/dw_q) "detach_max": false (default, gradient through max|tanh(w)|) | true
 //   "full_precision_activation": "relu" (default) | "clip" (clip(x, 0, 1), the authors' QReLU
 //                                unrounded): activations at 32 bits and where SP holds them
 //   "kernels": "fused" (default, one-pass kernels for float32) | "composite" (LibTorch ops)
@@ -31,7 +31,8 @@ class DoReFaQuantizer : public Quantizer {
                                                         int bits) const override {
     const auto options = weight_options_;
     return std::make_shared<ElementwiseWeightQuantizerImpl>(
-        layer, bits, [options](const torch::Tensor& w, int k) { return quantize_weight(w, k, options); },
+        layer, bits,
+        [options](const torch::Tensor& w, int k) { return quantize_weight(w, k, options); },
         [options](const torch::Tensor& w, int k) { return weight_grid(w, k, options); });
   }
   std::shared_ptr<ActivationQuantizerImpl> activation_quantizer(const LayerContext& layer,

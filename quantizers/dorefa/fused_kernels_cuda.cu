@@ -121,7 +121,7 @@ void activation_forward_bf16(const uint16_t* x, uint16_t* y, int64_t n, float le
                              void* stream) {
   if (n == 0) return;
   activation_forward_bf16_kernel<<<blocks_for(n), kThreads, 0, as_stream(stream)>>>(x, y, n,
-                                                                                     levels);
+                                                                                    levels);
   check_launch("activation_forward_bf16");
 }
 
@@ -129,7 +129,7 @@ void activation_backward_bf16(const uint16_t* x, const uint16_t* grad, uint16_t*
                               void* stream) {
   if (n == 0) return;
   activation_backward_bf16_kernel<<<blocks_for(n), kThreads, 0, as_stream(stream)>>>(x, grad, out,
-                                                                                      n);
+                                                                                     n);
   check_launch("activation_backward_bf16");
 }
 
@@ -137,15 +137,15 @@ void weight_forward(const float* t, float* y, int64_t n, const float* max_abs, f
                     void* stream) {
   if (n == 0) return;
   weight_forward_kernel<<<blocks_for(n), kThreads, 0, as_stream(stream)>>>(t, y, n, max_abs,
-                                                                            levels);
+                                                                           levels);
   check_launch("weight_forward");
 }
 
-void weight_backward(const float* t, const float* grad, float* out, int64_t n,
-                     const float* max_abs, const float* max_share, void* stream) {
+void weight_backward(const float* t, const float* grad, float* out, int64_t n, const float* max_abs,
+                     const float* max_share, void* stream) {
   if (n == 0) return;
   weight_backward_kernel<<<blocks_for(n), kThreads, 0, as_stream(stream)>>>(t, grad, out, n,
-                                                                             max_abs, max_share);
+                                                                            max_abs, max_share);
   check_launch("weight_backward");
 }
 

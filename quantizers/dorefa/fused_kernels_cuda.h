@@ -16,7 +16,7 @@ void activation_backward_bf16(const uint16_t* x, const uint16_t* grad, uint16_t*
                               void* stream);
 void weight_forward(const float* t, float* y, int64_t n, const float* max_abs, float levels,
                     void* stream);
-void weight_backward(const float* t, const float* grad, float* out, int64_t n,
-                     const float* max_abs, const float* max_share, void* stream);
+void weight_backward(const float* t, const float* grad, float* out, int64_t n, const float* max_abs,
+                     const float* max_share, void* stream);
 
 }  // namespace lowbit::dorefa::fused::cuda

@@ -320,7 +320,8 @@ TEST_CASE("a held (full-precision) activation is ReLU, or clip(x, 0, 1) as an op
   auto relu = make_quantizer(json::object())->activation_quantizer(layer, 2);
   relu->set_full_precision(true);
   check_close(relu->forward(x), values({0.f, 0.25f, 0.6f, 1.7f}));
-  auto clip = make_quantizer({{"full_precision_activation", "clip"}})->activation_quantizer(layer, 2);
+  auto clip =
+      make_quantizer({{"full_precision_activation", "clip"}})->activation_quantizer(layer, 2);
   clip->set_full_precision(true);
   check_close(clip->forward(x), values({0.f, 0.25f, 0.6f, 1.f}));
   clip->set_full_precision(false);

@@ -27,7 +27,14 @@ bool same_values(const torch::Tensor& a, const torch::Tensor& b) {
 /// boundaries (j + 1/2) / n of every bit-width tested, infinities, NaN, -0; then random values
 /// around [0, 1], 300,000 in all.
 torch::Tensor activation_inputs() {
-  std::vector<float> special = {0.f, -0.f, 1.f, -1e-7f, 1.0000001f, 0.5f, -3.f, 7.f,
+  std::vector<float> special = {0.f,
+                                -0.f,
+                                1.f,
+                                -1e-7f,
+                                1.0000001f,
+                                0.5f,
+                                -3.f,
+                                7.f,
                                 std::numeric_limits<float>::infinity(),
                                 -std::numeric_limits<float>::infinity(),
                                 std::numeric_limits<float>::quiet_NaN()};
@@ -56,9 +63,8 @@ Pass forward_backward(const torch::Tensor& input, const torch::Tensor& upstream,
 void check_activation_matches(const torch::Tensor& x, const torch::Tensor& upstream) {
   for (int bits : {1, 2, 3, 4, 8}) {
     INFO("bits " << bits << " on " << x.device() << ", sizes " << x.sizes());
-    auto fused = forward_backward(x, upstream, [&](const torch::Tensor& t) {
-      return quantize_activation(t, bits);
-    });
+    auto fused = forward_backward(
+        x, upstream, [&](const torch::Tensor& t) { return quantize_activation(t, bits); });
     auto composite = forward_backward(x, upstream, [&](const torch::Tensor& t) {
       return quantize_activation(t, bits, ActivationOptions().kernels(kComposite));
     });
@@ -73,9 +79,8 @@ void check_weight_matches(const torch::Tensor& w, const torch::Tensor& upstream)
     for (bool detach : {false, true}) {
       INFO("bits " << bits << ", detach_max " << detach << ", sizes " << w.sizes());
       const auto options = WeightOptions().k1_weights(K1Weights::authors).detach_max(detach);
-      auto fused = forward_backward(w, upstream, [&](const torch::Tensor& t) {
-        return quantize_weight(t, bits, options);
-      });
+      auto fused = forward_backward(
+          w, upstream, [&](const torch::Tensor& t) { return quantize_weight(t, bits, options); });
       auto composite = forward_backward(w, upstream, [&](const torch::Tensor& t) {
         return quantize_weight(t, bits, WeightOptions(options).kernels(kComposite));
       });
@@ -105,7 +110,8 @@ TEST_CASE("fused activation kernels on bfloat16 round where the composite's bflo
   check_activation_matches(x, torch::randn_like(x));
   // The bfloat16 values at the rounding boundaries of 8 bits sit a hair off the float ones: the
   // multiply's rounding to bfloat16 decides their level, as it does in the composite.
-  const auto boundary = torch::arange(0, 255).to(torch::kFloat).add(0.5).div(255).to(torch::kBFloat16);
+  const auto boundary =
+      torch::arange(0, 255).to(torch::kFloat).add(0.5).div(255).to(torch::kBFloat16);
   check_activation_matches(boundary, torch::ones_like(boundary));
 }
 
@@ -122,8 +128,9 @@ TEST_CASE("tensors the kernels do not handle take the composite path", "[dorefa]
   CHECK_FALSE(fused::supports_activation(torch::randn({16}, torch::kDouble)));
   CHECK_FALSE(fused::supports_weight(torch::randn({16}, torch::kHalf)));
   check_activation_matches(strided, torch::randn({48, 64}));
-  auto as_double = forward_backward(torch::randn({50}, torch::kDouble), torch::ones({50}, torch::kDouble),
-                                    [](const torch::Tensor& t) { return quantize_activation(t, 2); });
+  auto as_double =
+      forward_backward(torch::randn({50}, torch::kDouble), torch::ones({50}, torch::kDouble),
+                       [](const torch::Tensor& t) { return quantize_activation(t, 2); });
   CHECK(as_double.out.scalar_type() == torch::kDouble);
 }
 

@@ -36,7 +36,8 @@ struct SignFunction : public torch::autograd::Function<SignFunction> {
 struct ScaledSign : public torch::autograd::Function<ScaledSign> {
   static torch::Tensor forward(AutogradContext* /*ctx*/, torch::Tensor w, int64_t scale,
                                int64_t zero) {
-    return binary_sign(w, static_cast<SignZero>(zero)) * weight_scale(w, static_cast<WeightScale>(scale));
+    return binary_sign(w, static_cast<SignZero>(zero)) *
+           weight_scale(w, static_cast<WeightScale>(scale));
   }
   static variable_list backward(AutogradContext* /*ctx*/, variable_list grad_outputs) {
     return {grad_outputs[0], torch::Tensor(), torch::Tensor()};

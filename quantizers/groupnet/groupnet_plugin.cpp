@@ -2,10 +2,10 @@
 // transform of the model's recipe (Quantizer::wrap_layers): every residual block the model asks
 // for becomes K parallel binary bases (spec §4.4; by default the variant of model_ablation_2.py:
 // no soft gates, learned scales):
-//   a = sign(x);  R = x, or BN_d(BinConv1x1/stride(a)) where the shape changes (shared by all bases)
-//   base k:  o1 = BN1k(ReLU(BinConv1k(pad1(a)))) + R;  o2 = BN2k(ReLU(BinConv2k(pad1(sign(o1))))) + o1
-//   Y = sum_k lambda_k o2_k,  lambda_k ~ U[0, 1) learned           ("aggregation": "scales")
-//   Y = (1/K) sum_k o2_k                                           ("aggregation": "mean")
+//   a = sign(x);  R = x, or BN_d(BinConv1x1/stride(a)) where the shape changes (shared by all
+//   bases) base k:  o1 = BN1k(ReLU(BinConv1k(pad1(a)))) + R;  o2 =
+//   BN2k(ReLU(BinConv2k(pad1(sign(o1))))) + o1 Y = sum_k lambda_k o2_k,  lambda_k ~ U[0, 1) learned
+//   ("aggregation": "scales") Y = (1/K) sum_k o2_k ("aggregation": "mean")
 // pad1 pads with the constant +1. The stem is the reference's conv -> max-pool -> BN with no ReLU
 // (the zoo's own is conv -> BN -> act -> max-pool), a CIFAR stem conv -> BN, and the head pools
 // the real sum (the model's stem and head nonlinearities are dropped).
@@ -105,8 +105,8 @@ class GroupNetActivationQuantizerImpl : public ActivationQuantizerImpl {
   Options options_;
 };
 
-ConvSpec binary_conv(const std::string& name, const std::string& fragment, int64_t in,
-                     int64_t out, int64_t kernel, int64_t stride) {
+ConvSpec binary_conv(const std::string& name, const std::string& fragment, int64_t in, int64_t out,
+                     int64_t kernel, int64_t stride) {
   ConvSpec spec;
   spec.name = name;
   spec.fragment = fragment;
@@ -125,16 +125,20 @@ std::string unsupported_block(const BlockSpec& block) {
       return "";
     case BlockKind::bottleneck:
     case BlockKind::preact_bottleneck:
-      return fmt::format("Group-Net's bases are defined for basic blocks, and block {} is a {} "
-                         "block: neither the paper nor the released code defines a bottleneck base "
-                         "(its 1x1 convs change the width, so there is no real-valued shortcut "
-                         "around each binary conv)", block.name, to_string(block.kind));
+      return fmt::format(
+          "Group-Net's bases are defined for basic blocks, and block {} is a {} "
+          "block: neither the paper nor the released code defines a bottleneck base "
+          "(its 1x1 convs change the width, so there is no real-valued shortcut "
+          "around each binary conv)",
+          block.name, to_string(block.kind));
     case BlockKind::preact_basic:
       break;
   }
-  return fmt::format("Group-Net's bases are defined for post-activation basic blocks (binary conv, "
-                     "ReLU, BN, + shortcut), and block {} is a {} block; the post-activation model "
-                     "of the same depth is Group-Net's backbone", block.name, to_string(block.kind));
+  return fmt::format(
+      "Group-Net's bases are defined for post-activation basic blocks (binary conv, "
+      "ReLU, BN, + shortcut), and block {} is a {} block; the post-activation model "
+      "of the same depth is Group-Net's backbone",
+      block.name, to_string(block.kind));
 }
 
 }  // namespace
@@ -144,13 +148,14 @@ class GroupNetBaseImpl : public torch::nn::Module {
  public:
   GroupNetBaseImpl(LayerFactory& layers, const std::string& name, const std::string& fragment,
                    int64_t in_channels, int64_t out_channels, int64_t stride) {
-    conv1_ = layers.conv2d(binary_conv(name + ".conv1", fragment, in_channels, out_channels, 3,
-                                       stride));
+    conv1_ =
+        layers.conv2d(binary_conv(name + ".conv1", fragment, in_channels, out_channels, 3, stride));
     register_module("conv1", conv1_.ptr());
     bn1_ = register_module("bn1", torch::nn::BatchNorm2d(out_channels));
     sign2_ = layers.activation(ActivationSpec{name + ".sign2", fragment, out_channels});
     register_module("sign2", sign2_.ptr());
-    conv2_ = layers.conv2d(binary_conv(name + ".conv2", fragment, out_channels, out_channels, 3, 1));
+    conv2_ =
+        layers.conv2d(binary_conv(name + ".conv2", fragment, out_channels, out_channels, 3, 1));
     register_module("conv2", conv2_.ptr());
     bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out_channels));
   }
@@ -159,8 +164,8 @@ class GroupNetBaseImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& binary_input, const torch::Tensor& shortcut) {
     auto first =
         bn1_->forward(torch::relu(conv1_.forward(pad_with_ones(binary_input, 1)))) + shortcut;
-    auto second = bn2_->forward(
-        torch::relu(conv2_.forward(pad_with_ones(sign2_.forward(first), 1))));
+    auto second =
+        bn2_->forward(torch::relu(conv2_.forward(pad_with_ones(sign2_.forward(first), 1))));
     return second + first;
   }
 
@@ -187,10 +192,10 @@ class GroupNetBlockImpl : public torch::nn::Module {
       downsample_bn_ = register_module("downsample_bn", torch::nn::BatchNorm2d(spec.out_channels));
     }
     for (int64_t k = 0; k < options.bases; ++k) {
-      bases_.push_back(register_module(
-          fmt::format("base{}", k),
-          GroupNetBase(layers, fmt::format("{}.base{}", name, k), name, spec.in_channels,
-                       spec.out_channels, spec.stride)));
+      bases_.push_back(
+          register_module(fmt::format("base{}", k),
+                          GroupNetBase(layers, fmt::format("{}.base{}", name, k), name,
+                                       spec.in_channels, spec.out_channels, spec.stride)));
     }
     if (options.aggregation == Aggregation::scales) {
       scales_ = register_parameter("scales", torch::rand({options.bases}));
@@ -209,7 +214,8 @@ class GroupNetBlockImpl : public torch::nn::Module {
       previous_->base_outputs_.clear();
       TORCH_CHECK(previous_outputs.size() == bases_.size(),
                   "groupnet: a gated block runs right after the block before it");
-      for (size_t k = 0; k < bases_.size(); ++k) inputs[k] = soft_gate(previous_outputs[k], x, gate_);
+      for (size_t k = 0; k < bases_.size(); ++k)
+        inputs[k] = soft_gate(previous_outputs[k], x, gate_);
     }
     torch::Tensor shared_binary, shared_shortcut;
     if (previous_ == nullptr) {
@@ -325,16 +331,16 @@ std::unique_ptr<Quantizer> make_groupnet(const JsonReader& reader) {
   Options options;
   options.bases = reader.integer("bases", 5, 1, 16);
   options.gates = reader.boolean("gates", false);
-  options.aggregation = reader.mapped_choice(
-      "aggregation", Aggregation::scales,
-      {{"scales", Aggregation::scales}, {"mean", Aggregation::mean}});
+  options.aggregation =
+      reader.mapped_choice("aggregation", Aggregation::scales,
+                           {{"scales", Aggregation::scales}, {"mean", Aggregation::mean}});
   options.gradient = reader.mapped_choice("activation_gradient", ActivationGradient::approx_sign,
                                           {{"approx_sign", ActivationGradient::approx_sign},
                                            {"reference", ActivationGradient::reference},
                                            {"clipped", ActivationGradient::clipped}});
-  options.scale = reader.mapped_choice(
-      "weight_scale", WeightScale::tensor,
-      {{"tensor", WeightScale::tensor}, {"channel", WeightScale::channel}});
+  options.scale =
+      reader.mapped_choice("weight_scale", WeightScale::tensor,
+                           {{"tensor", WeightScale::tensor}, {"channel", WeightScale::channel}});
   options.zero = read_sign_zero(reader);
   options.structure =
       reader.mapped_choice("structure", true, {{"groupnet", true}, {"none", false}});

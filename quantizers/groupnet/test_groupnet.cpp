@@ -26,7 +26,8 @@ using lowbit::testing::check_close;
 using lowbit::testing::kTolerance;
 using lowbit::testing::values;
 
-std::shared_ptr<lowbit::Quantizer> make_quantizer(const nlohmann::json& options = nlohmann::json::object()) {
+std::shared_ptr<lowbit::Quantizer> make_quantizer(
+    const nlohmann::json& options = nlohmann::json::object()) {
   return lowbit::testing::make_plugin_quantizer("groupnet", options);
 }
 
@@ -76,13 +77,14 @@ TEST_CASE("groupnet Q_W: per-tensor alpha, identity gradient", "[groupnet]") {
   (wb * upstream).sum().backward();
   check_close(w.grad(), upstream);
   // The per-channel alternative uses Bi-Real's alphas.
-  check_close(binary_weight(w.detach(), WeightScale::channel)[1], values({0.25, 0.25, -0.25, 0.25}));
+  check_close(binary_weight(w.detach(), WeightScale::channel)[1],
+              values({0.25, 0.25, -0.25, 0.25}));
 }
 
 TEST_CASE("groupnet pads binary convs with +1", "[groupnet]") {
   auto padded = pad_with_ones(values({1, -1, -1, 1}).reshape({1, 1, 2, 2}), 1);
-  check_close(padded[0][0], values({1, 1, 1, 1, 1, 1, -1, 1, 1, -1, 1, 1, 1, 1, 1, 1})
-                                .reshape({4, 4}));
+  check_close(padded[0][0],
+              values({1, 1, 1, 1, 1, 1, -1, 1, 1, -1, 1, 1, 1, 1, 1, 1}).reshape({4, 4}));
 }
 
 TEST_CASE("groupnet bases reproduce the authors' block (ablation_1 vector)", "[groupnet]") {
@@ -232,12 +234,13 @@ TEST_CASE("groupnet's stem is conv -> max-pool -> BN, its stem and head have no 
   // A stem without pooling (CIFAR) is conv -> BN.
   spec.max_pool = false;
   order.clear();
-  for (const auto& child : layers->stem(spec, nullptr)->named_children()) order.push_back(child.key());
+  for (const auto& child : layers->stem(spec, nullptr)->named_children())
+    order.push_back(child.key());
   CHECK(order == std::vector<std::string>{"conv1", "bn1"});
 
   for (auto part : {lowbit::NetworkPart::stem, lowbit::NetworkPart::head}) {
-    auto dropped = layers->activation(
-        lowbit::ActivationSpec{"act1", "", 4, lowbit::LayerRole::inner, part});
+    auto dropped =
+        layers->activation(lowbit::ActivationSpec{"act1", "", 4, lowbit::LayerRole::inner, part});
     check_close(dropped.forward(values({-3.0, 0.5})), values({-3.0, 0.5}));
   }
 }
@@ -261,9 +264,10 @@ TEST_CASE("groupnet refuses bottleneck and pre-activation blocks and block-less 
              Catch::Contains("has none"));
   CHECK(make_quantizer({{"structure", "none"}})->model_incompatibility(resnet50).empty());
   auto layers = quantizer->wrap_layers(std::make_shared<lowbit::testing::TestLayers>(quantizer, 1));
-  CHECK_THROWS_WITH(layers->residual_block(resnet50.blocks[0],
-                                           [](lowbit::LayerFactory&) { return torch::nn::AnyModule(); }),
-                    Catch::StartsWith("groupnet: Group-Net's bases are defined for basic blocks"));
+  CHECK_THROWS_WITH(
+      layers->residual_block(resnet50.blocks[0],
+                             [](lowbit::LayerFactory&) { return torch::nn::AnyModule(); }),
+      Catch::StartsWith("groupnet: Group-Net's bases are defined for basic blocks"));
 }
 
 TEST_CASE("groupnet options and matrix points", "[groupnet]") {

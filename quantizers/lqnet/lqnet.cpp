@@ -73,8 +73,8 @@ Encoding encode(const torch::Tensor& x, const torch::Tensor& basis, bool signed_
               "lqnet encode: x [C, N] needs a basis [K, C]; got ", x.sizes(), " and ",
               basis.sizes());
   const int bits = static_cast<int>(basis.size(0));
-  const auto codes = code_matrix(bits, signed_codes, x.options());            // [M, K]
-  const auto levels = torch::matmul(basis.t().to(x.dtype()), codes.t());      // [C, M]
+  const auto codes = code_matrix(bits, signed_codes, x.options());        // [M, K]
+  const auto levels = torch::matmul(basis.t().to(x.dtype()), codes.t());  // [C, M]
   const auto sorted = levels.sort(/*dim=*/1);
   const auto& sorted_levels = std::get<0>(sorted);
   const auto& order = std::get<1>(sorted);
@@ -87,28 +87,28 @@ Encoding encode(const torch::Tensor& x, const torch::Tensor& basis, bool signed_
   Encoding encoding;
   encoding.values = sorted_levels.gather(1, index);
   const auto code_index = order.gather(1, index);
-  encoding.codes = codes.index_select(0, code_index.flatten()).reshape({x.size(0), x.size(1), bits});
+  encoding.codes =
+      codes.index_select(0, code_index.flatten()).reshape({x.size(0), x.size(1), bits});
   return encoding;
 }
 
 torch::Tensor fit_weight_basis(const torch::Tensor& x, const torch::Tensor& codes,
                                const torch::Tensor& old_basis, double ridge) {
-  const auto bt = codes.transpose(1, 2);                                     // [C, K, N]
+  const auto bt = codes.transpose(1, 2);  // [C, K, N]
   const int64_t bits = codes.size(2);
   const auto eye = torch::eye(bits, x.options()).unsqueeze(0);
-  const auto gram = torch::matmul(bt, codes) + ridge * eye;                  // [C, K, K]
+  const auto gram = torch::matmul(bt, codes) + ridge * eye;  // [C, K, K]
   const auto rhs = torch::matmul(bt, x.unsqueeze(2)) + ridge * old_basis.t().unsqueeze(2);
-  return torch::linalg_solve(gram, rhs).squeeze(2).t().contiguous();       // [K, C]
+  return torch::linalg_solve(gram, rhs).squeeze(2).t().contiguous();  // [K, C]
 }
 
 torch::Tensor fit_activation_basis(const torch::Tensor& x, const torch::Tensor& codes,
                                    SingularFit singular) {
-  const auto b = codes[0];                                                   // [N, K]
-  const auto gram = torch::matmul(b.t(), b);                                 // [K, K]
-  const auto rhs = torch::matmul(b.t(), x[0].unsqueeze(1));                  // [K, 1]
+  const auto b = codes[0];                                   // [N, K]
+  const auto gram = torch::matmul(b.t(), b);                 // [K, K]
+  const auto rhs = torch::matmul(b.t(), x[0].unsqueeze(1));  // [K, 1]
   // Integer entries: a non-singular gram matrix has |det| >= 1, so 0.5 separates exactly.
-  const bool is_singular =
-      torch::linalg_det(gram.to(torch::kDouble)).abs().item<double>() < 0.5;
+  const bool is_singular = torch::linalg_det(gram.to(torch::kDouble)).abs().item<double>() < 0.5;
   if (!is_singular) return torch::linalg_solve(gram, rhs);
   if (singular == SingularFit::skip) return {};
   return torch::matmul(torch::linalg_pinv(gram), rhs);

@@ -14,8 +14,8 @@
 //
 // QEM (the basis update; no gradient reaches the basis): on every training-mode forward pass the
 // quantizer encodes its input with the stored basis (the same encoding as the forward output), fits
-//   weights      v*_c = (B_c^T B_c + delta I)^-1 (B_c^T x_c + delta v_c)   per channel, delta = 1e-4
-//   activations  v*   = (B^T B)^-1 B^T x                                   per layer, no ridge
+//   weights      v*_c = (B_c^T B_c + delta I)^-1 (B_c^T x_c + delta v_c)   per channel, delta =
+//   1e-4 activations  v*   = (B^T B)^-1 B^T x                                   per layer, no ridge
 // and moves the basis toward v* with a moving average of decay 0.9.
 //
 // Decisions (spec §8), each with its alternative:

@@ -179,10 +179,11 @@ std::unique_ptr<Quantizer> make_lqnet(const JsonReader& options) {
 }  // namespace
 
 void register_lqnet(Registry& registry) {
-  registry.add_quantizer("lqnet",
-                         "LQ-Net (Zhang et al. 2018): learned per-channel weight bases and per-layer "
-                         "activation bases, nearest-level codes, QEM basis fit every training step",
-                         make_lqnet);
+  registry.add_quantizer(
+      "lqnet",
+      "LQ-Net (Zhang et al. 2018): learned per-channel weight bases and per-layer "
+      "activation bases, nearest-level codes, QEM basis fit every training step",
+      make_lqnet);
 }
 
 }  // namespace lowbit::lqnet

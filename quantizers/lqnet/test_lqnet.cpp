@@ -65,13 +65,13 @@ TEST_CASE("lqnet activation encoding: sorted levels, strict midpoints", "[lqnet]
   const auto x = values({0, 0.2, 0.3, 0.6, 0.8, 1.2, 1.3, 1.5, 2.0}).unsqueeze(0);
   auto encoding = encode(x, values({0.5, 1.0}).unsqueeze(1), false);
   check_close(encoding.values[0], values({0, 0, 0.5, 0.5, 1, 1, 1.5, 1.5, 1.5}));
-  check_close(encoding.codes[0], values({0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1})
-                                     .reshape({9, 2}));
+  check_close(encoding.codes[0],
+              values({0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1}).reshape({9, 2}));
 
   // With the initial basis: 1.2 lies above the threshold 1.1241667 and gets the top level.
   auto initial = encode(x, initial_activation_basis(2), false);
-  check_close(initial.values[0], values({0, 0, 0.4496667, 0.4496667, 0.8993334, 1.349, 1.349,
-                                         1.349, 1.349}));
+  check_close(initial.values[0],
+              values({0, 0, 0.4496667, 0.4496667, 0.8993334, 1.349, 1.349, 1.349, 1.349}));
   check_close(initial.codes[0].select(1, 0), values({0, 0, 1, 1, 0, 1, 1, 1, 1}));
 }
 
@@ -136,7 +136,8 @@ TEST_CASE("lqnet activation QEM: least squares and both moving averages", "[lqne
 }
 
 TEST_CASE("lqnet zero-debiased EMA sequence", "[lqnet]") {
-  auto debiased = torch::zeros({1}), biased = torch::zeros({1}), steps = torch::zeros({}, torch::kLong);
+  auto debiased = torch::zeros({1}), biased = torch::zeros({1}),
+       steps = torch::zeros({}, torch::kLong);
   auto plain = torch::full({1}, 0.5f), unused = torch::zeros({1}), plain_steps = steps.clone();
   const std::vector<float> expected_debiased{1.0f, 1.5263158f, 2.0701107f};
   const std::vector<float> expected_plain{0.55f, 0.695f, 0.9255f};

@@ -14,8 +14,9 @@ namespace lowbit::kd {
 std::string existing_weights_file(const JsonReader& options, const std::string& key) {
   auto path = options.string(key, "");
   if (!path.empty() && !std::ifstream(path).good()) {
-    options.fail(key, "no readable file " + excerpt(path),
-                 "a weights file written by lowbit, e.g. <database>.d/weights/<run hash>/trial-0.pt");
+    options.fail(
+        key, "no readable file " + excerpt(path),
+        "a weights file written by lowbit, e.g. <database>.d/weights/<run hash>/trial-0.pt");
   }
   return path;
 }
@@ -37,7 +38,8 @@ KdOptions read_options(const JsonReader& options) {
   out.teacher_lr = options.number("teacher_lr", 0.0, 0.0, 100.0);
   out.teacher_lr_ratio = options.number("teacher_lr_ratio", out.teacher_lr_ratio, 0.0, 1000.0);
   out.teacher_momentum = options.number("teacher_momentum", out.teacher_momentum, 0.0, 1.0);
-  out.teacher_weight_decay = options.number("teacher_weight_decay", out.teacher_weight_decay, 0.0, 1.0);
+  out.teacher_weight_decay =
+      options.number("teacher_weight_decay", out.teacher_weight_decay, 0.0, 1.0);
   out.quantize_teacher_features =
       options.choice("teacher_map", "quantized", {"quantized", "full_precision"}) == "quantized";
   out.attention_form = options.mapped_choice(
@@ -54,7 +56,8 @@ std::vector<std::string> KdStrategy::models_needed() const {
 double KdStrategy::teacher_learning_rate(const TrainingState& state) const {
   double base = options_.teacher_lr;
   if (base <= 0) {
-    const double stage_lr = state.stage != nullptr ? state.stage->learning_rate : state.learning_rate;
+    const double stage_lr =
+        state.stage != nullptr ? state.stage->learning_rate : state.learning_rate;
     base = options_.teacher_lr_ratio * stage_lr;
   }
   return base * state.learning_rate_scale;
@@ -69,8 +72,12 @@ torch::Tensor KdStrategy::quantized_teacher_features(const TrainingState& state,
   }
   while (feature_quantizers_.size() <= point) {
     const auto channels = features.size(1);
-    LayerContext context{"kd.teacher_stage" + std::to_string(feature_quantizers_.size() + 1), "",
-                         channels, channels, 1, ""};
+    LayerContext context{"kd.teacher_stage" + std::to_string(feature_quantizers_.size() + 1),
+                         "",
+                         channels,
+                         channels,
+                         1,
+                         ""};
     auto quantizer = state.quantizer->make_activation_quantizer(context, bits);
     quantizer->to(state.device);
     feature_quantizers_.push_back(std::move(quantizer));
@@ -83,13 +90,14 @@ torch::Tensor KdStrategy::quantized_teacher_features(const TrainingState& state,
 
 void KdStrategy::on_trial_begin(const TrainingState& state) {
   const std::string model = options_.teacher.empty() ? state.model : options_.teacher;
-  if (model.empty()) throw std::runtime_error("kd: no teacher model given and no student model known");
+  if (model.empty())
+    throw std::runtime_error("kd: no teacher model given and no student model known");
   // A teacher_checkpoint replaces whatever the teacher would start from, so it starts from the
   // seed then; otherwise it starts as the run does (the finished 32W32A trial of its model), and
   // a fixed teacher must start from trained weights.
   const auto start = !options_.teacher_checkpoint.empty() ? NetworkStart::seed
-                     : options_.joint                      ? NetworkStart::like_run
-                                                           : NetworkStart::pretrained;
+                     : options_.joint                     ? NetworkStart::like_run
+                                                          : NetworkStart::pretrained;
   teacher_ = state.services->build_full_precision_network(model, start);
   teacher_->to(state.device);
   // A lowbit weights file, perhaps a quantized run's: its quantizer state has no place in the
@@ -125,8 +133,8 @@ torch::Tensor KdStrategy::extra_loss(const TrainingState& state, const Batch& ba
   }
 
   torch::Tensor student = torch::zeros({}, output.logits.options());
-  torch::Tensor teacher = options_.alpha_teacher *
-                          torch::nn::functional::cross_entropy(taught.logits, batch.labels);
+  torch::Tensor teacher =
+      options_.alpha_teacher * torch::nn::functional::cross_entropy(taught.logits, batch.labels);
   last_ = KdLosses{};
   if (options_.posterior) {
     auto for_student = posterior_loss(output.logits, taught.logits, options_.temperature);
@@ -139,17 +147,18 @@ torch::Tensor KdStrategy::extra_loss(const TrainingState& state, const Batch& ba
   if (options_.attention) {
     if (output.stage_features.size() != taught.stage_features.size() ||
         output.stage_features.empty()) {
-      throw std::runtime_error("kd: attention transfer needs student and teacher with the same "
-                               "number of stages (student " +
-                               std::to_string(output.stage_features.size()) + ", teacher " +
-                               std::to_string(taught.stage_features.size()) + ")");
+      throw std::runtime_error(
+          "kd: attention transfer needs student and teacher with the same "
+          "number of stages (student " +
+          std::to_string(output.stage_features.size()) + ", teacher " +
+          std::to_string(taught.stage_features.size()) + ")");
     }
     const auto form = options_.attention_form;
     torch::Tensor attention = torch::zeros({}, output.logits.options());
     for (size_t j = 0; j < output.stage_features.size(); ++j) {
       auto student_map = attention_map(output.stage_features[j], form);
-      auto target = attention_map(
-          quantized_teacher_features(state, j, taught.stage_features[j]), form);
+      auto target =
+          attention_map(quantized_teacher_features(state, j, taught.stage_features[j]), form);
       if (student_map.sizes() != target.sizes()) {
         throw std::runtime_error("kd: stage " + std::to_string(j + 1) +
                                  " of student and teacher differ in spatial size");

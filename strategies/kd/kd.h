@@ -2,7 +2,8 @@
 // KD, joint knowledge distillation (paper, Strategies). A full-precision teacher (any model of the
 // zoo; by default the student's own architecture) starts as the run does: from the experiment's
 // finished 32W32A trial of its model when the run starts from full precision (lowbit's "init"),
-// or from "teacher_checkpoint" when given. It trains beside the low-precision student on the same batches, by its own SGD optimizer:
+// or from "teacher_checkpoint" when given. It trains beside the low-precision student on the same
+// batches, by its own SGD optimizer:
 //   L_student = α2·CE + β·KL(p_teacher ‖ p_student) + γ·L_att   (α2 via cross_entropy_weight)
 //   L_teacher = α1·CE + β·KL(p_student ‖ p_teacher) + γ·L_att
 // each network's terms use the other's outputs detached (kd_losses.h has the exact forms).
@@ -14,11 +15,11 @@
 // teacher's own. The gradient reaches the teacher through the quantizer's straight-through
 // estimator, in the teacher's own attention term only.
 // Modes: "joint" (both updated) or "fixed" (the teacher, which then needs trained weights, from
-// the run's init or "teacher_checkpoint", stays frozen in eval mode). Guidance: "posterior", "attention" or "both". Attention form:
-// "attention_form": "squared_mean" (default) or "paper" (Eq. 6 as written).
-// Teacher lr: "teacher_lr" if given, else "teacher_lr_ratio" (default 0.2) times the stage's lr:
-// the paper's 0.001 for a student fine-tuning at 0.005. It follows the student's schedule
-// (TrainingState::learning_rate_scale). The student may start from a full-precision
+// the run's init or "teacher_checkpoint", stays frozen in eval mode). Guidance: "posterior",
+// "attention" or "both". Attention form: "attention_form": "squared_mean" (default) or "paper" (Eq.
+// 6 as written). Teacher lr: "teacher_lr" if given, else "teacher_lr_ratio" (default 0.2) times the
+// stage's lr: the paper's 0.001 for a student fine-tuning at 0.005. It follows the student's
+// schedule (TrainingState::learning_rate_scale). The student may start from a full-precision
 // weights file ("student_checkpoint", e.g. a finished 32W32A trial's weights; quantizer modules
 // the file lacks are fine). The teacher's test top-1/top-5 are recorded each epoch as
 // "teacher_top1"/"teacher_top5" and so end up in the trial's row too.
@@ -40,12 +41,12 @@ struct KdOptions {
   bool joint = true;
   bool posterior = true;
   bool attention = true;
-  double alpha_teacher = 1.0;   ///< α1
-  double alpha_student = 0.5;   ///< α2
+  double alpha_teacher = 1.0;  ///< α1
+  double alpha_student = 0.5;  ///< α2
   double beta = 0.5;
   double gamma = 50.0;
   double temperature = 1.0;
-  double teacher_lr = 0;        ///< 0: teacher_lr_ratio times the stage's lr
+  double teacher_lr = 0;  ///< 0: teacher_lr_ratio times the stage's lr
   double teacher_lr_ratio = 0.2;
   double teacher_momentum = 0.9;
   double teacher_weight_decay = 1e-4;

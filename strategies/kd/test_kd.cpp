@@ -33,7 +33,8 @@ const json& golden() {
   return data;
 }
 
-void flatten(const json& node, std::vector<float>& values, std::vector<int64_t>& shape, size_t depth) {
+void flatten(const json& node, std::vector<float>& values, std::vector<int64_t>& shape,
+             size_t depth) {
   if (!node.is_array()) {
     values.push_back(node.get<float>());
     return;
@@ -91,8 +92,10 @@ torch::Tensor quantize_2bit(const torch::Tensor& x) { return torch::round(x.clam
 class TinyNet : public lowbit::NetworkImpl {
  public:
   explicit TinyNet(int64_t width = 3) {
-    conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, width, 3).padding(1)));
-    conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(width, width, 3).padding(1)));
+    conv1 = register_module("conv1",
+                            torch::nn::Conv2d(torch::nn::Conv2dOptions(1, width, 3).padding(1)));
+    conv2 = register_module(
+        "conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(width, width, 3).padding(1)));
     fc = register_module("fc", torch::nn::Linear(width, 4));
   }
   lowbit::NetworkOutput forward(torch::Tensor images) override {
@@ -182,7 +185,8 @@ TEST_CASE("KD posterior loss matches the golden KL values and gradients", "[kd][
 
       auto te = teacher.clone().requires_grad_(true);
       auto teacher_loss = posterior_loss(te, student, t);
-      CHECK(value(teacher_loss) == Approx(expected.at("kl_for_teacher").get<double>()).epsilon(1e-6));
+      CHECK(value(teacher_loss) ==
+            Approx(expected.at("kl_for_teacher").get<double>()).epsilon(1e-6));
       teacher_loss.backward();
       check_close(te.grad(), from_json(expected.at("grad_teacher_logits")));
     }
@@ -220,8 +224,10 @@ TEST_CASE("KD attention maps and loss match the golden vectors", "[kd][golden]")
   check_close(fs.grad(), from_json(at.at("grad_feat_student_zagoruyko")));
 }
 
-TEST_CASE("KD's attention term pulls the student toward the teacher at realistic map sizes "
-          "(Q(μ) on feature maps, 2 bits)", "[kd]") {
+TEST_CASE(
+    "KD's attention term pulls the student toward the teacher at realistic map sizes "
+    "(Q(μ) on feature maps, 2 bits)",
+    "[kd]") {
   for (int64_t size : {28, 14}) {
     for (std::string form : {"squared_mean", "paper"}) {
       DYNAMIC_SECTION(size << "x" << size << " " << form) {
@@ -341,10 +347,10 @@ TEST_CASE("KD joint: the teacher's attention term pulls only the teacher, toward
     double total = 0;
     auto taught = kd->teacher().forward(f.batch.images);
     for (size_t j = 0; j < 2; ++j) {
-      total += value((attention_map(taught.stage_features[j]) -
-                      attention_map(output.stage_features[j]))
-                         .pow(2)
-                         .mean());
+      total +=
+          value((attention_map(taught.stage_features[j]) - attention_map(output.stage_features[j]))
+                    .pow(2)
+                    .mean());
     }
     return total;
   };

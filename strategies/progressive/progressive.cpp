@@ -36,13 +36,14 @@ ProgressiveOptions read_options(const JsonReader& options) {
   }
   for (size_t i = 1; i < out.sequence.size(); ++i) {
     if (out.sequence[i] >= out.sequence[i - 1]) {
-      options.fail("sequence", "bit-widths must decrease", "decreasing bit-widths, e.g. [32, 8, 4, 2]");
+      options.fail("sequence", "bit-widths must decrease",
+                   "decreasing bit-widths, e.g. [32, 8, 4, 2]");
     }
   }
   out.epochs = options.integer("epochs", 0, 0, kMaxEpochs);
   out.learning_rate = options.number("lr", 0.0, 0.0, 100.0);
-  out.budget = options.mapped_choice("budget", Budget::extra,
-                                     {{"extra", Budget::extra}, {"equal_total", Budget::equal_total}});
+  out.budget = options.mapped_choice(
+      "budget", Budget::extra, {{"extra", Budget::extra}, {"equal_total", Budget::equal_total}});
   if (out.budget == Budget::equal_total && out.epochs > 0) {
     options.fail("budget", "\"equal_total\" splits the run's epochs, so \"epochs\" cannot be set",
                  "\"extra\" with \"epochs\", or \"equal_total\" without it");
@@ -69,8 +70,8 @@ TrainingPlan progressive_plan(const TrainingPlan& plan, const ProgressiveOptions
       const bool repeat = !subs.empty() && sub.weight_bits == subs.back().weight_bits &&
                           sub.activation_bits == subs.back().activation_bits;
       if (same_as_before_stage || repeat) continue;
-      const std::string label = "pp" + std::to_string(sub.weight_bits) + "W" +
-                                std::to_string(sub.activation_bits) + "A";
+      const std::string label =
+          "pp" + std::to_string(sub.weight_bits) + "W" + std::to_string(sub.activation_bits) + "A";
       name_planned_stage(sub, label);
       subs.push_back(sub);
     }

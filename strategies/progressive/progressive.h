@@ -33,8 +33,8 @@ enum class Budget {
 
 struct ProgressiveOptions {
   std::vector<int64_t> sequence{32, 8, 4, 2};  ///< strictly decreasing bit-widths
-  int64_t epochs = 0;         ///< epochs of each earlier sub-stage; 0: the planned stage's epochs
-  double learning_rate = 0;   ///< lr of each earlier sub-stage; 0: the planned stage's lr
+  int64_t epochs = 0;        ///< epochs of each earlier sub-stage; 0: the planned stage's epochs
+  double learning_rate = 0;  ///< lr of each earlier sub-stage; 0: the planned stage's lr
   Budget budget = Budget::extra;
 };
 

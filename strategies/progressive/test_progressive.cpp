@@ -22,7 +22,8 @@ using nlohmann::json;
 using lowbit::testing::plugin_registry;
 
 lowbit::TrainingPlan planned_by(const json& options, lowbit::TrainingPlan plan) {
-  auto strategy = plugin_registry().strategy("progressive")(lowbit::JsonReader(options, "test.json"));
+  auto strategy =
+      plugin_registry().strategy("progressive")(lowbit::JsonReader(options, "test.json"));
   strategy->plan(plan);
   return plan;
 }
@@ -30,7 +31,8 @@ lowbit::TrainingPlan planned_by(const json& options, lowbit::TrainingPlan plan) 
 std::vector<std::string> precisions(const lowbit::TrainingPlan& plan) {
   std::vector<std::string> out;
   for (const auto& stage : plan.stages) {
-    out.push_back(std::to_string(stage.weight_bits) + "W" + std::to_string(stage.activation_bits) + "A");
+    out.push_back(std::to_string(stage.weight_bits) + "W" + std::to_string(stage.activation_bits) +
+                  "A");
   }
   return out;
 }
@@ -83,14 +85,15 @@ TEST_CASE("TS+PP: PP runs inside both TS stages; PP+TS only inside stage 1", "[p
   auto plan = one_stage(2, 2);
   two_stage->plan(plan);
   plan = planned_by(none, plan);
-  CHECK(precisions(plan) == std::vector<std::string>{"32W32A", "8W32A", "4W32A", "2W32A",
-                                                      "2W8A", "2W4A", "2W2A"});
+  CHECK(precisions(plan) ==
+        std::vector<std::string>{"32W32A", "8W32A", "4W32A", "2W32A", "2W8A", "2W4A", "2W2A"});
   CHECK(plan.stages[1].name == "ts1/pp8W32A");
   CHECK(plan.stages[4].name == "ts2/pp2W8A");
 
   auto reversed = planned_by(none, one_stage(2, 2));
   two_stage->plan(reversed);
-  CHECK(precisions(reversed) == std::vector<std::string>{"32W32A", "8W32A", "4W32A", "2W32A", "2W2A"});
+  CHECK(precisions(reversed) ==
+        std::vector<std::string>{"32W32A", "8W32A", "4W32A", "2W32A", "2W2A"});
 }
 
 TEST_CASE("PP: a sequence must decrease", "[progressive]") {

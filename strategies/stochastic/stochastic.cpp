@@ -42,13 +42,14 @@ void StochasticStrategy::on_trial_begin(const TrainingState& state) {
   std::map<std::string, std::string> layer_reading;  // activation name -> layer name
   for (const auto& quantizer : quantizers) {
     const auto& context = quantizer->context();
-    if (!context.input_activation.empty()) layer_reading.emplace(context.input_activation, context.name);
+    if (!context.input_activation.empty())
+      layer_reading.emplace(context.input_activation, context.name);
   }
   for (auto& quantizer : quantizers) {
     const auto& context = quantizer->context();
     if (context.fragment.empty()) continue;
     const auto reader = layer_reading.find(context.name);
-    const std::string key = options_.by_block             ? context.fragment
+    const std::string key = options_.by_block               ? context.fragment
                             : reader != layer_reading.end() ? reader->second
                                                             : context.name;
     if (fragments_.count(key) == 0) fragment_names_.push_back(key);
@@ -70,8 +71,8 @@ void StochasticStrategy::on_step_begin(const TrainingState& state, const Batch& 
   const double delta = delta_at(options_, progress, state.total_epochs);
   const size_t draws_per_fragment = options_.separate_weights_activations ? 2 : 1;
   // Drawn even when δ is 0, so that the draws of a step never depend on the schedule.
-  const auto draws = step_draws(state.seed, state.global_step,
-                                fragment_names_.size() * draws_per_fragment);
+  const auto draws =
+      step_draws(state.seed, state.global_step, fragment_names_.size() * draws_per_fragment);
   last_choice_.clear();
   for (size_t f = 0; f < fragment_names_.size(); ++f) {
     const auto& name = fragment_names_[f];
@@ -107,7 +108,8 @@ void StochasticStrategy::on_step_end(const TrainingState& /*state*/) {
   }
 }
 
-void StochasticStrategy::on_epoch_end(const TrainingState& state, std::map<std::string, double>& metrics) {
+void StochasticStrategy::on_epoch_end(const TrainingState& state,
+                                      std::map<std::string, double>& metrics) {
   // δ at the start of the epoch just trained.
   metrics["sp_delta"] = delta_at(options_, static_cast<double>(state.epoch), state.total_epochs);
   metrics["sp_quantized_fraction"] =

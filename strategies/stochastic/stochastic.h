@@ -12,9 +12,9 @@
 // δ decays linearly per iteration (Alg. 3): δ(t) = δ0 · max(0, 1 − t / zero_at_epoch), with t the
 // trial's progress in epochs counted from 0 over all stages, step by step (epoch + step / steps
 // per epoch): δ0 = 0.5 and zero_at_epoch = half the trial's epochs (the paper's 20 of 40) by
-// default; from then on everything is quantized. Evaluation always sees the fully quantized network.
-// The draws come from SP's own generator, seeded from the trial's seed and the step: trial i of
-// every SP row sees the same draws at the same step whatever else draws random numbers (common
+// default; from then on everything is quantized. Evaluation always sees the fully quantized
+// network. The draws come from SP's own generator, seeded from the trial's seed and the step: trial
+// i of every SP row sees the same draws at the same step whatever else draws random numbers (common
 // random numbers across rows), and a resumed trial draws what it would have drawn.
 // "sp_quantized_fraction" counts the draws that take effect: a weight draw of a fragment without
 // weight quantizers (or an activation draw without activation quantizers) is not counted.
@@ -30,10 +30,10 @@
 namespace lowbit::stochastic {
 
 struct StochasticOptions {
-  bool by_block = true;   ///< "fragment": "block" or "layer"
+  bool by_block = true;                      ///< "fragment": "block" or "layer"
   bool separate_weights_activations = true;  ///< "wa"
-  double delta = 0.5;      ///< δ0
-  int64_t zero_at_epoch = 0;  ///< 0: half the trial's epochs
+  double delta = 0.5;                        ///< δ0
+  int64_t zero_at_epoch = 0;                 ///< 0: half the trial's epochs
 };
 
 StochasticOptions read_options(const JsonReader& options);

@@ -17,8 +17,8 @@ extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
 
 namespace {
 
-using nlohmann::json;
 using lowbit::stochastic::StochasticStrategy;
+using nlohmann::json;
 
 class SignWeights : public lowbit::WeightQuantizerImpl {
  public:
@@ -114,8 +114,8 @@ TEST_CASE("SP: fragments are residual blocks or single layers; the stem is none"
   // layer reads is one alone.
   CHECK(layers->fragments() ==
         std::vector<std::string>{"layer1.0.conv1", "layer1.1.conv1", "layer1.1.act1"});
-  CHECK_THROWS_WITH(make({{"fragment", "stage"}}), Catch::Contains("/fragment") &&
-                                                       Catch::Contains("block, layer"));
+  CHECK_THROWS_WITH(make({{"fragment", "stage"}}),
+                    Catch::Contains("/fragment") && Catch::Contains("block, layer"));
 }
 
 TEST_CASE("SP: each step quantizes each fragment with probability 1-delta", "[stochastic]") {

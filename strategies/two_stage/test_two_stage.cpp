@@ -31,8 +31,10 @@ TEST_CASE("two_stage registers with the label TS", "[two_stage]") {
   CHECK(plugin_registry().info(lowbit::ComponentKind::strategy, "two_stage").label == "TS");
 }
 
-TEST_CASE("TS: stage 1 quantizes weights only as an extra stage; stage 2 is the run's target "
-          "stage, with its epochs and lr", "[two_stage]") {
+TEST_CASE(
+    "TS: stage 1 quantizes weights only as an extra stage; stage 2 is the run's target "
+    "stage, with its epochs and lr",
+    "[two_stage]") {
   auto plan = planned_by({{"stage1", {{"epochs", 2}, {"lr", 0.05}}}}, one_stage(2, 2));
   REQUIRE(plan.stages.size() == 2);
   CHECK(plan.stages[0].name == "ts1");
@@ -99,8 +101,8 @@ TEST_CASE("TS after another planner: its stages go to stage 1, the target to sta
 
 TEST_CASE("TS: bad options name the field and the allowed values", "[two_stage]") {
   json bad = {{"stage1", {{"epoch", 2}}}};
-  CHECK_THROWS_WITH(planned_by(bad, one_stage(2, 2)), Catch::Contains("/stage1") &&
-                                                          Catch::Contains("epochs"));
+  CHECK_THROWS_WITH(planned_by(bad, one_stage(2, 2)),
+                    Catch::Contains("/stage1") && Catch::Contains("epochs"));
   json range = {{"activation_bits", 40}};
   CHECK_THROWS_AS(planned_by(range, one_stage(2, 2)), lowbit::ConfigError);
 }

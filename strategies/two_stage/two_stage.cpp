@@ -38,13 +38,14 @@ class TwoStageStrategy : public Strategy {
 
 TwoStageOptions read_options(const JsonReader& options) {
   TwoStageOptions out;
-  out.activation_bits =
-      static_cast<int>(options.integer("activation_bits", kFullPrecisionBits, 1, kFullPrecisionBits));
+  out.activation_bits = static_cast<int>(
+      options.integer("activation_bits", kFullPrecisionBits, 1, kFullPrecisionBits));
   out.stage1 = read_override(options.object("stage1"));
-  out.budget = options.mapped_choice("budget", Budget::extra,
-                                     {{"extra", Budget::extra}, {"equal_total", Budget::equal_total}});
+  out.budget = options.mapped_choice(
+      "budget", Budget::extra, {{"extra", Budget::extra}, {"equal_total", Budget::equal_total}});
   if (out.budget == Budget::equal_total && out.stage1.epochs > 0) {
-    options.fail("budget", "\"equal_total\" splits the run's epochs, so stage1.epochs cannot be set",
+    options.fail("budget",
+                 "\"equal_total\" splits the run's epochs, so stage1.epochs cannot be set",
                  "\"extra\" with stage1.epochs, or \"equal_total\" without it");
   }
   return out;
@@ -56,7 +57,8 @@ TrainingPlan two_stage_plan(const TrainingPlan& plan, const TwoStageOptions& opt
   for (const auto& planned : plan.stages) {
     Stage first = with_override(planned, options.stage1, "ts1");
     first.activation_bits = std::max(options.activation_bits, planned.activation_bits);
-    if (options.budget == Budget::equal_total) first.epochs = std::max<int64_t>(1, planned.epochs / 2);
+    if (options.budget == Budget::equal_total)
+      first.epochs = std::max<int64_t>(1, planned.epochs / 2);
     out.stages.push_back(first);
   }
   // The target stage trains as the baseline does: its epochs and lr are never overridden.

@@ -25,8 +25,8 @@
 namespace lowbit::two_stage {
 
 struct StageOverride {
-  int64_t epochs = 0;          ///< 0: keep the planned stage's epochs
-  double learning_rate = 0;    ///< 0: keep the planned stage's learning rate
+  int64_t epochs = 0;        ///< 0: keep the planned stage's epochs
+  double learning_rate = 0;  ///< 0: keep the planned stage's learning rate
 };
 
 enum class Budget {

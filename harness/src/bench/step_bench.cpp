@@ -47,7 +47,8 @@ struct Setting {
 class SettingBuilder {
  public:
   SettingBuilder(const Registry& registry, const StepBenchOptions& options)
-      : registry_(registry), options_(options),
+      : registry_(registry),
+        options_(options),
         spec_{options.channels, options.classes, options.image_size} {}
 
   std::shared_ptr<NetworkImpl> full_precision(const std::string& model) const {
@@ -58,9 +59,9 @@ class SettingBuilder {
     const JsonReader reader(options_.quantizer_options, "bench", "/quantizer_options");
     std::shared_ptr<const Quantizer> quantizer = registry_.quantizer(options_.quantizer)(reader);
     reader.reject_unknown_keys();
-    return prepared(build_network(
-        registry_.model(options_.model), spec_, quantizer,
-        PrecisionPolicy{options_.weight_bits, options_.activation_bits, false}));
+    return prepared(
+        build_network(registry_.model(options_.model), spec_, quantizer,
+                      PrecisionPolicy{options_.weight_bits, options_.activation_bits, false}));
   }
 
  private:
@@ -99,11 +100,12 @@ StepTiming time_steps(Setting& setting, const SettingBuilder& builder,
   auto optimizer =
       make_sgd(options.optimizer, trainable_parameters(network, setting.strategies), kLearningRate);
   const auto float_options = torch::TensorOptions().device(options.device);
-  Batch batch{input_layout(torch::randn({options.batch_size, options.channels, options.image_size,
-                                         options.image_size}, float_options),
-                           options.performance),
-              torch::randint(options.classes, {options.batch_size},
-                             float_options.dtype(torch::kLong))};
+  Batch batch{
+      input_layout(torch::randn({options.batch_size, options.channels, options.image_size,
+                                 options.image_size},
+                                float_options),
+                   options.performance),
+      torch::randint(options.classes, {options.batch_size}, float_options.dtype(torch::kLong))};
   auto step = [&] {
     train_step(network, optimizer, state, setting.strategies, batch, options.performance);
     ++state.global_step;
@@ -116,7 +118,8 @@ StepTiming time_steps(Setting& setting, const SettingBuilder& builder,
     const auto start = std::chrono::steady_clock::now();
     step();
     milliseconds.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
   }
   StepTiming timing;
   timing.setting = setting.label;

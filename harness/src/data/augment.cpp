@@ -10,9 +10,9 @@ namespace {
 
 void check_inputs(const torch::Tensor& images, const AugmentOptions& options) {
   if (!images.defined() || images.dim() != 4) {
-    throw std::invalid_argument(fmt::format(
-        "augment_batch: images must be a 4-d NCHW tensor, got {} dimensions",
-        images.defined() ? images.dim() : 0));
+    throw std::invalid_argument(
+        fmt::format("augment_batch: images must be a 4-d NCHW tensor, got {} dimensions",
+                    images.defined() ? images.dim() : 0));
   }
   if (options.crop_padding < 0) {
     throw std::invalid_argument(fmt::format(

@@ -18,7 +18,8 @@ std::string resolve_root(const std::string& root, const std::string& archive_fol
                          const std::string& marker, const std::string& data_set) {
   namespace fs = std::filesystem;
   if (fs::exists(fs::path(root) / marker)) return root;
-  if (fs::exists(fs::path(root) / archive_folder / marker)) return (fs::path(root) / archive_folder).string();
+  if (fs::exists(fs::path(root) / archive_folder / marker))
+    return (fs::path(root) / archive_folder).string();
   throw std::runtime_error(fmt::format("{}: missing file {} (nor {}); root is {}", data_set,
                                        (fs::path(root) / marker).string(),
                                        (fs::path(root) / archive_folder / marker).string(), root));
@@ -35,7 +36,8 @@ TensorDataset concatenate(const std::vector<TensorDataset>& parts) {
 
 DataSplits finish(std::string name, TensorDataset train, TensorDataset test, int64_t classes,
                   const std::string& root) {
-  if (train.size() == 0) throw std::runtime_error(fmt::format("{}: no training images under {}", name, root));
+  if (train.size() == 0)
+    throw std::runtime_error(fmt::format("{}: no training images under {}", name, root));
   // Per-channel statistics from the training set only.
   auto mean = train.images.mean({0, 2, 3}, /*keepdim=*/true);
   auto std = train.images.std({0, 2, 3}, /*unbiased=*/true, /*keepdim=*/true).clamp_min(1e-6);
@@ -70,8 +72,8 @@ TensorDataset read_cifar_file(const std::string& path, int label_bytes, int labe
   auto labels = raw.select(1, label_index).to(torch::kInt64);
   const int64_t largest = labels.max().item<int64_t>();
   if (largest >= classes) {
-    throw std::runtime_error(fmt::format("CIFAR: {} holds label {}; allowed 0..{}", path, largest,
-                                         classes - 1));
+    throw std::runtime_error(
+        fmt::format("CIFAR: {} holds label {}; allowed 0..{}", path, largest, classes - 1));
   }
   auto images = raw.narrow(1, label_bytes, kPixelBytes)
                     .reshape({count, 3, kImageSize, kImageSize})
@@ -84,26 +86,31 @@ DataSplits load_cifar10(const std::string& root) {
   const auto folder = resolve_root(root, "cifar-10-batches-bin", "test_batch.bin", "CIFAR-10");
   std::vector<TensorDataset> batches;
   for (int i = 1; i <= 5; ++i) {
-    const auto path = (std::filesystem::path(folder) / fmt::format("data_batch_{}.bin", i)).string();
-    if (!std::filesystem::exists(path)) throw std::runtime_error(fmt::format("CIFAR-10: missing file {}", path));
+    const auto path =
+        (std::filesystem::path(folder) / fmt::format("data_batch_{}.bin", i)).string();
+    if (!std::filesystem::exists(path))
+      throw std::runtime_error(fmt::format("CIFAR-10: missing file {}", path));
     batches.push_back(read_cifar_file(path, 1, 0, 10));
   }
-  auto test = read_cifar_file((std::filesystem::path(folder) / "test_batch.bin").string(), 1, 0, 10);
+  auto test =
+      read_cifar_file((std::filesystem::path(folder) / "test_batch.bin").string(), 1, 0, 10);
   return finish("cifar10", concatenate(batches), std::move(test), 10, root);
 }
 
 DataSplits load_cifar100(const std::string& root, const std::string& labels) {
   if (labels != "fine" && labels != "coarse") {
-    throw std::invalid_argument(fmt::format(
-        "CIFAR-100: labels = \"{}\" (allowed: \"fine\", \"coarse\")", labels));
+    throw std::invalid_argument(
+        fmt::format("CIFAR-100: labels = \"{}\" (allowed: \"fine\", \"coarse\")", labels));
   }
   const bool fine = labels == "fine";
   const int64_t classes = fine ? 100 : 20;
   const auto folder = resolve_root(root, "cifar-100-binary", "test.bin", "CIFAR-100");
   const auto train_path = (std::filesystem::path(folder) / "train.bin").string();
-  if (!std::filesystem::exists(train_path)) throw std::runtime_error(fmt::format("CIFAR-100: missing file {}", train_path));
+  if (!std::filesystem::exists(train_path))
+    throw std::runtime_error(fmt::format("CIFAR-100: missing file {}", train_path));
   auto train = read_cifar_file(train_path, 2, fine ? 1 : 0, classes);
-  auto test = read_cifar_file((std::filesystem::path(folder) / "test.bin").string(), 2, fine ? 1 : 0, classes);
+  auto test = read_cifar_file((std::filesystem::path(folder) / "test.bin").string(), 2,
+                              fine ? 1 : 0, classes);
   return finish("cifar100", std::move(train), std::move(test), classes, root);
 }
 

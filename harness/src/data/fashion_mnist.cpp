@@ -21,8 +21,8 @@ std::string find_file(const std::string& root, const std::string& stem) {
   const std::string gz = base.string() + ".gz";
   if (std::filesystem::exists(gz)) return gz;
   if (std::filesystem::exists(base)) return base.string();
-  throw std::runtime_error(fmt::format(
-      "Fashion-MNIST: missing file {} (or {}); root is {}", gz, base.string(), root));
+  throw std::runtime_error(
+      fmt::format("Fashion-MNIST: missing file {} (or {}); root is {}", gz, base.string(), root));
 }
 
 torch::Tensor read_images(const std::string& path) {
@@ -38,8 +38,8 @@ torch::Tensor read_images(const std::string& path) {
 torch::Tensor read_labels(const std::string& path) {
   torch::Tensor raw = read_idx(path);
   if (raw.dim() != 1) {
-    throw std::runtime_error(fmt::format("Fashion-MNIST: {} has {} dimensions, expected 1", path,
-                                         raw.dim()));
+    throw std::runtime_error(
+        fmt::format("Fashion-MNIST: {} has {} dimensions, expected 1", path, raw.dim()));
   }
   if (raw.numel() > 0 && raw.max().item<int64_t>() >= kClasses) {
     throw std::runtime_error(fmt::format("Fashion-MNIST: {} holds label {}; allowed 0..{}", path,

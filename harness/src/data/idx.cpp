@@ -56,13 +56,20 @@ size_t read_some(gzFile file, const std::string& path, uint8_t* out, size_t coun
 
 const char* type_name(uint8_t type) {
   switch (type) {
-    case 0x08: return "unsigned byte";
-    case 0x09: return "signed byte";
-    case 0x0B: return "int16";
-    case 0x0C: return "int32";
-    case 0x0D: return "float32";
-    case 0x0E: return "float64";
-    default: return "not an IDX type";
+    case 0x08:
+      return "unsigned byte";
+    case 0x09:
+      return "signed byte";
+    case 0x0B:
+      return "int16";
+    case 0x0C:
+      return "int32";
+    case 0x0D:
+      return "float32";
+    case 0x0E:
+      return "float64";
+    default:
+      return "not an IDX type";
   }
 }
 
@@ -130,16 +137,16 @@ torch::Tensor read_idx(const std::string& path) {
     if (got < want) break;
   }
   if (body.size() < expected) {
-    throw std::runtime_error(fmt::format(
-        "IDX file {}: truncated: header declares {} bytes of data, found {}", path, expected,
-        body.size()));
+    throw std::runtime_error(
+        fmt::format("IDX file {}: truncated: header declares {} bytes of data, found {}", path,
+                    expected, body.size()));
   }
   // Trailing bytes mean the header and the data disagree: better to refuse than to guess.
   uint8_t extra = 0;
   if (read_some(file.get(), path, &extra, 1) != 0) {
-    throw std::runtime_error(fmt::format(
-        "IDX file {}: longer than its header declares ({} bytes of data expected)", path,
-        expected));
+    throw std::runtime_error(
+        fmt::format("IDX file {}: longer than its header declares ({} bytes of data expected)",
+                    path, expected));
   }
   auto tensor = torch::empty(dims, torch::kUInt8);
   if (expected > 0) std::memcpy(tensor.data_ptr<uint8_t>(), body.data(), expected);

@@ -49,9 +49,9 @@ FileList list_split(const fs::path& folder, const std::map<std::string, int64_t>
   for (const auto& name : sorted_entries(folder, /*folders=*/true)) {
     auto found = classes.find(name);
     if (found == classes.end()) {
-      throw std::runtime_error(fmt::format(
-          "image folder: class folder {} has no counterpart among the training classes",
-          (folder / name).string()));
+      throw std::runtime_error(
+          fmt::format("image folder: class folder {} has no counterpart among the training classes",
+                      (folder / name).string()));
     }
     for (const auto& file : sorted_entries(folder / name, /*folders=*/false)) {
       list.files.push_back((folder / name / file).string());
@@ -100,8 +100,7 @@ class ImageFolderSource : public ImageSource {
           throw std::out_of_range(fmt::format("image folder: index {} out of range", ids[i]));
         }
         auto image = decode_image(files_[ids[i]]);
-        output[i].copy_(transform_image(image, transform_, train_,
-                                        positions[i][0].item<double>(),
+        output[i].copy_(transform_image(image, transform_, train_, positions[i][0].item<double>(),
                                         positions[i][1].item<double>(),
                                         train_ && flips[i].item<bool>()));
       }
@@ -124,9 +123,9 @@ TensorDataset make_split(const FileList& list, const ImageTransform& transform, 
 
 void check_transform(const ImageTransform& transform) {
   if (transform.crop < 1 || transform.resize < transform.crop) {
-    throw std::invalid_argument(fmt::format(
-        "image folder: crop = {} and resize = {}: need 1 <= crop <= resize", transform.crop,
-        transform.resize));
+    throw std::invalid_argument(
+        fmt::format("image folder: crop = {} and resize = {}: need 1 <= crop <= resize",
+                    transform.crop, transform.resize));
   }
   if (transform.mean.size() != 3 || transform.std.size() != 3) {
     throw std::invalid_argument("image folder: mean and std need 3 values (R, G, B)");
@@ -168,8 +167,10 @@ torch::Tensor transform_image(const torch::Tensor& image, const ImageTransform& 
                      .squeeze(0);
   const int64_t spare_y = new_height - transform.crop;
   const int64_t spare_x = new_width - transform.crop;
-  const int64_t top = random_crop ? std::min<int64_t>(spare_y, position_y * (spare_y + 1)) : spare_y / 2;
-  const int64_t left = random_crop ? std::min<int64_t>(spare_x, position_x * (spare_x + 1)) : spare_x / 2;
+  const int64_t top =
+      random_crop ? std::min<int64_t>(spare_y, position_y * (spare_y + 1)) : spare_y / 2;
+  const int64_t left =
+      random_crop ? std::min<int64_t>(spare_x, position_x * (spare_x + 1)) : spare_x / 2;
   auto cropped = resized.narrow(1, top, transform.crop).narrow(2, left, transform.crop);
   if (flip) cropped = cropped.flip({2});
   auto mean = torch::tensor(transform.mean, torch::kFloat32).view({3, 1, 1});
@@ -190,7 +191,8 @@ DataSplits load_image_folder(const DataOptions& options) {
     classes.emplace(name, static_cast<int64_t>(classes.size()));
   }
   if (classes.empty()) {
-    throw std::runtime_error(fmt::format("image folder: no class folders in {}", train_folder.string()));
+    throw std::runtime_error(
+        fmt::format("image folder: no class folders in {}", train_folder.string()));
   }
   auto train = list_split(train_folder, classes);
   auto test = list_split(root / "val", classes);

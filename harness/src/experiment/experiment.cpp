@@ -19,7 +19,8 @@ constexpr size_t kMaxLabelLength = 64;
 
 std::string read_name(const JsonReader& reader, const std::string& key) {
   auto name = reader.string(key);
-  if (!is_safe_name(name)) reader.fail(key, fmt::format("bad name {}", excerpt(name)), kSafeNameRule);
+  if (!is_safe_name(name))
+    reader.fail(key, fmt::format("bad name {}", excerpt(name)), kSafeNameRule);
   return name;
 }
 
@@ -72,14 +73,15 @@ ComponentChoice read_component(const nlohmann::json& item, const std::string& fi
     reader.reject_unknown_keys();
     name_pointer = reader.pointer_to("name");
   } else {
-    throw ConfigError(file, pointer, fmt::format("expected a {} name or {{\"name\", \"options\"}}, found {}",
-                                                 to_string(kind), excerpt(item)));
+    throw ConfigError(file, pointer,
+                      fmt::format("expected a {} name or {{\"name\", \"options\"}}, found {}",
+                                  to_string(kind), excerpt(item)));
   }
   if (!registry.contains(kind, choice.name)) {
     auto names = registry.names(kind);
-    throw ConfigError(file, name_pointer,
-                      fmt::format("unknown {} {}", to_string(kind), excerpt(choice.name)),
-                      names.empty() ? "none registered (is the plugin folder right?)" : join(names));
+    throw ConfigError(
+        file, name_pointer, fmt::format("unknown {} {}", to_string(kind), excerpt(choice.name)),
+        names.empty() ? "none registered (is the plugin folder right?)" : join(names));
   }
   return choice;
 }
@@ -118,9 +120,8 @@ const char* const kSafeNameRule =
     "1 to 100 of A-Z a-z 0-9 . _ -, starting with a letter or digit (e.g. \"table2_sp\")";
 
 bool has_control_characters(const std::string& text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 bool is_safe_name(const std::string& name) {
@@ -141,7 +142,8 @@ std::pair<int, int> parse_precision(const nlohmann::json& item, const std::strin
   int weight_bits = std::stoi(match[1]);
   int activation_bits = std::stoi(match[2]);
   if (weight_bits < 1 || weight_bits > 32 || activation_bits < 1 || activation_bits > 32) {
-    throw ConfigError(file, pointer, fmt::format("bit-width out of range in \"{}\"", text), allowed);
+    throw ConfigError(file, pointer, fmt::format("bit-width out of range in \"{}\"", text),
+                      allowed);
   }
   return {weight_bits, activation_bits};
 }
@@ -155,12 +157,13 @@ DataOptions read_data(const JsonReader& reader, TrainingOptions& training) {
   data.limit = reader.integer("limit", 0, 0, int64_t{1} << 40);
   data.test_limit = reader.integer("test_limit", 0, 0, int64_t{1} << 40);
   // Three values per channel (R, G, B), each in [min, max].
-  auto channel_values = [&reader](const std::string& key, std::vector<double> fallback,
-                                  double min, double max) {
+  auto channel_values = [&reader](const std::string& key, std::vector<double> fallback, double min,
+                                  double max) {
     if (!reader.has(key)) return fallback;
     const auto& value = reader.member(key);
     const std::string allowed = fmt::format("an array of 3 numbers in [{}, {}]", min, max);
-    if (!value.is_array() || value.size() != 3) reader.fail(key, "bad value " + excerpt(value), allowed);
+    if (!value.is_array() || value.size() != 3)
+      reader.fail(key, "bad value " + excerpt(value), allowed);
     std::vector<double> out;
     for (const auto& item : value) {
       if (!item.is_number() || item.get<double>() < min || item.get<double>() > max) {
@@ -203,7 +206,8 @@ DataOptions read_data(const JsonReader& reader, TrainingOptions& training) {
 void read_training(const JsonReader& reader, TrainingOptions& training) {
   training.epochs = reader.integer("epochs", training.epochs, 1, kMaxEpochs);
   training.batch_size = reader.integer("batch_size", training.batch_size, 1, kMaxBatch);
-  training.eval_batch_size = reader.integer("eval_batch_size", training.eval_batch_size, 1, kMaxBatch);
+  training.eval_batch_size =
+      reader.integer("eval_batch_size", training.eval_batch_size, 1, kMaxBatch);
   training.max_steps_per_epoch = reader.integer("max_steps_per_epoch", 0, 0, int64_t{1} << 40);
   training.performance.channels_last = reader.boolean("channels_last", false);
   training.performance.mixed_precision =
@@ -218,7 +222,8 @@ void read_training(const JsonReader& reader, TrainingOptions& training) {
   sgd.nesterov = optimizer.boolean("nesterov", sgd.nesterov);
   sgd.weight_decay = optimizer.number("weight_decay", sgd.weight_decay, 0.0, 1.0);
   if (sgd.nesterov && sgd.momentum == 0.0) {
-    optimizer.fail("nesterov", "Nesterov momentum needs \"momentum\" > 0", "false, or momentum > 0");
+    optimizer.fail("nesterov", "Nesterov momentum needs \"momentum\" > 0",
+                   "false, or momentum > 0");
   }
   optimizer.reject_unknown_keys();
 
@@ -244,18 +249,18 @@ nlohmann::json training_json(const TrainingOptions& training) {
     schedule["gamma"] = training.schedule.gamma;
   }
   nlohmann::json out{{"epochs", training.epochs},
-          {"batch_size", training.batch_size},
-          {"max_steps_per_epoch", training.max_steps_per_epoch},
-          {"optimizer",
-           {{"name", "sgd"},
-            {"lr", training.optimizer.learning_rate},
-            {"momentum", training.optimizer.momentum},
-            {"nesterov", training.optimizer.nesterov},
-            {"weight_decay", training.optimizer.weight_decay}}},
-          {"schedule", schedule},
-          {"augment",
-           {{"crop_padding", training.augment.crop_padding},
-            {"horizontal_flip", training.augment.horizontal_flip}}}};
+                     {"batch_size", training.batch_size},
+                     {"max_steps_per_epoch", training.max_steps_per_epoch},
+                     {"optimizer",
+                      {{"name", "sgd"},
+                       {"lr", training.optimizer.learning_rate},
+                       {"momentum", training.optimizer.momentum},
+                       {"nesterov", training.optimizer.nesterov},
+                       {"weight_decay", training.optimizer.weight_decay}}},
+                     {"schedule", schedule},
+                     {"augment",
+                      {{"crop_padding", training.augment.crop_padding},
+                       {"horizontal_flip", training.augment.horizontal_flip}}}};
   // Layout and precision change the arithmetic, so they make another run; written only when on,
   // so runs from before these settings existed keep their identity. cudnn_benchmark only picks
   // algorithms and, like the thread count, is no part of it.
@@ -319,7 +324,8 @@ std::string checkpoint_file(const JsonReader& reader, const std::string& key) {
 /// "full_precision" when the precisions include 32W32A (the paper fine-tunes every quantized row
 /// from its full-precision model), otherwise "scratch".
 InitOptions read_init(const JsonReader& root, const std::vector<std::pair<int, int>>& precisions) {
-  const bool has_full_precision = std::any_of(precisions.begin(), precisions.end(), is_full_precision);
+  const bool has_full_precision =
+      std::any_of(precisions.begin(), precisions.end(), is_full_precision);
   const std::string allowed =
       "\"scratch\", \"full_precision\", {\"full_precision\": {\"epochs\": E, \"lr\": LR}} or "
       "{\"checkpoint\": \"file.pt\"}";
@@ -333,7 +339,8 @@ InitOptions read_init(const JsonReader& root, const std::vector<std::pair<int, i
     // {"full_precision": {"epochs": 8, "lr": 0.1}}: the pretrained rows' own training.
     JsonReader reader(value, root.file(), root.pointer_to("init"));
     auto training = reader.object("full_precision");
-    if (training.has("epochs")) init.full_precision_epochs = training.integer("epochs", 1, kMaxEpochs);
+    if (training.has("epochs"))
+      init.full_precision_epochs = training.integer("epochs", 1, kMaxEpochs);
     if (training.has("lr")) init.full_precision_lr = training.number("lr", 0.0, 100.0);
     training.reject_unknown_keys();
     init.kind = InitKind::full_precision;
@@ -356,8 +363,9 @@ InitOptions read_init(const JsonReader& root, const std::vector<std::pair<int, i
     root.fail("init", fmt::format("bad value {}", excerpt(value)), allowed);
   }
   if (init.kind == InitKind::full_precision && !has_full_precision) {
-    root.fail("init", "\"full_precision\" starts each quantized run from the experiment's own "
-                      "32W32A run, but /precisions has no 32W32A",
+    root.fail("init",
+              "\"full_precision\" starts each quantized run from the experiment's own "
+              "32W32A run, but /precisions has no 32W32A",
               "add \"32W32A\" to /precisions, or \"scratch\", or {\"checkpoint\": \"file.pt\"}");
   }
   return init;
@@ -394,15 +402,16 @@ void resolve_init(Experiment& experiment, const JsonReader& root) {
     } else if (experiment.init.kind == InitKind::full_precision && quantized) {
       const auto source = full_precision_run(runs, run.model, run.quantizer);
       if (!source) {
-        root.fail("init",
-                  fmt::format("run {} {} {} starts from full precision (init \"full_precision\"{}), "
-                              "but there is no 32W32A run of {} with {} and no strategies to "
-                              "start from",
-                              run.model, run.record.method,
-                              precision_label(run.precision.weight_bits, run.precision.activation_bits),
-                              root.has("init") ? "" : ", the default with 32W32A in /precisions",
-                              run.model, run.quantizer.name),
-                  "[] among /strategies (the 32W32A row), or \"init\": \"scratch\"");
+        root.fail(
+            "init",
+            fmt::format("run {} {} {} starts from full precision (init \"full_precision\"{}), "
+                        "but there is no 32W32A run of {} with {} and no strategies to "
+                        "start from",
+                        run.model, run.record.method,
+                        precision_label(run.precision.weight_bits, run.precision.activation_bits),
+                        root.has("init") ? "" : ", the default with 32W32A in /precisions",
+                        run.model, run.quantizer.name),
+            "[] among /strategies (the 32W32A row), or \"init\": \"scratch\"");
       }
       run.init = InitKind::full_precision;
       runs[*source].is_full_precision_source = true;
@@ -431,8 +440,8 @@ std::string unsupported_bits(const RunPlan& run, const Quantizer& quantizer,
     return fmt::format("{} takes {} bits, not {}", run.quantizer.name, supported.describe(),
                        target.label());
   }
-  TrainingPlan plan{{Stage{"main", run.epochs, run.learning_rate, target.weight_bits,
-                           target.activation_bits}}};
+  TrainingPlan plan{
+      {Stage{"main", run.epochs, run.learning_rate, target.weight_bits, target.activation_bits}}};
   for (const auto& strategy : run.strategies) {
     JsonReader options(strategy.options, file, "/strategies");
     registry.strategy(strategy.name)(options)->plan(plan);
@@ -526,14 +535,16 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
   auto model_list = as_list(root, "models");
   for (size_t i = 0; i < model_list.size(); ++i) {
     models.push_back(read_component(model_list[i], file, item_pointer(root, "models", i),
-                                    ComponentKind::model, registry).name);
+                                    ComponentKind::model, registry)
+                         .name);
   }
 
   std::vector<ComponentChoice> quantizers;
   auto quantizer_list = as_list(root, "quantizers");
   for (size_t i = 0; i < quantizer_list.size(); ++i) {
     auto pointer = item_pointer(root, "quantizers", i);
-    auto choice = read_component(quantizer_list[i], file, pointer, ComponentKind::quantizer, registry);
+    auto choice =
+        read_component(quantizer_list[i], file, pointer, ComponentKind::quantizer, registry);
     validate_options(choice, file, pointer, ComponentKind::quantizer, registry);
     quantizers.push_back(choice);
   }
@@ -541,7 +552,8 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
   std::vector<std::pair<int, int>> precisions;
   auto precision_list = as_list(root, "precisions");
   for (size_t i = 0; i < precision_list.size(); ++i) {
-    precisions.push_back(parse_precision(precision_list[i], file, item_pointer(root, "precisions", i)));
+    precisions.push_back(
+        parse_precision(precision_list[i], file, item_pointer(root, "precisions", i)));
   }
 
   // Each entry is one combination of strategies; [] (the default) is the plain baseline.
@@ -576,14 +588,16 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
       const auto model_reason = instance->model_incompatibility(structure);
       for (const auto& precision : precisions) {
         for (const auto& strategies : strategy_sets) {
-          auto run = make_run(experiment, model, quantizer, precision, strategies, quantize_all, registry);
+          auto run =
+              make_run(experiment, model, quantizer, precision, strategies, quantize_all, registry);
           // A point the quantizer cannot run is skipped with its reason rather than failing.
           auto reason = !model_reason.empty() ? model_reason
                                               : unsupported_bits(run, *instance, registry, file);
           if (reason.empty() && experiment.init.kind == InitKind::full_precision &&
               is_full_precision(precision) && !strategies.empty()) {
-            reason = "the 32W32A row is the full-precision model the quantized rows start from; "
-                     "strategies train the quantized rows";
+            reason =
+                "the 32W32A row is the full-precision model the quantized rows start from; "
+                "strategies train the quantized rows";
           }
           if (!reason.empty()) {
             experiment.skipped.push_back(

@@ -12,7 +12,6 @@
 
 #include <stdexcept>
 
-
 namespace lowbit {
 namespace {
 
@@ -62,7 +61,8 @@ bool grid_codes(const torch::Tensor& quantized, const WeightGrid& grid, torch::T
   if (found.min().item<double>() < 0 || found.max().item<double>() > grid.levels - 1) return false;
   // To float32 rounding of the largest level.
   const auto tolerance = 1e-5 * std::max(1.0, values.abs().max().item<double>());
-  if (!found.mul(scale).add(offset).sub(values).abs().le(tolerance).all().item<bool>()) return false;
+  if (!found.mul(scale).add(offset).sub(values).abs().le(tolerance).all().item<bool>())
+    return false;
   codes = found.to(grid.levels <= 256 ? torch::kUInt8 : torch::kInt32);
   return true;
 }
@@ -70,7 +70,8 @@ bool grid_codes(const torch::Tensor& quantized, const WeightGrid& grid, torch::T
 StoredRun find_run(ResultStore& store, const RunSelector& selector) {
   if (selector.hash_prefix.empty() && selector.model.empty() && selector.method.empty() &&
       selector.precision.empty() && selector.experiment.empty()) {
-    throw std::invalid_argument("choose a run: --run <hash prefix>, or --model/--method/--precision");
+    throw std::invalid_argument(
+        "choose a run: --run <hash prefix>, or --model/--method/--precision");
   }
   std::vector<StoredRun> found;
   std::string all;
@@ -85,9 +86,9 @@ StoredRun find_run(ResultStore& store, const RunSelector& selector) {
   }
   std::string candidates;
   for (const auto& run : found) candidates += "\n  " + describe(run);
-  throw std::invalid_argument(fmt::format(
-      "{}: {} runs match; narrow the choice (e.g. --run <hash prefix>):{}", store.path(),
-      found.size(), candidates));
+  throw std::invalid_argument(
+      fmt::format("{}: {} runs match; narrow the choice (e.g. --run <hash prefix>):{}",
+                  store.path(), found.size(), candidates));
 }
 
 std::shared_ptr<NetworkImpl> rebuild_network(const Registry& registry, const StoredRun& run,
@@ -97,7 +98,8 @@ std::shared_ptr<NetworkImpl> rebuild_network(const Registry& registry, const Sto
   const nlohmann::json quantizer_options = config.at("quantizer").at("options");
   JsonReader reader(quantizer_options, "run " + run.record.hash, "/quantizer/options");
   std::shared_ptr<const Quantizer> quantizer = registry.quantizer(quantizer_name)(reader);
-  PrecisionPolicy policy{config.at("weight_bits").get<int>(), config.at("activation_bits").get<int>(),
+  PrecisionPolicy policy{config.at("weight_bits").get<int>(),
+                         config.at("activation_bits").get<int>(),
                          config.at("quantize_all").get<bool>()};
   // Through the quantizer's structural transform, as the run was trained (Bi-Real, Group-Net).
   return build_network(registry.model(config.at("model").get<std::string>()), spec, quantizer,
@@ -133,8 +135,10 @@ ExportedTensors export_tensors(NetworkImpl& network, int weight_bits) {
   auto& dict = exported.tensors;
   torch::NoGradGuard no_grad;
   network.eval();
-  for (const auto& item : network.named_parameters()) dict.insert(item.key(), item.value().detach().cpu());
-  for (const auto& item : network.named_buffers()) dict.insert(item.key(), item.value().detach().cpu());
+  for (const auto& item : network.named_parameters())
+    dict.insert(item.key(), item.value().detach().cpu());
+  for (const auto& item : network.named_buffers())
+    dict.insert(item.key(), item.value().detach().cpu());
   for (const auto& item : network.named_modules()) {
     auto [quantizer, weight] = quantized_layer(*item.value());
     if (quantizer == nullptr) continue;
@@ -160,8 +164,9 @@ ExportedTensors export_tensors(NetworkImpl& network, int weight_bits) {
     } else {
       double uniform_scale = 0, uniform_offset = 0;
       if (!uniform_codes(quantized, weight_bits, codes, uniform_scale, uniform_offset)) {
-        exported.without_codes.push_back(name + " (its quantizer states no grid, and its levels "
-                                                "are not uniform)");
+        exported.without_codes.push_back(name +
+                                         " (its quantizer states no grid, and its levels "
+                                         "are not uniform)");
         continue;
       }
       scale = torch::tensor(uniform_scale, torch::kDouble);
@@ -189,14 +194,16 @@ std::vector<std::string> export_trial(const Registry& registry, ResultStore& sto
     if (t.trial_index == trial_index) trial = &t;
   }
   if (trial == nullptr || trial->status != TrialStatus::finished || trial->epochs.empty()) {
-    throw std::invalid_argument(fmt::format("run {}: trial {} has not finished", describe(run), trial_index));
+    throw std::invalid_argument(
+        fmt::format("run {}: trial {} has not finished", describe(run), trial_index));
   }
   const auto spec = load_model_spec(model_spec_path(store.path(), run.record.hash));
   auto network = rebuild_network(registry, run, spec);
   load_weights(*network, trial_weights_path(store.path(), run.record.hash, trial_index));
   // The precision the trial ended at (progressive strategies change it over the stages).
   const auto& last = trial->epochs.back();
-  apply_stage_precision(*network, Stage{last.stage, 1, 0.0, last.weight_bits, last.activation_bits});
+  apply_stage_precision(*network,
+                        Stage{last.stage, 1, 0.0, last.weight_bits, last.activation_bits});
 
   auto exported = export_tensors(*network, last.weight_bits);
   auto& dict = exported.tensors;
@@ -205,9 +212,11 @@ std::vector<std::string> export_trial(const Registry& registry, ResultStore& sto
                                         {"trial", trial_index},
                                         {"seed", trial->seed},
                                         {"top1", trial->top1},
-                                        {"config", run.record.config}}.dump());
+                                        {"config", run.record.config}}
+                             .dump());
   const auto bytes = torch::pickle_save(c10::IValue(dict));
-  write_file_atomically(output, [&bytes](const ByteSink& sink) { sink(bytes.data(), bytes.size()); });
+  write_file_atomically(output,
+                        [&bytes](const ByteSink& sink) { sink(bytes.data(), bytes.size()); });
   return exported.without_codes;
 }
 

@@ -45,8 +45,8 @@ torch::nn::AnyModule QuantizedLayerFactory::conv2d(const ConvSpec& spec) {
                      .bias(false);
   auto input_activation = take_pending_activation();
   if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::Conv2d(options));
-  LayerContext context{spec.name, spec.fragment, spec.in_channels, spec.out_channels, spec.kernel,
-                       std::move(input_activation)};
+  LayerContext context{spec.name,         spec.fragment, spec.in_channels,
+                       spec.out_channels, spec.kernel,   std::move(input_activation)};
   return torch::nn::AnyModule(
       QuantConv2d(options, quantizer_->make_weight_quantizer(context, policy_.weight_bits)));
 }
@@ -65,8 +65,8 @@ torch::nn::AnyModule QuantizedLayerFactory::linear(const LinearSpec& spec) {
   auto options = torch::nn::LinearOptions(spec.in_features, spec.out_features);
   auto input_activation = take_pending_activation();
   if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::Linear(options));
-  LayerContext context{spec.name, "", spec.in_features, spec.out_features, 1,
-                       std::move(input_activation)};
+  LayerContext context{spec.name,         "", spec.in_features,
+                       spec.out_features, 1,  std::move(input_activation)};
   return torch::nn::AnyModule(
       QuantLinear(options, quantizer_->make_weight_quantizer(context, policy_.weight_bits)));
 }

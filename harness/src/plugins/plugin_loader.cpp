@@ -41,10 +41,10 @@ const lowbit_plugin_info& handshake(const std::string& path, boost::dll::shared_
   }
   const char* host_build = LOWBIT_BUILD_ID;
   if (info->build_id == nullptr || std::strcmp(info->build_id, host_build) != 0) {
-    throw PluginError(path, fmt::format("plugin was built with [{}] but lowbit with [{}]; rebuild "
-                                        "the plugin with the same LibTorch and compiler",
-                                        info->build_id ? info->build_id : "no build id",
-                                        host_build));
+    throw PluginError(path,
+                      fmt::format("plugin was built with [{}] but lowbit with [{}]; rebuild "
+                                  "the plugin with the same LibTorch and compiler",
+                                  info->build_id ? info->build_id : "no build id", host_build));
   }
   if (info->register_components == nullptr) {
     throw PluginError(path, "plugin info has no register_components function");
@@ -125,9 +125,8 @@ std::string PluginLoader::sha1_of(const std::string& origin) const {
 std::vector<std::string> PluginLoader::search_path(const std::vector<std::string>& extra) {
   std::vector<std::string> folders;
   boost::system::error_code error;
-  const auto beside_binary =
-      boost::dll::program_location(error).parent_path().parent_path() / LOWBIT_INSTALL_LIBDIR /
-      "lowbit" / "plugins";
+  const auto beside_binary = boost::dll::program_location(error).parent_path().parent_path() /
+                             LOWBIT_INSTALL_LIBDIR / "lowbit" / "plugins";
   if (!error && fs::is_directory(beside_binary, error)) folders.push_back(beside_binary.string());
   if (const char* env = std::getenv("LOWBIT_PLUGIN_PATH")) {
     std::string list(env);

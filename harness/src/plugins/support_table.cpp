@@ -29,9 +29,8 @@ std::vector<SupportCell> quantizer_support(const Registry& registry) {
                                   made ? made->model_incompatibility(structures[m]) : unusable});
     }
   }
-  std::stable_sort(cells.begin(), cells.end(), [](const SupportCell& a, const SupportCell& b) {
-    return a.model < b.model;
-  });
+  std::stable_sort(cells.begin(), cells.end(),
+                   [](const SupportCell& a, const SupportCell& b) { return a.model < b.model; });
   return cells;
 }
 

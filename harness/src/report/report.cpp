@@ -17,7 +17,6 @@
 #include <sstream>
 #include <stdexcept>
 
-
 namespace lowbit {
 namespace {
 
@@ -80,7 +79,8 @@ struct Statistics {
 };
 
 Statistics statistics(const std::vector<double>& values) {
-  Statistics out{0, std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  Statistics out{0, std::numeric_limits<double>::infinity(),
+                 -std::numeric_limits<double>::infinity()};
   for (double value : values) {
     out.mean += value;
     out.low = std::min(out.low, value);
@@ -128,7 +128,10 @@ std::string div_chart(const Chart& chart) {
 
 std::string accuracy_chart(const std::vector<TrialRecord>& trials) {
   Chart chart{trials.size() > 1 ? "Test top-1 vs epoch (band: min..max)" : "Test top-1 vs epoch",
-              "epoch", "top-1 (%)", {}, {}};
+              "epoch",
+              "top-1 (%)",
+              {},
+              {}};
   for (const auto& trial : trials) {
     ChartSeries line{fmt::format("trial {}", trial.trial_index), {}, {}, "#7f9fbf", 1.0};
     line.legend = false;
@@ -145,9 +148,10 @@ std::string accuracy_chart(const std::vector<TrialRecord>& trials) {
   };
   const bool has_teacher = !by_epoch(trials, teacher).empty();
   const std::string who = has_teacher ? "student" : "top-1";
-  add_mean(chart, trials, [](const EpochRecord& e) { return std::optional<double>(e.test_top1); },
-           trials.size() > 1 ? fmt::format("{}, mean of {}", who, trials.size()) : who,
-           kPalette[0], false, true);
+  add_mean(
+      chart, trials, [](const EpochRecord& e) { return std::optional<double>(e.test_top1); },
+      trials.size() > 1 ? fmt::format("{}, mean of {}", who, trials.size()) : who, kPalette[0],
+      false, true);
   add_mean(chart, trials, teacher, "teacher", kPalette[1], true, true);
   if (trials.size() > 1) chart.series.push_back({"each trial", {}, {}, "#7f9fbf", 1.0});
   return div_chart(chart);
@@ -180,13 +184,14 @@ std::string extras_charts(const std::vector<TrialRecord>& trials) {
   std::string html;
   for (const auto& name : names) {
     Chart chart{trials.size() > 1 ? name + " (band: min..max)" : name, "epoch", name, {}, {}};
-    add_mean(chart, trials,
-             [&name](const EpochRecord& e) -> std::optional<double> {
-               auto found = e.extra.find(name);
-               if (found == e.extra.end()) return std::nullopt;
-               return found->second;
-             },
-             trials.size() > 1 ? "mean" : name, kPalette[2], false, true);
+    add_mean(
+        chart, trials,
+        [&name](const EpochRecord& e) -> std::optional<double> {
+          auto found = e.extra.find(name);
+          if (found == e.extra.end()) return std::nullopt;
+          return found->second;
+        },
+        trials.size() > 1 ? "mean" : name, kPalette[2], false, true);
     html += div_chart(chart);
   }
   return html;
@@ -194,9 +199,10 @@ std::string extras_charts(const std::vector<TrialRecord>& trials) {
 
 std::string throughput_chart(const std::vector<TrialRecord>& trials) {
   Chart chart{"Training throughput", "epoch", "images / s", {}, {}};
-  add_mean(chart, trials,
-           [](const EpochRecord& e) { return std::optional<double>(e.images_per_second); },
-           "img/s", kPalette[3], false, true);
+  add_mean(
+      chart, trials,
+      [](const EpochRecord& e) { return std::optional<double>(e.images_per_second); }, "img/s",
+      kPalette[3], false, true);
   return div_chart(chart);
 }
 
@@ -253,11 +259,11 @@ std::string run_section(const StoredRun& run, const std::vector<TrialRecord>& al
   html += "</p>\n";
   std::string origins;
   for (const auto& trial : finished) {
-    origins += fmt::format("<li>trial {}: {} · {} epochs, {} training images</li>", trial.trial_index,
-                           trial.started_from.empty() ? "from its seed"
-                                                      : "from " + html_escape(trial.started_from),
-                           trial.epochs_trained > 0 ? std::to_string(trial.epochs_trained) : "?",
-                           trial.images_seen > 0 ? std::to_string(trial.images_seen) : "?");
+    origins += fmt::format(
+        "<li>trial {}: {} · {} epochs, {} training images</li>", trial.trial_index,
+        trial.started_from.empty() ? "from its seed" : "from " + html_escape(trial.started_from),
+        trial.epochs_trained > 0 ? std::to_string(trial.epochs_trained) : "?",
+        trial.images_seen > 0 ? std::to_string(trial.images_seen) : "?");
   }
   if (!origins.empty()) html += "<ul class=\"meta\">" + origins + "</ul>\n";
   if (!failures.empty()) html += "<ul class=\"failures\">" + failures + "</ul>\n";
@@ -303,12 +309,23 @@ std::string html_escape(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -330,8 +347,12 @@ std::string render_svg_chart(const Chart& chart) {
   x_step = std::max(1.0, x_step);  // epochs are whole numbers
   const double plot_w = kWidth - kLeft - kRight;
   const double plot_h = kHeight - kTop - kBottom;
-  auto px = [&](double x) { return kLeft + (x - x_range.low) / (x_range.high - x_range.low) * plot_w; };
-  auto py = [&](double y) { return kTop + plot_h - (y - y_range.low) / (y_range.high - y_range.low) * plot_h; };
+  auto px = [&](double x) {
+    return kLeft + (x - x_range.low) / (x_range.high - x_range.low) * plot_w;
+  };
+  auto py = [&](double y) {
+    return kTop + plot_h - (y - y_range.low) / (y_range.high - y_range.low) * plot_h;
+  };
 
   std::ostringstream svg;
   svg << fmt::format(
@@ -341,32 +362,40 @@ std::string render_svg_chart(const Chart& chart) {
   svg << fmt::format("<text class=\"title\" x=\"{}\" y=\"16\">{}</text>\n", kLeft,
                      html_escape(chart.title));
   // Grid and tick labels.
-  for (double y = std::ceil(y_range.low / y_step - 1e-9) * y_step; y <= y_range.high + y_step * 1e-6;
-       y += y_step) {
-    svg << fmt::format("<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>"
-                       "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n",
-                       kLeft, kLeft + plot_w, py(y), py(y), kLeft - 6, py(y) + 4, number(y));
+  for (double y = std::ceil(y_range.low / y_step - 1e-9) * y_step;
+       y <= y_range.high + y_step * 1e-6; y += y_step) {
+    svg << fmt::format(
+        "<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>"
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n",
+        kLeft, kLeft + plot_w, py(y), py(y), kLeft - 6, py(y) + 4, number(y));
   }
   for (double x = std::ceil(x_range.low / x_step) * x_step; x <= x_range.high + 1e-9; x += x_step) {
-    svg << fmt::format("<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>"
-                       "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
-                       px(x), px(x), kTop, kTop + plot_h, px(x), kTop + plot_h + 14, number(x));
+    svg << fmt::format(
+        "<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>"
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
+        px(x), px(x), kTop, kTop + plot_h, px(x), kTop + plot_h + 14, number(x));
   }
-  svg << fmt::format("<line class=\"axis\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/>"
-                     "<line class=\"axis\" x1=\"{0}\" x2=\"{3}\" y1=\"{2}\" y2=\"{2}\"/>\n",
-                     kLeft, kTop, kTop + plot_h, kLeft + plot_w);
+  svg << fmt::format(
+      "<line class=\"axis\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/>"
+      "<line class=\"axis\" x1=\"{0}\" x2=\"{3}\" y1=\"{2}\" y2=\"{2}\"/>\n",
+      kLeft, kTop, kTop + plot_h, kLeft + plot_w);
   svg << fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
                      kLeft + plot_w / 2, kHeight - 8, html_escape(chart.x_label));
-  svg << fmt::format("<text transform=\"translate(14,{:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-                     kTop + plot_h / 2, html_escape(chart.y_label));
+  svg << fmt::format(
+      "<text transform=\"translate(14,{:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
+      kTop + plot_h / 2, html_escape(chart.y_label));
 
   for (const auto& band : chart.bands) {
     if (band.x.empty()) continue;
     std::string points;
-    for (size_t i = 0; i < band.x.size(); ++i) points += fmt::format("{:.1f},{:.1f} ", px(band.x[i]), py(band.high[i]));
-    for (size_t i = band.x.size(); i-- > 0;) points += fmt::format("{:.1f},{:.1f} ", px(band.x[i]), py(band.low[i]));
-    svg << fmt::format("<polygon class=\"band\" points=\"{}\" fill=\"{}\" fill-opacity=\"0.18\" stroke=\"none\"/>\n",
-                       points, band.color);
+    for (size_t i = 0; i < band.x.size(); ++i)
+      points += fmt::format("{:.1f},{:.1f} ", px(band.x[i]), py(band.high[i]));
+    for (size_t i = band.x.size(); i-- > 0;)
+      points += fmt::format("{:.1f},{:.1f} ", px(band.x[i]), py(band.low[i]));
+    svg << fmt::format(
+        "<polygon class=\"band\" points=\"{}\" fill=\"{}\" fill-opacity=\"0.18\" "
+        "stroke=\"none\"/>\n",
+        points, band.color);
   }
   int legend_row = 0;
   for (const auto& s : chart.series) {
@@ -377,21 +406,23 @@ std::string render_svg_chart(const Chart& chart) {
     }
     const std::string dash = s.dashed ? " stroke-dasharray=\"6 4\"" : "";
     if (s.x.size() > 1) {
-      svg << fmt::format("<polyline class=\"series\" points=\"{}\" fill=\"none\" stroke=\"{}\" "
-                         "stroke-width=\"{}\"{}><title>{}</title></polyline>\n",
-                         points, s.color, s.width, dash, html_escape(s.label));
+      svg << fmt::format(
+          "<polyline class=\"series\" points=\"{}\" fill=\"none\" stroke=\"{}\" "
+          "stroke-width=\"{}\"{}><title>{}</title></polyline>\n",
+          points, s.color, s.width, dash, html_escape(s.label));
     } else if (s.x.size() == 1) {
-      svg << fmt::format("<circle class=\"series\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\">"
-                         "<title>{}</title></circle>\n",
-                         px(s.x[0]), py(s.y[0]), 1.5 + s.width, s.color, html_escape(s.label));
+      svg << fmt::format(
+          "<circle class=\"series\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\">"
+          "<title>{}</title></circle>\n",
+          px(s.x[0]), py(s.y[0]), 1.5 + s.width, s.color, html_escape(s.label));
     }
     if (!s.legend) continue;
     const double ly = kTop + 8 + 16 * legend_row++;
     const double lx = kLeft + plot_w + 10;
-    svg << fmt::format("<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" "
-                       "stroke-width=\"{}\"{}/><text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n",
-                       lx, lx + 20, ly, ly, s.color, s.width, dash, lx + 24, ly + 4,
-                       html_escape(s.label));
+    svg << fmt::format(
+        "<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" "
+        "stroke-width=\"{}\"{}/><text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n",
+        lx, lx + 20, ly, ly, s.color, s.width, dash, lx + 24, ly + 4, html_escape(s.label));
   }
   svg << "</svg>";
   return svg.str();
@@ -404,8 +435,9 @@ std::string render_report(ResultStore& store, const ReportOptions& options) {
       "<p class=\"meta\">{2} · generated {3}</p>\n",
       html_escape(options.title), kStyle, html_escape(store.path()), now_utc());
   html += "<h2>Results</h2>\n";
-  html += "<p class=\"note\">Final test accuracy, mean ± sample std over trials; img/s is "
-          "training throughput.</p>\n";
+  html +=
+      "<p class=\"note\">Final test accuracy, mean ± sample std over trials; img/s is "
+      "training throughput.</p>\n";
   html += results_table(store.summaries(options.experiment));
   html += "<h2>Training curves</h2>\n";
   const auto runs = store.runs(options.experiment);

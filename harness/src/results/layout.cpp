@@ -14,7 +14,8 @@ std::string database_folder(const std::string& database) {
 std::string trial_weights_path(const std::string& database, const std::string& run_hash,
                                int64_t trial_index) {
   return (fs::path(database_folder(database)) / "weights" / run_hash /
-          fmt::format("trial-{}.pt", trial_index)).string();
+          fmt::format("trial-{}.pt", trial_index))
+      .string();
 }
 
 std::string model_spec_path(const std::string& database, const std::string& run_hash) {
@@ -24,7 +25,8 @@ std::string model_spec_path(const std::string& database, const std::string& run_
 std::string trial_checkpoint_path(const std::string& database, const std::string& run_hash,
                                   int64_t trial_index) {
   return (fs::path(database_folder(database)) / "checkpoints" / run_hash /
-          fmt::format("trial-{}.ckpt", trial_index)).string();
+          fmt::format("trial-{}.ckpt", trial_index))
+      .string();
 }
 
 }  // namespace lowbit

@@ -7,7 +7,8 @@
 
 namespace lowbit {
 
-PairedDifference paired_difference(const std::vector<std::pair<double, double>>& treated_and_baseline) {
+PairedDifference paired_difference(
+    const std::vector<std::pair<double, double>>& treated_and_baseline) {
   PairedDifference result;
   result.pairs = static_cast<int64_t>(treated_and_baseline.size());
   if (result.pairs == 0) return result;
@@ -23,7 +24,8 @@ PairedDifference paired_difference(const std::vector<std::pair<double, double>>&
   const double n = static_cast<double>(result.pairs);
   const double standard_error = std::sqrt(squares / (n - 1)) / std::sqrt(n);
   const boost::math::students_t_distribution<double> t(n - 1);
-  const double half_width = boost::math::quantile(boost::math::complement(t, 0.025)) * standard_error;
+  const double half_width =
+      boost::math::quantile(boost::math::complement(t, 0.025)) * standard_error;
   result.low = result.mean - half_width;
   result.high = result.mean + half_width;
   return result;
@@ -58,7 +60,8 @@ void add_baseline_differences(ResultStore& store, std::vector<RunSummary>& summa
     const StoredRun* baseline = nullptr;
     for (const auto& candidate : runs) {
       // The newest such run, as the table shows the newest of runs that share a column.
-      if (candidate.record.config == baseline_config && (baseline == nullptr || candidate.id > baseline->id)) {
+      if (candidate.record.config == baseline_config &&
+          (baseline == nullptr || candidate.id > baseline->id)) {
         baseline = &candidate;
       }
     }

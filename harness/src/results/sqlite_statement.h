@@ -40,8 +40,8 @@ class Statement {
     return check_bind(sqlite3_bind_double(stmt_, index, value));
   }
   Statement& bind(int index, const std::string& value) {
-    return check_bind(sqlite3_bind_text(stmt_, index, value.data(),
-                                        static_cast<int>(value.size()), SQLITE_TRANSIENT));
+    return check_bind(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                                        SQLITE_TRANSIENT));
   }
   Statement& bind(int index, const char* value) { return bind(index, std::string(value)); }
 

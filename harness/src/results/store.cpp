@@ -31,8 +31,8 @@ using sqlite::Transaction;
 constexpr int64_t kSchemaVersion = 3;
 
 /// The tables of every version; a file with other tables belongs to another program.
-constexpr const char* kLowbitTables[] = {"experiments", "runs", "trials", "epochs", "run_stats",
-                                         "meta", "claims"};
+constexpr const char* kLowbitTables[] = {"experiments", "runs", "trials", "epochs",
+                                         "run_stats",   "meta", "claims"};
 
 /// Waiting this long for another process's write lock lets several sweeps share one database.
 constexpr int kBusyTimeoutMs = 10000;
@@ -206,7 +206,8 @@ void refuse_foreign_database(sqlite3* db, const std::string& path, int64_t versi
   for (const auto& name : foreign) names += (names.empty() ? "" : ", ") + name;
   throw std::runtime_error(fmt::format(
       "{} is not a lowbit results database (it has other tables: {}); give --db a new file or a "
-      "lowbit database", path, names));
+      "lowbit database",
+      path, names));
 }
 
 /// RunSummary::init from a run's configuration (see experiment.cpp's resolve_init).
@@ -214,7 +215,8 @@ std::string init_of(const nlohmann::json& config) {
   const auto found = config.find("init");
   if (found == config.end() || !found->is_object()) return "";
   if (found->contains("full_precision")) return "full_precision";
-  if (found->contains("checkpoint_sha1")) return "checkpoint " + found->value("checkpoint_sha1", "");
+  if (found->contains("checkpoint_sha1"))
+    return "checkpoint " + found->value("checkpoint_sha1", "");
   return "";
 }
 
@@ -235,7 +237,8 @@ void add_missing_columns(sqlite3* db, const std::string& path) {
   for (const auto& [table, column, definition] : kAddedColumns) {
     if (has_column(db, path, table, column)) continue;
     // Our own constants, not input: ALTER TABLE takes no bound parameters.
-    Statement(db, path, fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, column, definition)).run();
+    Statement(db, path, fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, column, definition))
+        .run();
   }
 }
 
@@ -266,11 +269,11 @@ void open_schema(sqlite3* db, const std::string& path) {
 void check_readable_schema(sqlite3* db, const std::string& path) {
   const int64_t version = pragma_int(db, path, "PRAGMA user_version");
   refuse_newer_schema(version, path);
-  Statement experiments(db, path,
-                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'");
+  Statement experiments(
+      db, path, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'");
   if (version == 0 || !experiments.step()) {
-    throw std::runtime_error(fmt::format(
-        "{} is not a lowbit results database (no lowbit schema in it)", path));
+    throw std::runtime_error(
+        fmt::format("{} is not a lowbit results database (no lowbit schema in it)", path));
   }
 }
 
@@ -315,8 +318,8 @@ std::map<std::string, double> metrics_from_json(const std::string& text) {
   const nlohmann::json parsed = nlohmann::json::parse(text);  // items() must not outlive it
   std::map<std::string, double> metrics;
   for (const auto& [key, value] : parsed.items()) {
-    metrics[key] = value.is_number() ? value.get<double>()
-                                     : std::numeric_limits<double>::quiet_NaN();
+    metrics[key] =
+        value.is_number() ? value.get<double>() : std::numeric_limits<double>::quiet_NaN();
   }
   return metrics;
 }
@@ -361,9 +364,9 @@ void clear_previous_attempt(sqlite3* db, const std::string& path, int64_t run_id
   find.bind_all(run_id, trial_index);
   if (!find.step()) return;
   if (stored_status(path, trial_index, find.text(1)) == TrialStatus::finished) {
-    throw TrialAlreadyFinished(fmt::format(
-        "results database {}: trial {} of run {} is already recorded as finished", path,
-        trial_index, run_id));
+    throw TrialAlreadyFinished(
+        fmt::format("results database {}: trial {} of run {} is already recorded as finished", path,
+                    trial_index, run_id));
   }
   Statement(db, path, "DELETE FROM trials WHERE id = ?1").bind(1, find.int64(0)).run();
 }
@@ -613,7 +616,10 @@ std::vector<RunSummary> ResultStore::summaries(const std::string& experiment) {
   // its old runs under new hashes), so a table that shows one of them shows the current one.
   // A version-2 database opened read-only has no cost columns: its costs read as 0 (unknown).
   const bool has_cost = has_column(db_, path_, "trials", "epochs_trained");
-  Statement select(db_, path_, fmt::format(R"sql(
+  Statement select(
+      db_, path_,
+      fmt::format(
+          R"sql(
       SELECT e.name, r.model, r.method, r.weight_bits, r.activation_bits, s.trials,
              s.top1_mean, s.top1_std, s.top5_mean, s.top5_std, s.images_per_second_mean, r.id,
              r.config_json, {}
@@ -623,11 +629,11 @@ std::vector<RunSummary> ResultStore::summaries(const std::string& experiment) {
       WHERE s.trials > 0 AND (?1 = '' OR e.name = ?1)
       ORDER BY e.name, r.model, r.method, r.weight_bits DESC, r.activation_bits DESC,
                r.id DESC)sql",
-      // Trials from before version 3 hold 0, "not recorded": left out of the mean.
-      has_cost ? "(SELECT AVG(NULLIF(epochs_trained, 0)) FROM trials t WHERE t.run_id = r.id "
-                 "AND t.status = 'finished'), (SELECT AVG(NULLIF(images_seen, 0)) FROM trials "
-                 "t WHERE t.run_id = r.id AND t.status = 'finished')"
-               : "0, 0"));
+          // Trials from before version 3 hold 0, "not recorded": left out of the mean.
+          has_cost ? "(SELECT AVG(NULLIF(epochs_trained, 0)) FROM trials t WHERE t.run_id = r.id "
+                     "AND t.status = 'finished'), (SELECT AVG(NULLIF(images_seen, 0)) FROM trials "
+                     "t WHERE t.run_id = r.id AND t.status = 'finished')"
+                   : "0, 0"));
   select.bind(1, experiment);
   std::vector<RunSummary> summaries;
   while (select.step()) {
@@ -664,7 +670,8 @@ void ResultStore::require_experiment(const std::string& experiment) {
   const auto names = experiment_names();
   if (std::find(names.begin(), names.end(), experiment) != names.end()) return;
   throw std::invalid_argument(fmt::format("{}: no experiment {} (stored: {})", path_,
-                                          excerpt(experiment), names.empty() ? "none" : join(names)));
+                                          excerpt(experiment),
+                                          names.empty() ? "none" : join(names)));
 }
 
 std::vector<StoredExperiment> ResultStore::experiments() {
@@ -705,12 +712,14 @@ std::vector<StoredRun> ResultStore::runs(const std::string& experiment) {
 
 std::vector<TrialRecord> ResultStore::trials(int64_t run_id) {
   const bool has_origin_and_cost = has_column(db_, path_, "trials", "started_from");
-  Statement select(db_, path_, fmt::format(R"sql(
+  Statement select(
+      db_, path_,
+      fmt::format(R"sql(
       SELECT id, trial_index, seed, status, error, top1, top5, final_loss, wall_seconds,
              images_per_second, device, torch_version, cuda_version, plugin_hashes_json,
              extra_json, {}
       FROM trials WHERE run_id = ?1 ORDER BY trial_index)sql",
-      has_origin_and_cost ? "started_from, epochs_trained, images_seen" : "'', 0, 0"));
+                  has_origin_and_cost ? "started_from, epochs_trained, images_seen" : "'', 0, 0"));
   select.bind(1, run_id);
   std::vector<TrialRecord> trials;
   while (select.step()) {

@@ -22,7 +22,9 @@ enum class Metric { top1, top5 };
 constexpr Metric kMetrics[] = {Metric::top1, Metric::top5};
 
 const char* metric_label(Metric metric) { return metric == Metric::top1 ? "Top-1" : "Top-5"; }
-double mean_of(const RunSummary& s, Metric m) { return m == Metric::top1 ? s.top1_mean : s.top5_mean; }
+double mean_of(const RunSummary& s, Metric m) {
+  return m == Metric::top1 ? s.top1_mean : s.top5_mean;
+}
 double std_of(const RunSummary& s, Metric m) { return m == Metric::top1 ? s.top1_std : s.top5_std; }
 const std::optional<PairedDifference>& difference_of(const RunSummary& s, Metric m) {
   return m == Metric::top1 ? s.top1_difference : s.top5_difference;
@@ -203,7 +205,8 @@ std::string cost_text(const Grid& grid, size_t column, const Precision& precisio
 std::vector<std::string> cost_cells(const Grid& grid, const Precision& precision,
                                     const Dialect& dialect) {
   std::vector<std::string> cells{"", "Cost"};
-  for (size_t c = 0; c < grid.columns.size(); ++c) cells.push_back(cost_text(grid, c, precision, dialect));
+  for (size_t c = 0; c < grid.columns.size(); ++c)
+    cells.push_back(cost_text(grid, c, precision, dialect));
   return cells;
 }
 
@@ -297,17 +300,36 @@ std::string latex_escape(const std::string& text) {
   std::string escaped;
   for (char c : one_line(text)) {
     switch (c) {
-      case '\\': escaped += "\\textbackslash{}"; break;
-      case '~': escaped += "\\textasciitilde{}"; break;
-      case '^': escaped += "\\textasciicircum{}"; break;
-      case '<': escaped += "\\textless{}"; break;
-      case '>': escaped += "\\textgreater{}"; break;
-      case '|': escaped += "\\textbar{}"; break;
-      case '&': case '%': case '$': case '#': case '_': case '{': case '}':
+      case '\\':
+        escaped += "\\textbackslash{}";
+        break;
+      case '~':
+        escaped += "\\textasciitilde{}";
+        break;
+      case '^':
+        escaped += "\\textasciicircum{}";
+        break;
+      case '<':
+        escaped += "\\textless{}";
+        break;
+      case '>':
+        escaped += "\\textgreater{}";
+        break;
+      case '|':
+        escaped += "\\textbar{}";
+        break;
+      case '&':
+      case '%':
+      case '$':
+      case '#':
+      case '_':
+      case '{':
+      case '}':
         escaped += '\\';
         escaped += c;
         break;
-      default: escaped += c;
+      default:
+        escaped += c;
     }
   }
   return escaped;
@@ -343,8 +365,8 @@ std::string latex_model_header(const Grid& grid) {
   std::vector<std::string> cells{"", ""};
   std::string rules;
   for (const ModelSpan& span : model_spans(grid)) {
-    cells.push_back(fmt::format("\\multicolumn{{{}}}{{c}}{{{}}}", span.count,
-                                latex_escape(span.model)));
+    cells.push_back(
+        fmt::format("\\multicolumn{{{}}}{{c}}{{{}}}", span.count, latex_escape(span.model)));
     // Table columns count from 1, and two label columns come first.
     rules += fmt::format("\\cmidrule(lr){{{}-{}}}", span.first + 3, span.first + span.count + 2);
   }
@@ -445,8 +467,10 @@ std::vector<std::string> csv_values(const RunSummary* s, Metric metric, bool wit
     const auto* difference =
         s != nullptr && difference_of(*s, metric) ? &*difference_of(*s, metric) : nullptr;
     values.push_back(difference ? fmt::format("{}", difference->mean) : "");
-    values.push_back(difference && difference->has_interval() ? fmt::format("{}", difference->low) : "");
-    values.push_back(difference && difference->has_interval() ? fmt::format("{}", difference->high) : "");
+    values.push_back(difference && difference->has_interval() ? fmt::format("{}", difference->low)
+                                                              : "");
+    values.push_back(difference && difference->has_interval() ? fmt::format("{}", difference->high)
+                                                              : "");
   }
   if (with_cost) {
     const bool known = s != nullptr && s->epochs_trained > 0;
@@ -470,8 +494,8 @@ std::string render_csv(const std::vector<RunSummary>& summaries, bool with_cost)
         fields.push_back(precision.label());
         fields.push_back(metric_label(metric));
         for (const Column& column : columns) {
-          for (std::string& value :
-               csv_values(find_cell(grid, column, precision), metric, with_differences, with_cost)) {
+          for (std::string& value : csv_values(find_cell(grid, column, precision), metric,
+                                               with_differences, with_cost)) {
             fields.push_back(std::move(value));
           }
         }
@@ -491,14 +515,17 @@ std::vector<std::string> starting_points(const std::vector<RunSummary>& summarie
   std::vector<std::string> sentences;
   for (const auto& init : inits) {
     if (init == "full_precision") {
-      sentences.push_back("Quantized runs start from the finished 32W32A trial of the same model "
-                          "and quantizer with the same trial index (init: full_precision).");
+      sentences.push_back(
+          "Quantized runs start from the finished 32W32A trial of the same model "
+          "and quantizer with the same trial index (init: full_precision).");
     } else {
       // The SHA-1 comes from the database, which may come from elsewhere: hex digits or nothing.
       auto sha1 = init.substr(init.find(' ') + 1);
       if (sha1.find_first_not_of("0123456789abcdef") != std::string::npos) sha1 = "(unreadable)";
-      sentences.push_back(fmt::format("Runs start from the state dict with SHA-1 {} (init: "
-                                      "checkpoint).", sha1));
+      sentences.push_back(
+          fmt::format("Runs start from the state dict with SHA-1 {} (init: "
+                      "checkpoint).",
+                      sha1));
     }
   }
   return sentences;
@@ -521,8 +548,8 @@ TableFormat parse_table_format(const std::string& name) {
   if (name == "markdown" || name == "md") return TableFormat::markdown;
   if (name == "latex" || name == "tex") return TableFormat::latex;
   if (name == "csv") return TableFormat::csv;
-  throw std::invalid_argument(fmt::format(
-      "unknown table format \"{}\"; allowed: markdown (md), latex (tex), csv", name));
+  throw std::invalid_argument(
+      fmt::format("unknown table format \"{}\"; allowed: markdown (md), latex (tex), csv", name));
 }
 
 std::string render_table(const std::vector<RunSummary>& given, TableFormat format,
@@ -538,17 +565,19 @@ std::string render_table(const std::vector<RunSummary>& given, TableFormat forma
   std::string out;
   for (size_t i = 0; i < grids.size(); ++i) {
     if (i > 0) out += "\n";
-    out += format == TableFormat::latex ? render_latex(grids[i], with_headings, options.show_cost)
-                                        : render_markdown(grids[i], with_headings, options.show_cost);
+    out += format == TableFormat::latex
+               ? render_latex(grids[i], with_headings, options.show_cost)
+               : render_markdown(grids[i], with_headings, options.show_cost);
   }
   // Notes under the table: LaTeX comments, Markdown paragraphs.
   const bool latex = format == TableFormat::latex;
   auto note = [&](const std::string& text) { out += (latex ? "% " : "\n") + text + "\n"; };
   if (has_differences(summaries)) {
-    note(fmt::format("Runs with strategies show their difference to the baseline of the same "
-                     "model and quantizer, paired by trial, with its 95% t-interval; {} marks an "
-                     "interval that excludes 0.",
-                     latex ? "$^\\dagger$" : "†"));
+    note(
+        fmt::format("Runs with strategies show their difference to the baseline of the same "
+                    "model and quantizer, paired by trial, with its 95% t-interval; {} marks an "
+                    "interval that excludes 0.",
+                    latex ? "$^\\dagger$" : "†"));
   }
   for (const auto& init : starting_points(summaries)) note(init);
   return out;

@@ -39,7 +39,8 @@ std::string describe(const ClaimOwner& owner) {
 }
 
 ClaimKeeper::ClaimKeeper(const std::string& database, ClaimTiming timing)
-    : database_(database), timing_(timing),
+    : database_(database),
+      timing_(timing),
       owner_{host_name(), static_cast<int64_t>(::getpid()), random_hex(16)} {
   heartbeat_ = std::thread([this] { beat(); });
 }

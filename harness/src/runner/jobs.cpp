@@ -93,9 +93,11 @@ class ForwardSignals {
 
 std::vector<std::string> job_arguments(const JobCommandLine& command) {
   std::vector<std::string> arguments;
-  for (const auto& folder : command.plugin_dirs) arguments.insert(arguments.end(), {"--plugin-dir", folder});
+  for (const auto& folder : command.plugin_dirs)
+    arguments.insert(arguments.end(), {"--plugin-dir", folder});
   arguments.push_back("run");
-  arguments.insert(arguments.end(), command.experiment_files.begin(), command.experiment_files.end());
+  arguments.insert(arguments.end(), command.experiment_files.begin(),
+                   command.experiment_files.end());
   arguments.insert(arguments.end(), {"--db", command.database});
   if (!command.device.empty()) arguments.insert(arguments.end(), {"--device", command.device});
   arguments.insert(arguments.end(), {"--threads", std::to_string(command.threads)});
@@ -125,7 +127,8 @@ std::string oversubscription_warning(int jobs, int64_t threads, int64_t hardware
 
 int run_parallel_jobs(const ParallelRunOptions& options) {
   if (options.jobs > kMaxJobs) {
-    throw std::invalid_argument(fmt::format("at most {} jobs (asked for {})", kMaxJobs, options.jobs));
+    throw std::invalid_argument(
+        fmt::format("at most {} jobs (asked for {})", kMaxJobs, options.jobs));
   }
   ForwardSignals forwarding;
   std::vector<pid_t> children;

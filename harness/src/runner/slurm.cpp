@@ -25,8 +25,8 @@ std::string directive_value(const std::string& value, const std::string& what) {
   if (has_control_characters(value) || value.find('"') != std::string::npos ||
       value.find('\\') != std::string::npos) {
     throw std::invalid_argument(fmt::format(
-        "{} {}: control characters, quotes and backslashes cannot go into an #SBATCH line",
-        what, excerpt(value)));
+        "{} {}: control characters, quotes and backslashes cannot go into an #SBATCH line", what,
+        excerpt(value)));
   }
   return "\"" + value + "\"";
 }
@@ -41,8 +41,8 @@ void require_matching(const std::string& value, const std::regex& pattern, const
 
 void validate(const SlurmOptions& options) {
   if (!is_safe_name(options.name)) {
-    throw std::invalid_argument(fmt::format("bad experiment name {} (allowed: {})",
-                                            excerpt(options.name), kSafeNameRule));
+    throw std::invalid_argument(
+        fmt::format("bad experiment name {} (allowed: {})", excerpt(options.name), kSafeNameRule));
   }
   require_matching(options.partition, std::regex("^[A-Za-z0-9_.,-]+$"), "partition",
                    "letters, digits and _ . , -");
@@ -51,8 +51,7 @@ void validate(const SlurmOptions& options) {
   require_matching(options.device, std::regex("^(auto|cpu|cuda)$"), "device", "auto, cpu, cuda");
   for (const auto* path : {&options.executable, &options.experiment, &options.shard_folder}) {
     if (has_control_characters(*path)) {
-      throw std::invalid_argument(
-          fmt::format("path {} has control characters", excerpt(*path)));
+      throw std::invalid_argument(fmt::format("path {} has control characters", excerpt(*path)));
     }
   }
 }
@@ -69,28 +68,33 @@ std::string slurm_array_script(const SlurmOptions& options) {
   script += fmt::format("#SBATCH --job-name=lowbit-{}\n", options.name);
   script += fmt::format("#SBATCH --array=0-{}\n", options.shards - 1);
   script += fmt::format("#SBATCH --cpus-per-task={}\n", options.cpus_per_task);
-  script += fmt::format("#SBATCH --output={}\n",
-                        directive_value(options.shard_folder + "/" + options.name + "-shard-%a.log",
-                                        "shard folder"));
-  if (!options.partition.empty()) script += fmt::format("#SBATCH --partition={}\n", options.partition);
+  script += fmt::format(
+      "#SBATCH --output={}\n",
+      directive_value(options.shard_folder + "/" + options.name + "-shard-%a.log", "shard folder"));
+  if (!options.partition.empty())
+    script += fmt::format("#SBATCH --partition={}\n", options.partition);
   if (!options.time_limit.empty()) script += fmt::format("#SBATCH --time={}\n", options.time_limit);
-  script += "# Written by `lowbit slurm`. Task i trains shard i of the sweep into its own database:\n";
+  script +=
+      "# Written by `lowbit slurm`. Task i trains shard i of the sweep into its own database:\n";
   script += "# trial indices i, i+N, ... of every run, so that a quantized trial and the 32W32A\n";
   script += "# trial it starts from are in one database;\n";
   script += "# combine them afterwards with:\n";
-  script += fmt::format("#   {} merge --db {} {}\n", quoted(options.executable), kDefaultDatabasePath,
-                        quoted(options.shard_folder) + "/" + quoted(options.name + "-shard-") + "*.db");
+  script +=
+      fmt::format("#   {} merge --db {} {}\n", quoted(options.executable), kDefaultDatabasePath,
+                  quoted(options.shard_folder) + "/" + quoted(options.name + "-shard-") + "*.db");
   script += "set -euo pipefail\n";
   script += fmt::format("mkdir -p {}\n", quoted(options.shard_folder));
   std::string plugin_arguments;
-  for (const auto& folder : options.plugin_dirs) plugin_arguments += " --plugin-dir " + quoted(folder);
+  for (const auto& folder : options.plugin_dirs)
+    plugin_arguments += " --plugin-dir " + quoted(folder);
   script += fmt::format(
-      "exec {}{} run {} --shard \"${{SLURM_ARRAY_TASK_ID}}/{}\" --shard-by trial --threads \"${{SLURM_CPUS_PER_TASK:-{}}}\" "
+      "exec {}{} run {} --shard \"${{SLURM_ARRAY_TASK_ID}}/{}\" --shard-by trial --threads "
+      "\"${{SLURM_CPUS_PER_TASK:-{}}}\" "
       "--device {} --db {}\n",
-      quoted(options.executable), plugin_arguments, quoted(options.experiment), options.shards, options.cpus_per_task,
-      options.device, quoted(options.shard_folder) + "/" +
-                          quoted(options.name + "-shard-") + "\"${SLURM_ARRAY_TASK_ID}\"" +
-                          quoted(".db"));
+      quoted(options.executable), plugin_arguments, quoted(options.experiment), options.shards,
+      options.cpus_per_task, options.device,
+      quoted(options.shard_folder) + "/" + quoted(options.name + "-shard-") +
+          "\"${SLURM_ARRAY_TASK_ID}\"" + quoted(".db"));
   return script;
 }
 

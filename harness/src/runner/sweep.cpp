@@ -60,17 +60,18 @@ ModelSpec model_spec(const DataSplits& data) {
 
 /// Every model of the experiment can take this data (AlexNet's ImageNet layout needs images of at
 /// least 63x63): checked before the first trial, so that a mismatch records nothing.
-void check_models_fit(const Experiment& experiment, const Registry& registry, const ModelSpec& spec) {
+void check_models_fit(const Experiment& experiment, const Registry& registry,
+                      const ModelSpec& spec) {
   std::set<std::string> checked;
   for (const auto& run : experiment.runs) {
     if (!checked.insert(run.model).second) continue;
     try {
       describe_model(registry.model(run.model), spec);
     } catch (const std::exception& e) {
-      throw ConfigError(experiment.file, "/models",
-                        fmt::format("model {} cannot take the data ({}x{}x{} images): {}",
-                                    run.model, spec.in_channels, spec.image_size, spec.image_size,
-                                    exception_message(e)));
+      throw ConfigError(
+          experiment.file, "/models",
+          fmt::format("model {} cannot take the data ({}x{}x{} images): {}", run.model,
+                      spec.in_channels, spec.image_size, spec.image_size, exception_message(e)));
     }
   }
 }
@@ -93,8 +94,8 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
   } catch (const std::exception&) {
     // Falls through to the message below.
   }
-  throw std::invalid_argument(fmt::format(
-      "bad shard \"{}\" (allowed: \"i/N\" with 0 <= i < N, e.g. \"0/4\")", text));
+  throw std::invalid_argument(
+      fmt::format("bad shard \"{}\" (allowed: \"i/N\" with 0 <= i < N, e.g. \"0/4\")", text));
 }
 
 void set_intra_op_threads(int64_t threads) {
@@ -110,7 +111,8 @@ std::string full_precision_origin(const RunPlan& source, int64_t trial_index) {
 }
 
 std::string checkpoint_origin(const InitOptions& init) {
-  return fmt::format("checkpoint {} (SHA-1 {})", boost::filesystem::path(init.checkpoint).filename().string(),
+  return fmt::format("checkpoint {} (SHA-1 {})",
+                     boost::filesystem::path(init.checkpoint).filename().string(),
                      init.checkpoint_sha1.substr(0, 12));
 }
 
@@ -121,7 +123,10 @@ class Sweep {
  public:
   Sweep(const Experiment& experiment, const SweepOptions& options, const Registry& registry,
         const PluginLoader& plugins, ResultStore& store)
-      : experiment_(experiment), options_(options), registry_(registry), plugins_(plugins),
+      : experiment_(experiment),
+        options_(options),
+        registry_(registry),
+        plugins_(plugins),
         store_(store),
         device_(resolve_device(options.device.empty() ? experiment.device
                                                       : parse_device_choice(options.device))),
@@ -145,9 +150,9 @@ class Sweep {
   void require_finished(size_t source, int64_t t);
   TrialSpec make_trial_spec(const RunPlan& run, int64_t t,
                             const std::shared_ptr<const Quantizer>& quantizer);
-  std::shared_ptr<NetworkImpl> build_other_network(const RunPlan& run, int64_t t,
-                                                   const std::shared_ptr<const Quantizer>& quantizer,
-                                                   const std::string& model, NetworkStart start);
+  std::shared_ptr<NetworkImpl> build_other_network(
+      const RunPlan& run, int64_t t, const std::shared_ptr<const Quantizer>& quantizer,
+      const std::string& model, NetworkStart start);
   void load_full_precision_trial(NetworkImpl& network, size_t source, int64_t t);
   const NamedTensors& checkpoint_tensors();
   void check_checkpoint_fits();
@@ -210,7 +215,8 @@ SweepSummary Sweep::run() {
   check_models_fit(experiment_, registry_, spec_);
   if (experiment_.init.kind == InitKind::checkpoint) check_checkpoint_fits();
   claims_ = std::make_unique<ClaimKeeper>(store_.path(), options_.claim_timing);
-  for (const auto& run : experiment_.runs) run_ids_.push_back(store_.ensure_run(experiment_id, run.record));
+  for (const auto& run : experiment_.runs)
+    run_ids_.push_back(store_.ensure_run(experiment_id, run.record));
 
   for (size_t r = 0; r < experiment_.runs.size(); ++r) {
     for (int64_t t = 0; t < experiment_.trials; ++t) {
@@ -221,9 +227,10 @@ SweepSummary Sweep::run() {
         ++summary_.trials_elsewhere;
         continue;
       }
-      const auto claim = store_.claim_trial(
-          run_ids_[r], t, claims_->owner(),
-          [this](const ClaimOwner& holder, double heartbeat) { return claims_->alive(holder, heartbeat); });
+      const auto claim = store_.claim_trial(run_ids_[r], t, claims_->owner(),
+                                            [this](const ClaimOwner& holder, double heartbeat) {
+                                              return claims_->alive(holder, heartbeat);
+                                            });
       if (claim.outcome == TrialClaim::Outcome::finished) {
         ++summary_.trials_skipped;
         // A sweep killed between recording the trial and removing its checkpoint left it behind.
@@ -249,13 +256,15 @@ void Sweep::require_finished(size_t source, int64_t t) {
   if (failed != failed_.end()) throw std::runtime_error(failed->second);
   bool told = false;
   while (true) {
-    const auto claim = store_.claim_trial(
-        run_ids_[source], t, claims_->owner(),
-        [this](const ClaimOwner& holder, double heartbeat) { return claims_->alive(holder, heartbeat); });
+    const auto claim = store_.claim_trial(run_ids_[source], t, claims_->owner(),
+                                          [this](const ClaimOwner& holder, double heartbeat) {
+                                            return claims_->alive(holder, heartbeat);
+                                          });
     if (claim.outcome == TrialClaim::Outcome::finished) return;
     if (claim.outcome == TrialClaim::Outcome::claimed) {
       reporters_.on_trial_needed_first(context(source, t));
-      if (train_claimed(source, t) == Outcome::failed) throw std::runtime_error(failed_.at({source, t}));
+      if (train_claimed(source, t) == Outcome::failed)
+        throw std::runtime_error(failed_.at({source, t}));
       return;
     }
     if (!told) {
@@ -290,8 +299,9 @@ void Sweep::check_checkpoint_fits() {
       auto network = build_network(registry_.model(run.model), spec_, quantizer, run.precision);
       load_named_tensors(*network, checkpoint_tensors(), experiment_.init.checkpoint);
     } catch (const std::exception& e) {
-      throw ConfigError(experiment_.file, "/init/checkpoint",
-                        fmt::format("{} with {}: {}", run.model, run.quantizer.name, exception_message(e)));
+      throw ConfigError(
+          experiment_.file, "/init/checkpoint",
+          fmt::format("{} with {}: {}", run.model, run.quantizer.name, exception_message(e)));
     }
   }
 }
@@ -299,21 +309,25 @@ void Sweep::check_checkpoint_fits() {
 std::shared_ptr<NetworkImpl> Sweep::build_other_network(
     const RunPlan& run, int64_t t, const std::shared_ptr<const Quantizer>& quantizer,
     const std::string& model, NetworkStart start) {
-  auto plain = [&] { return build_network(registry_.model(model), spec_, nullptr, PrecisionPolicy{}); };
+  auto plain = [&] {
+    return build_network(registry_.model(model), spec_, nullptr, PrecisionPolicy{});
+  };
   if (start == NetworkStart::seed) return plain();
   switch (run.init) {
     case InitKind::scratch:
       if (start == NetworkStart::pretrained) {
         throw std::runtime_error(fmt::format(
             "a trained {} was asked for, but this run starts from scratch (\"init\"): give the "
-            "strategy a checkpoint, or start the experiment from full precision", model));
+            "strategy a checkpoint, or start the experiment from full precision",
+            model));
       }
       return plain();
     case InitKind::checkpoint: {
       if (model != run.model) {
         throw std::runtime_error(fmt::format(
             "a trained {} was asked for, but the experiment's checkpoint is a {}: give the "
-            "strategy a checkpoint of its own", model, run.model));
+            "strategy a checkpoint of its own",
+            model, run.model));
       }
       auto network = plain();
       load_named_tensors(*network, checkpoint_tensors(), experiment_.init.checkpoint);
@@ -329,15 +343,16 @@ std::shared_ptr<NetworkImpl> Sweep::build_other_network(
       }
       // The 32W32A run's own network (the quantizer's structure, at full precision), so that
       // every weight of that trial fits.
-      auto network = build_network(registry_.model(model), spec_, quantizer,
-                                   PrecisionPolicy{kFullPrecisionBits, kFullPrecisionBits,
-                                                   run.precision.quantize_all});
+      auto network = build_network(
+          registry_.model(model), spec_, quantizer,
+          PrecisionPolicy{kFullPrecisionBits, kFullPrecisionBits, run.precision.quantize_all});
       // train_claimed finished it before the trial began, if the strategy named the model in
       // models_needed(); training it here, inside another trial, would disturb that trial.
       if (!store_.trial_finished(run_ids_[*source], t)) {
         throw std::runtime_error(fmt::format(
             "a trained {} was asked for, but {} is not finished (does the strategy list {} in "
-            "models_needed()?)", model, full_precision_origin(experiment_.runs[*source], t), model));
+            "models_needed()?)",
+            model, full_precision_origin(experiment_.runs[*source], t), model));
       }
       load_full_precision_trial(*network, *source, t);
       return network;
@@ -388,7 +403,8 @@ Sweep::Outcome Sweep::train_claimed(size_t r, int64_t t) {
   TrialRecord trial;
   try {
     JsonReader quantizer_options(run.quantizer.options, experiment_.file, "/quantizers");
-    std::shared_ptr<const Quantizer> quantizer = registry_.quantizer(run.quantizer.name)(quantizer_options);
+    std::shared_ptr<const Quantizer> quantizer =
+        registry_.quantizer(run.quantizer.name)(quantizer_options);
     std::vector<std::unique_ptr<Strategy>> strategies;
     auto trial_spec = make_trial_spec(run, t, quantizer);
     trial_spec.trial = context(r, t);

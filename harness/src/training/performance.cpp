@@ -28,7 +28,8 @@ bool autocast_enabled(c10::DeviceType type) {
 #if LOWBIT_AUTOCAST_BY_DEVICE_TYPE
   return at::autocast::is_autocast_enabled(type);
 #else
-  return type == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+  return type == c10::DeviceType::CUDA ? at::autocast::is_enabled()
+                                       : at::autocast::is_cpu_enabled();
 #endif
 }
 
@@ -71,7 +72,8 @@ void to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   // set_data keeps each parameter the same autograd leaf (optimizers and hooks still hold it).
   for (auto& parameter : module.parameters()) {
-    if (parameter.dim() == 4) parameter.set_data(parameter.contiguous(at::MemoryFormat::ChannelsLast));
+    if (parameter.dim() == 4)
+      parameter.set_data(parameter.contiguous(at::MemoryFormat::ChannelsLast));
   }
   for (auto& buffer : module.buffers()) {
     if (buffer.dim() == 4) buffer.set_data(buffer.contiguous(at::MemoryFormat::ChannelsLast));

@@ -90,7 +90,8 @@ void apply_stage_precision(NetworkImpl& network, const Stage& stage) {
   }
 }
 
-std::pair<int64_t, int64_t> count_correct(const torch::Tensor& logits, const torch::Tensor& labels) {
+std::pair<int64_t, int64_t> count_correct(const torch::Tensor& logits,
+                                          const torch::Tensor& labels) {
   const int64_t k = std::min<int64_t>(5, logits.size(1));
   auto top = std::get<1>(logits.topk(k, /*dim=*/1));
   auto hits = top.eq(labels.unsqueeze(1));
@@ -154,7 +155,8 @@ EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimi
   network.train();
   const int64_t steps = steps_per_epoch();
   const int64_t train_size = data_.train.size();
-  auto order = torch::randperm(train_size, torch::TensorOptions().dtype(torch::kLong).device(device_));
+  auto order =
+      torch::randperm(train_size, torch::TensorOptions().dtype(torch::kLong).device(device_));
   auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device_));
   auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
   int64_t seen = 0;
@@ -174,7 +176,8 @@ EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimi
     lr = learning_rate(*state.stage, state.epoch_in_stage, step, steps);
     set_learning_rate(optimizer, lr);
     state.learning_rate = lr;
-    state.learning_rate_scale = state.stage->learning_rate > 0 ? lr / state.stage->learning_rate : 0;
+    state.learning_rate_scale =
+        state.stage->learning_rate > 0 ? lr / state.stage->learning_rate : 0;
     auto [output, loss] =
         train_step(network, optimizer, state, spec.strategies, batch, options_.performance);
 
@@ -197,8 +200,8 @@ EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimi
   record.train_top1 = 100.0 * correct.item<int64_t>() / std::max<int64_t>(seen, 1);
   record.images_per_second = seen / std::max(train_seconds, 1e-9);
   if (!std::isfinite(record.train_loss)) {
-    throw std::runtime_error(fmt::format("training loss diverged ({}) in epoch {}",
-                                         record.train_loss, record.epoch));
+    throw std::runtime_error(
+        fmt::format("training loss diverged ({}) in epoch {}", record.train_loss, record.epoch));
   }
   auto accuracy = evaluate(network);
   record.test_top1 = accuracy.top1;

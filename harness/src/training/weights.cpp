@@ -29,7 +29,9 @@ void load_weights(torch::nn::Module& module, const std::string& path) {
 void save_model_spec(const ModelSpec& spec, const std::string& path) {
   write_text_atomically(path, nlohmann::json{{"in_channels", spec.in_channels},
                                              {"num_classes", spec.num_classes},
-                                             {"image_size", spec.image_size}}.dump(2) + "\n");
+                                             {"image_size", spec.image_size}}
+                                      .dump(2) +
+                                  "\n");
 }
 
 ModelSpec load_model_spec(const std::string& path) {

@@ -57,7 +57,8 @@ class TemporaryFile {
     fd_ = -1;
     if (error_ == 0 && closed != 0) error_ = errno;
     if (error_ != 0) fail(error_, "writing " + target);
-    if (::rename(path_.c_str(), target.c_str()) != 0) fail(errno, "moving the finished file to " + target);
+    if (::rename(path_.c_str(), target.c_str()) != 0)
+      fail(errno, "moving the finished file to " + target);
     kept_ = true;
   }
 

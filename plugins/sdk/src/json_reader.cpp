@@ -14,9 +14,12 @@ constexpr size_t kExcerptCharacters = 80;
 std::string pointer_token(const std::string& key) {
   std::string escaped;
   for (char c : key) {
-    if (c == '~') escaped += "~0";
-    else if (c == '/') escaped += "~1";
-    else escaped += c;
+    if (c == '~')
+      escaped += "~0";
+    else if (c == '/')
+      escaped += "~1";
+    else
+      escaped += c;
   }
   return escaped;
 }
@@ -37,12 +40,13 @@ class StrictParseCheck {
 
   bool operator()(int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
     using Event = nlohmann::json::parse_event_t;
-    const bool starts_element = event == Event::object_start || event == Event::array_start ||
-                                event == Event::value;
+    const bool starts_element =
+        event == Event::object_start || event == Event::array_start || event == Event::value;
     if (starts_element && !levels_.empty() && !levels_.back().object) ++levels_.back().index;
     if (depth > kMaxJsonDepth) {
-      throw ConfigError(source_, pointer(), fmt::format("nested deeper than {} levels", kMaxJsonDepth),
-                        "at most " + std::to_string(kMaxJsonDepth) + " levels of arrays and objects");
+      throw ConfigError(
+          source_, pointer(), fmt::format("nested deeper than {} levels", kMaxJsonDepth),
+          "at most " + std::to_string(kMaxJsonDepth) + " levels of arrays and objects");
     }
     switch (event) {
       case Event::object_start:
@@ -131,7 +135,8 @@ std::string join(const std::vector<std::string>& values, const std::string& sepa
 JsonReader::JsonReader(const nlohmann::json& value, std::string file, std::string pointer)
     : value_(value), file_(std::move(file)), pointer_(std::move(pointer)) {
   if (!value_.is_object()) {
-    throw ConfigError(file_, pointer_, fmt::format("expected an object, found {}", excerpt(value_)));
+    throw ConfigError(file_, pointer_,
+                      fmt::format("expected an object, found {}", excerpt(value_)));
   }
 }
 
@@ -225,7 +230,8 @@ double JsonReader::number(const std::string& key, double fallback, double min, d
 bool JsonReader::boolean(const std::string& key, bool fallback) const {
   const auto* value = find(key);
   if (value == nullptr) return fallback;
-  if (!value->is_boolean()) fail(key, fmt::format("expected true or false, found {}", excerpt(*value)));
+  if (!value->is_boolean())
+    fail(key, fmt::format("expected true or false, found {}", excerpt(*value)));
   return value->get<bool>();
 }
 
@@ -234,7 +240,8 @@ std::vector<int64_t> JsonReader::integers(const std::string& key,
                                           int64_t max) const {
   const auto* value = find(key);
   if (value == nullptr) return fallback;
-  if (!value->is_array()) fail(key, fmt::format("expected an array of integers, found {}", excerpt(*value)));
+  if (!value->is_array())
+    fail(key, fmt::format("expected an array of integers, found {}", excerpt(*value)));
   std::vector<int64_t> out;
   for (size_t i = 0; i < value->size(); ++i) {
     const auto& item = (*value)[i];

@@ -7,10 +7,14 @@ namespace lowbit {
 
 std::string_view to_string(BlockKind kind) {
   switch (kind) {
-    case BlockKind::basic: return "basic";
-    case BlockKind::bottleneck: return "bottleneck";
-    case BlockKind::preact_basic: return "pre-activation basic";
-    case BlockKind::preact_bottleneck: return "pre-activation bottleneck";
+    case BlockKind::basic:
+      return "basic";
+    case BlockKind::bottleneck:
+      return "bottleneck";
+    case BlockKind::preact_basic:
+      return "pre-activation basic";
+    case BlockKind::preact_bottleneck:
+      return "pre-activation bottleneck";
   }
   return "unknown";
 }
@@ -40,7 +44,8 @@ class StructureProbe : public LayerFactory {
   torch::nn::AnyModule conv2d(const ConvSpec&) override { return placeholder(); }
   torch::nn::AnyModule activation(const ActivationSpec&) override { return placeholder(); }
   torch::nn::AnyModule linear(const LinearSpec&) override { return placeholder(); }
-  torch::nn::AnyModule residual_block(const BlockSpec& spec, const BlockBuilder& standard) override {
+  torch::nn::AnyModule residual_block(const BlockSpec& spec,
+                                      const BlockBuilder& standard) override {
     structure_.blocks.push_back(spec);
     return standard(*this);
   }

@@ -20,8 +20,8 @@ std::string precision_label(int weight_bits, int activation_bits) {
 
 BitWidths::BitWidths(int low, int high) : low_(low), high_(high) {
   if (low < 1 || high < low || high > kFullPrecisionBits) {
-    throw std::invalid_argument(fmt::format("bit-widths {}..{}: not within 1..{}", low, high,
-                                            kFullPrecisionBits));
+    throw std::invalid_argument(
+        fmt::format("bit-widths {}..{}: not within 1..{}", low, high, kFullPrecisionBits));
   }
 }
 

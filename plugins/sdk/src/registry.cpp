@@ -8,9 +8,12 @@ namespace lowbit {
 
 std::string to_string(ComponentKind kind) {
   switch (kind) {
-    case ComponentKind::model: return "model";
-    case ComponentKind::quantizer: return "quantizer";
-    case ComponentKind::strategy: return "strategy";
+    case ComponentKind::model:
+      return "model";
+    case ComponentKind::quantizer:
+      return "quantizer";
+    case ComponentKind::strategy:
+      return "strategy";
   }
   return "unknown";
 }

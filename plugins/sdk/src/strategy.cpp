@@ -30,7 +30,7 @@ std::mt19937_64 own_random_stream(uint64_t seed, uint64_t tag, int64_t index) {
   const auto step = static_cast<uint64_t>(index);
   std::seed_seq sequence{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
                          static_cast<uint32_t>(step), static_cast<uint32_t>(step >> 32),
-                         static_cast<uint32_t>(tag), static_cast<uint32_t>(tag >> 32)};
+                         static_cast<uint32_t>(tag),  static_cast<uint32_t>(tag >> 32)};
   return std::mt19937_64(sequence);
 }
 

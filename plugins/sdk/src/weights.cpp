@@ -15,7 +15,8 @@ std::string dotted(const std::string& prefix, const std::string& key) {
   return prefix.empty() ? key : prefix + "." + key;
 }
 
-void flatten(torch::serialize::InputArchive& archive, const std::string& prefix, NamedTensors& out) {
+void flatten(torch::serialize::InputArchive& archive, const std::string& prefix,
+             NamedTensors& out) {
   for (const auto& key : archive.keys()) {
     torch::Tensor tensor;
     torch::serialize::InputArchive child;
@@ -29,8 +30,8 @@ void flatten(torch::serialize::InputArchive& archive, const std::string& prefix,
 
 /// The zoo's name for a key torchvision names otherwise, or "" when there is none.
 std::string zoo_name(const std::string& key) {
-  static const std::pair<const char*, const char*> renames[] = {{".downsample.0.", ".shortcut."},
-                                                                {".downsample.1.", ".shortcut_bn."}};
+  static const std::pair<const char*, const char*> renames[] = {
+      {".downsample.0.", ".shortcut."}, {".downsample.1.", ".shortcut_bn."}};
   for (const auto& [theirs, ours] : renames) {
     const auto at = key.find(theirs);
     if (at != std::string::npos) {
@@ -55,13 +56,14 @@ std::string first_line(const std::string& message) { return message.substr(0, me
 }  // namespace
 
 NamedTensors read_weights_file(const std::string& path) {
-  if (!std::ifstream(path).good()) throw std::runtime_error(fmt::format("{}: no weights file there", path));
+  if (!std::ifstream(path).good())
+    throw std::runtime_error(fmt::format("{}: no weights file there", path));
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path, torch::kCPU);
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("{}: not a weights file lowbit can read ({})", path,
-                                         first_line(e.what())));
+    throw std::runtime_error(
+        fmt::format("{}: not a weights file lowbit can read ({})", path, first_line(e.what())));
   }
   NamedTensors tensors;
   flatten(archive, "", tensors);
@@ -120,7 +122,8 @@ void load_named_tensors(torch::nn::Module& module, const NamedTensors& source,
     std::string problems;
     if (!missing.empty()) problems += fmt::format("; missing: {}", listed(missing));
     if (!mis_shaped.empty()) problems += fmt::format("; another shape: {}", listed(mis_shaped));
-    if (!unexpected.empty()) problems += fmt::format("; not in the network: {}", listed(unexpected));
+    if (!unexpected.empty())
+      problems += fmt::format("; not in the network: {}", listed(unexpected));
     throw std::runtime_error(fmt::format("{} does not fit the network{}", origin, problems));
   }
 

@@ -49,8 +49,9 @@ class PluginLoader {
   std::string sha1_of(const std::string& origin) const;
 
   /// Where plugins are looked for: the folder installed beside the `lowbit` binary
-  /// (<bin>/../<libdir>/lowbit/plugins, <libdir> as installed), then each folder of LOWBIT_PLUGIN_PATH (':'-separated),
-  /// then `extra` (--plugin-dir). Folders that do not exist are left out, except `extra` ones.
+  /// (<bin>/../<libdir>/lowbit/plugins, <libdir> as installed), then each folder of
+  /// LOWBIT_PLUGIN_PATH (':'-separated), then `extra` (--plugin-dir). Folders that do not exist are
+  /// left out, except `extra` ones.
   static std::vector<std::string> search_path(const std::vector<std::string>& extra);
 
  private:

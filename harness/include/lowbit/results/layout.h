@@ -3,8 +3,8 @@
 // named after it, `<database>.d/` (results/lowbit.db → results/lowbit.db.d/), so two databases in
 // one folder never resume each other's checkpoints or overwrite each other's weights:
 //   <database>.d/weights/<run hash>/trial-<i>.pt       a finished trial's parameters and buffers
-//   <database>.d/weights/<run hash>/model_spec.json    the data dimensions its networks were built for
-//   <database>.d/checkpoints/<run hash>/trial-<i>.ckpt a trial in flight, removed once recorded
+//   <database>.d/weights/<run hash>/model_spec.json    the data dimensions its networks were built
+//   for <database>.d/checkpoints/<run hash>/trial-<i>.ckpt a trial in flight, removed once recorded
 
 #include <cstdint>
 #include <string>

@@ -13,7 +13,8 @@ namespace lowbit {
 
 /// Mean of `treated[i] - baseline[i]` with a two-sided 95% Student-t interval (n - 1 degrees of
 /// freedom); a single pair has no interval.
-PairedDifference paired_difference(const std::vector<std::pair<double, double>>& treated_and_baseline);
+PairedDifference paired_difference(
+    const std::vector<std::pair<double, double>>& treated_and_baseline);
 
 /// For every summary of a run with strategies, its top-1/top-5 difference to the baseline run:
 /// the run of the same experiment whose configuration is the same with no strategies (same model,

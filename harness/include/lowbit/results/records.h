@@ -64,7 +64,7 @@ struct TrialRecord {
   double images_per_second = 0;
   std::string device;
   std::string torch_version;
-  std::string cuda_version;  ///< "" on CPU builds
+  std::string cuda_version;                                 ///< "" on CPU builds
   nlohmann::json plugin_hashes = nlohmann::json::object();  ///< plugin file -> SHA-1
   std::map<std::string, double> extra;                      ///< final strategy metrics
   std::vector<EpochRecord> epochs;

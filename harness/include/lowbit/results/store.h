@@ -27,7 +27,7 @@ class TrialAlreadyFinished : public std::logic_error {
 
 enum class StoreAccess {
   read_write,  ///< creates the file and its schema, migrates an older one (run, merge)
-  read_only,   ///< opens an existing lowbit database without changing a byte (table, report, export)
+  read_only,  ///< opens an existing lowbit database without changing a byte (table, report, export)
 };
 
 /// Who trains a trial: a process on a host, and a random token of that process's sweep (so a

@@ -8,14 +8,14 @@
 namespace lowbit {
 
 struct SlurmOptions {
-  std::string executable;   ///< absolute path of lowbit on the cluster's nodes
-  std::string experiment;   ///< absolute path of the experiment file
-  std::string shard_folder; ///< where task i writes <name>-shard-<i>.db
-  std::string name;         ///< experiment name (job and file names)
+  std::string executable;    ///< absolute path of lowbit on the cluster's nodes
+  std::string experiment;    ///< absolute path of the experiment file
+  std::string shard_folder;  ///< where task i writes <name>-shard-<i>.db
+  std::string name;          ///< experiment name (job and file names)
   int shards = 1;
   int cpus_per_task = 2;
-  std::string partition;    ///< "" = the cluster's default
-  std::string time_limit;   ///< e.g. "04:00:00"; "" = the partition's default
+  std::string partition;   ///< "" = the cluster's default
+  std::string time_limit;  ///< e.g. "04:00:00"; "" = the partition's default
   std::string device = "auto";
   std::vector<std::string> plugin_dirs;  ///< absolute --plugin-dir folders to pass on
 };

@@ -31,8 +31,8 @@ enum class ShardBy {
 };
 
 struct SweepOptions {
-  std::string device;   ///< overrides the experiment's "device" when not empty
-  int64_t threads = -1; ///< overrides the experiment's "threads" when >= 0
+  std::string device;    ///< overrides the experiment's "device" when not empty
+  int64_t threads = -1;  ///< overrides the experiment's "threads" when >= 0
   /// This process trains only the trials whose position in the sweep (run-major, counted
   /// from 0) is shard_index modulo shard_count; concurrent jobs and Slurm array tasks split a
   /// sweep this way, so they never train the same trial.

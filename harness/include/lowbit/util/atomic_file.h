@@ -25,10 +25,11 @@ using ByteSink = std::function<size_t(const void* data, size_t size)>;
 std::string temporary_path(const std::string& path);
 
 /// Creates the parent folder, lets `produce` write the content into temporary_path(path), flushes
-/// it to the disk and renames it to `path`. On any failure the temporary is gone and `path` untouched;
-/// an operating-system error is a StorageError naming the file ("No space left on device while
-/// writing …"), an exception from `produce` passes through.
-void write_file_atomically(const std::string& path, const std::function<void(const ByteSink&)>& produce);
+/// it to the disk and renames it to `path`. On any failure the temporary is gone and `path`
+/// untouched; an operating-system error is a StorageError naming the file ("No space left on device
+/// while writing …"), an exception from `produce` passes through.
+void write_file_atomically(const std::string& path,
+                           const std::function<void(const ByteSink&)>& produce);
 
 /// write_file_atomically for text.
 void write_text_atomically(const std::string& path, const std::string& text);

@@ -40,8 +40,8 @@ struct ResNetOptions {
 class BottleneckImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kExpansion = 4;
-  BottleneckImpl(LayerFactory& layers, const std::string& name, int64_t in_channels,
-                 int64_t width, int64_t stride, LayerRole output_role);
+  BottleneckImpl(LayerFactory& layers, const std::string& name, int64_t in_channels, int64_t width,
+                 int64_t stride, LayerRole output_role);
   torch::Tensor forward(torch::Tensor x);
 
  private:

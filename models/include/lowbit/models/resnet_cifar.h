@@ -2,7 +2,8 @@
 // CIFAR-style residual networks (He et al. 2016): three stages of 16/32/64 channels with n blocks
 // each, depth 6n+2 (ResNet-20: n=3). Projection (1x1 conv) shortcuts where the shape changes,
 // because the paper quantizes that conv too. Stem and blocks are built through the layer factory
-// (LayerFactory::stem, LayerFactory::residual_block) so that structural quantizers can replace them.
+// (LayerFactory::stem, LayerFactory::residual_block) so that structural quantizers can replace
+// them.
 
 #include <lowbit/sdk/layer_factory.h>
 #include <lowbit/sdk/network.h>

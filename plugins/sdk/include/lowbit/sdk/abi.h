@@ -1,9 +1,9 @@
 #pragma once
 // The plugin handshake. A plugin exports one C function, `lowbit_plugin_entry`, returning a
 // PluginInfo whose first field is the API version. The host reads that field before anything else,
-// then compares build ids (LibTorch version, compiler, C++11 string ABI): past the handshake the two
-// sides exchange plain C++ objects (modules, std::function, tensors), which is only safe when both
-// were built against the same LibTorch by a compatible toolchain.
+// then compares build ids (LibTorch version, compiler, C++11 string ABI): past the handshake the
+// two sides exchange plain C++ objects (modules, std::function, tensors), which is only safe when
+// both were built against the same LibTorch by a compatible toolchain.
 
 #include <boost/config.hpp>
 #include <torch/version.h>
@@ -63,10 +63,10 @@ struct lowbit_plugin_info {
 /// Defines the entry point of a plugin. Use once per shared library:
 ///   LOWBIT_PLUGIN("dorefa", register_dorefa)
 /// where `void register_dorefa(lowbit::Registry&)` adds the components.
-#define LOWBIT_PLUGIN(plugin_name, register_function)                                   \
-  extern "C" BOOST_SYMBOL_EXPORT const lowbit_plugin_info* lowbit_plugin_entry();       \
-  extern "C" BOOST_SYMBOL_EXPORT const lowbit_plugin_info* lowbit_plugin_entry() {      \
-    static const lowbit_plugin_info info{LOWBIT_PLUGIN_API_VERSION, LOWBIT_BUILD_ID,     \
-                                         plugin_name, &register_function};              \
-    return &info;                                                                       \
+#define LOWBIT_PLUGIN(plugin_name, register_function)                                             \
+  extern "C" BOOST_SYMBOL_EXPORT const lowbit_plugin_info* lowbit_plugin_entry();                 \
+  extern "C" BOOST_SYMBOL_EXPORT const lowbit_plugin_info* lowbit_plugin_entry() {                \
+    static const lowbit_plugin_info info{LOWBIT_PLUGIN_API_VERSION, LOWBIT_BUILD_ID, plugin_name, \
+                                         &register_function};                                     \
+    return &info;                                                                                 \
   }

@@ -134,7 +134,8 @@ class LayerFactoryDecorator : public LayerFactory {
   }
   torch::nn::AnyModule linear(const LinearSpec& spec) override { return inner_->linear(spec); }
   /// The standard block is built from *this* factory, so overrides of the per-layer calls apply.
-  torch::nn::AnyModule residual_block(const BlockSpec& spec, const BlockBuilder& standard) override {
+  torch::nn::AnyModule residual_block(const BlockSpec& spec,
+                                      const BlockBuilder& standard) override {
     (void)spec;
     return standard(*this);
   }

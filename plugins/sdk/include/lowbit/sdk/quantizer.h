@@ -21,11 +21,11 @@ struct ModelStructure;
 
 /// Where a quantizer sits, so that strategies can address layers and fragments by name.
 struct LayerContext {
-  std::string name;        ///< e.g. "layer1.0.conv1"
-  std::string fragment;    ///< residual block the layer belongs to, e.g. "layer1.0" (SP "block")
+  std::string name;      ///< e.g. "layer1.0.conv1"
+  std::string fragment;  ///< residual block the layer belongs to, e.g. "layer1.0" (SP "block")
   int64_t in_channels = 0;
   int64_t out_channels = 0;
-  int64_t kernel = 1;      ///< square kernel size of a conv weight (1 for linear layers)
+  int64_t kernel = 1;  ///< square kernel size of a conv weight (1 for linear layers)
   /// A weight quantizer's layer reads the output of this activation (e.g. "layer1.0.act1" for
   /// "layer1.0.conv2"); "" when its input is no activation's or another layer already reads it
   /// (a projection shortcut). SP's "layer" fragment pairs the two.
@@ -147,10 +147,9 @@ class ElementwiseWeightQuantizerImpl : public WeightQuantizerImpl {
 class ElementwiseActivationQuantizerImpl : public ActivationQuantizerImpl {
  public:
   /// `full_precision` is the nonlinearity at 32 bits and where SP holds the layer; empty: ReLU.
-  ElementwiseActivationQuantizerImpl(LayerContext layer, int bits,
-                                     ElementwiseQuantization quantize,
-                                     std::function<torch::Tensor(const torch::Tensor&)>
-                                         full_precision = {});
+  ElementwiseActivationQuantizerImpl(
+      LayerContext layer, int bits, ElementwiseQuantization quantize,
+      std::function<torch::Tensor(const torch::Tensor&)> full_precision = {});
 
  protected:
   torch::Tensor quantize(const torch::Tensor& input) override { return quantize_(input, bits()); }

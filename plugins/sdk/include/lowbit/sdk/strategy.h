@@ -145,7 +145,8 @@ class Strategy {
   }
   virtual void on_step_end(const TrainingState& /*state*/) {}
   /// Extra per-epoch metrics (e.g. the teacher's accuracy) to store beside the student's.
-  virtual void on_epoch_end(const TrainingState& /*state*/, std::map<std::string, double>& /*metrics*/) {}
+  virtual void on_epoch_end(const TrainingState& /*state*/,
+                            std::map<std::string, double>& /*metrics*/) {}
   /// Parameters, besides the network's, for the trainer's optimizer.
   virtual std::vector<torch::Tensor> extra_parameters() { return {}; }
   /// Factor on the student's cross-entropy (KD's α2); the trainer multiplies the factors of all

@@ -9,8 +9,8 @@
 #define LOWBIT_SKIP_MARKER "LOWBIT-SKIPPED:"
 
 /// Ends the current test case as skipped, saying why (and how to get what it needs).
-#define LOWBIT_SKIP(reason)                                             \
-  do {                                                                  \
-    std::cout << LOWBIT_SKIP_MARKER " " << reason << std::endl;         \
-    return;                                                             \
+#define LOWBIT_SKIP(reason)                                     \
+  do {                                                          \
+    std::cout << LOWBIT_SKIP_MARKER " " << reason << std::endl; \
+    return;                                                     \
   } while (false)

@@ -39,9 +39,10 @@ class TestLayers : public LayerFactory {
                        .stride(spec.stride)
                        .padding(spec.padding)
                        .bias(false);
-    LayerContext context{spec.name, spec.fragment, spec.in_channels, spec.out_channels,
-                         spec.kernel, ""};
-    return torch::nn::AnyModule(TestConv2d(options, quantizer_->make_weight_quantizer(context, bits_)));
+    LayerContext context{spec.name,         spec.fragment, spec.in_channels,
+                         spec.out_channels, spec.kernel,   ""};
+    return torch::nn::AnyModule(
+        TestConv2d(options, quantizer_->make_weight_quantizer(context, bits_)));
   }
   torch::nn::AnyModule activation(const ActivationSpec& spec) override {
     LayerContext context{spec.name, spec.fragment, spec.channels, spec.channels, 1, ""};
