@@ -362,7 +362,7 @@ TEST_CASE("table, report and export change no byte of the database and refuse fo
   if (::geteuid() != 0)
     boost::filesystem::permissions(folder.path(), boost::filesystem::perms(0555));
   boost::filesystem::permissions(output, boost::filesystem::perms(0777));
-  for (const std::string command :
+  for (const std::string& command :
        {fmt::format("table --db '{}'", db), fmt::format("table --db '{}' --format latex", db),
         fmt::format("report --db '{}' -o '{}/r.html'", db, output),
         fmt::format(
@@ -388,9 +388,10 @@ TEST_CASE("table, report and export change no byte of the database and refuse fo
     sqlite3_close(handle);
   }
   const auto foreign_bytes = file_bytes(foreign);
-  for (const std::string command : {fmt::format("table --db '{}'", foreign),
-                                    fmt::format("report --db '{}' -o '{}/f.html'", foreign, output),
-                                    fmt::format("run '{}' --db '{}'", file, foreign)}) {
+  for (const std::string& command :
+       {fmt::format("table --db '{}'", foreign),
+        fmt::format("report --db '{}' -o '{}/f.html'", foreign, output),
+        fmt::format("run '{}' --db '{}'", file, foreign)}) {
     INFO(command);
     auto result = lowbit_cli(command);
     CHECK(result.exit_code == 1);

@@ -19,7 +19,7 @@ using Catch::Contains;
 namespace {
 
 lowbit::LayerContext layer(const std::string& name = "conv") {
-  return lowbit::LayerContext{name, "layer1.0", 2, 2, 3};
+  return lowbit::LayerContext{name, "layer1.0", 2, 2, 3, ""};
 }
 
 torch::Tensor identity(const torch::Tensor& x, int /*bits*/) { return x; }
@@ -246,8 +246,8 @@ class NonUniformNet : public lowbit::NetworkImpl {
 }  // namespace
 
 TEST_CASE("export says which quantized layers it wrote without codes", "[sdk][export]") {
-  NonUniformNet network;
-  auto exported = lowbit::export_tensors(network, 2);
+  auto network = std::make_shared<NonUniformNet>();
+  auto exported = lowbit::export_tensors(*network, 2);
   REQUIRE(exported.without_codes.size() == 1);
   CHECK_THAT(exported.without_codes[0], Contains("conv") && Contains("states no grid"));
   CHECK(exported.tensors.contains("conv.weight_quantized"));

@@ -168,7 +168,7 @@ TEST_CASE("bireal refuses blocks and models it does not define", "[bireal]") {
 
 TEST_CASE("bireal full precision (SP, 32 bits) is clip(-1, 1) and real weights", "[bireal]") {
   auto quantizer = make_quantizer({{"weight_gradient", "clipped"}});
-  lowbit::LayerContext context{"layer1.0.unit1.conv", "layer1.0", 1, 2, 2};
+  lowbit::LayerContext context{"layer1.0.unit1.conv", "layer1.0", 1, 2, 2, ""};
   auto act = quantizer->make_activation_quantizer(context, 1);
   act->set_full_precision(true);
   check_close(act->forward(kX), values({-1, -1, -0.5, -0.25, 0, 0.25, 0.5, 1, 1}));

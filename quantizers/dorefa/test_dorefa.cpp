@@ -267,7 +267,7 @@ TEST_CASE("modules from the factory quantize, and follow set_bits and full preci
   const auto w = from_json(weight_inputs().at("w"));
   const auto x = from_json(weight_inputs().at("x"));
   const auto quantizer = make_quantizer(json::object());
-  lowbit::LayerContext layer{"layer1.0.conv1", "layer1.0", 3, 4};
+  lowbit::LayerContext layer{"layer1.0.conv1", "layer1.0", 3, 4, 1, ""};
 
   auto weights = quantizer->weight_quantizer(layer, 2);
   CHECK(weights->context().name == "layer1.0.conv1");
@@ -299,7 +299,7 @@ TEST_CASE("modules from the factory quantize, and follow set_bits and full preci
 TEST_CASE("factory options select the k=1 form and the max gradient", "[dorefa][plugin]") {
   const auto w = from_json(weight_inputs().at("w"));
   const auto g = from_json(weight_inputs().at("g_w"));
-  lowbit::LayerContext layer{"conv", "", 3, 4};
+  lowbit::LayerContext layer{"conv", "", 3, 4, 1, ""};
   const auto& k1 = golden().at("weight").at("k1");
 
   auto authors = make_quantizer({{"k1_weights", "authors"}})->weight_quantizer(layer, 1);
@@ -315,7 +315,7 @@ TEST_CASE("factory options select the k=1 form and the max gradient", "[dorefa][
 
 TEST_CASE("a held (full-precision) activation is ReLU, or clip(x, 0, 1) as an option",
           "[dorefa][plugin]") {
-  lowbit::LayerContext layer{"layer1.0.act1", "layer1.0", 4, 4};
+  lowbit::LayerContext layer{"layer1.0.act1", "layer1.0", 4, 4, 1, ""};
   const auto x = values({-0.5f, 0.25f, 0.6f, 1.7f});
   auto relu = make_quantizer(json::object())->activation_quantizer(layer, 2);
   relu->set_full_precision(true);

@@ -159,7 +159,7 @@ TEST_CASE("groupnet block: K bases, learned scales or mean, shared binary downsa
 
 TEST_CASE("groupnet full precision (SP, 32 bits) is tanh and real weights", "[groupnet]") {
   auto quantizer = make_quantizer();
-  lowbit::LayerContext context{"layer1.0.base0.sign2", "layer1.0", 1, 1, 1};
+  lowbit::LayerContext context{"layer1.0.base0.sign2", "layer1.0", 1, 1, 1, ""};
   auto act = quantizer->make_activation_quantizer(context, 1);
   act->set_full_precision(true);
   check_close(act->forward(kX), torch::tanh(kX));

@@ -36,7 +36,7 @@ torch::Tensor buffer(torch::nn::Module& module, const std::string& name) {
 }
 
 lowbit::LayerContext layer(int64_t out_channels, int64_t kernel = 1) {
-  return lowbit::LayerContext{"layer1.0.conv1", "layer1.0", 1, out_channels, kernel};
+  return lowbit::LayerContext{"layer1.0.conv1", "layer1.0", 1, out_channels, kernel, ""};
 }
 
 }  // namespace

@@ -85,9 +85,10 @@ TEST_CASE("TS: stage-1 activations at K bits, never below the target", "[two_sta
 
 TEST_CASE("TS after another planner: its stages go to stage 1, the target to stage 2",
           "[two_stage]") {
-  lowbit::TrainingPlan progressive{{lowbit::Stage{"pp32W32A", 1, 0.1, 32, 32},
-                                    lowbit::Stage{"pp4W4A", 1, 0.1, 4, 4},
-                                    lowbit::Stage{"pp2W2A", 1, 0.1, 2, 2}}};
+  // As PP plans them: named, and marked planned.
+  lowbit::TrainingPlan progressive{{lowbit::Stage{"pp32W32A", 1, 0.1, 32, 32, true},
+                                    lowbit::Stage{"pp4W4A", 1, 0.1, 4, 4, true},
+                                    lowbit::Stage{"pp2W2A", 1, 0.1, 2, 2, true}}};
   auto plan = planned_by(json::object(), progressive);
   REQUIRE(plan.stages.size() == 4);
   CHECK(plan.stages[0].name == "ts1/pp32W32A");

@@ -56,7 +56,7 @@ torch::nn::AnyModule QuantizedLayerFactory::activation(const ActivationSpec& spe
   // real-valued shortcut), and an in-place ReLU would change it under that reader.
   pending_activation_ = spec.name;
   if (!quantizes(spec.role)) return torch::nn::AnyModule(torch::nn::ReLU());
-  LayerContext context{spec.name, spec.fragment, spec.channels, spec.channels};
+  LayerContext context{spec.name, spec.fragment, spec.channels, spec.channels, 1, ""};
   auto quantizer = quantizer_->make_activation_quantizer(context, policy_.activation_bits);
   return torch::nn::AnyModule(std::move(quantizer));
 }
