@@ -9,6 +9,7 @@
 #include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/quantizer.h>
 #include <lowbit/sdk/registry.h>
+#include <lowbit/sdk/testing/plugin_test.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -17,54 +18,20 @@
 #include <string>
 #include <vector>
 
-extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
-
 namespace {
 
+using lowbit::testing::check_close;
+using lowbit::testing::tensor_from_json;
+using lowbit::testing::values;
 using nlohmann::json;
 using namespace lowbit::dorefa;
 
-constexpr double kTolerance = 1e-5;
+using lowbit::testing::kTolerance;
 
 const json& golden() {
-  static const json data = [] {
-    const std::string path = std::string(LOWBIT_TEST_DATA_DIR) + "/golden_dorefa_kd.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path);
-    return json::parse(in);
-  }();
+  static const json data =
+      lowbit::testing::read_json_file(std::string(LOWBIT_TEST_DATA_DIR) + "/golden_dorefa_kd.json");
   return data;
-}
-
-void flatten(const json& node, std::vector<float>& values, std::vector<int64_t>& shape,
-             size_t depth) {
-  if (!node.is_array()) {
-    values.push_back(node.get<float>());
-    return;
-  }
-  if (shape.size() == depth) shape.push_back(static_cast<int64_t>(node.size()));
-  for (const auto& child : node) flatten(child, values, shape, depth + 1);
-}
-
-/// A float32 tensor from nested JSON lists.
-torch::Tensor from_json(const json& node) {
-  std::vector<float> values;
-  std::vector<int64_t> shape;
-  flatten(node, values, shape, 0);
-  return torch::tensor(values).reshape(shape);
-}
-
-/// A float32 tensor from literal values.
-torch::Tensor values(std::vector<float> list) { return torch::tensor(list); }
-
-/// Exact shape, values within kTolerance; reports the worst element on failure.
-void check_close(const torch::Tensor& actual, const torch::Tensor& expected) {
-  REQUIRE(actual.sizes() == expected.sizes());
-  const auto diff = (actual.to(torch::kFloat) - expected).abs();
-  const auto worst = diff.flatten().argmax().item<int64_t>();
-  INFO("worst element " << worst << ": got " << actual.flatten()[worst].item<float>()
-                        << ", expected " << expected.flatten()[worst].item<float>());
-  CHECK(diff.max().item<double>() <= kTolerance);
 }
 
 struct Result {
@@ -117,53 +84,53 @@ TEST_CASE("quantize_unit rounds half to even (spec 7.5)", "[dorefa]") {
 }
 
 TEST_CASE("weights k>=2 match the authors' code, gradient through the max", "[dorefa][golden]") {
-  const auto w = from_json(weight_inputs().at("w"));
-  const auto g = from_json(weight_inputs().at("g_w"));
+  const auto w = tensor_from_json(weight_inputs().at("w"));
+  const auto g = tensor_from_json(weight_inputs().at("g_w"));
   for (int k : {2, 3, 4, 8}) {
     DYNAMIC_SECTION("k=" << k) {
       const auto& expected = golden().at("weight").at("k" + std::to_string(k));
       auto got = run(w, g, [k](const torch::Tensor& t) { return quantize_weight(t, k); });
-      check_close(got.out, from_json(expected.at("out_authors")));
-      check_close(got.grad, from_json(expected.at("grad_authors")));
+      check_close(got.out, tensor_from_json(expected.at("out_authors")));
+      check_close(got.grad, tensor_from_json(expected.at("grad_authors")));
     }
   }
 }
 
 TEST_CASE("weights with detach_max match grad_max_detached", "[dorefa][golden]") {
-  const auto w = from_json(weight_inputs().at("w"));
-  const auto g = from_json(weight_inputs().at("g_w"));
+  const auto w = tensor_from_json(weight_inputs().at("w"));
+  const auto g = tensor_from_json(weight_inputs().at("g_w"));
   for (int k : kBits) {
     DYNAMIC_SECTION("k=" << k) {
       const auto& expected = golden().at("weight").at("k" + std::to_string(k));
       const auto options = WeightOptions().detach_max(true).k1_weights(K1Weights::authors);
       auto got = run(w, g, [&](const torch::Tensor& t) { return quantize_weight(t, k, options); });
-      check_close(got.out, from_json(expected.at("out_authors")));
-      check_close(got.grad, from_json(expected.at("grad_max_detached")));
+      check_close(got.out, tensor_from_json(expected.at("out_authors")));
+      check_close(got.grad, tensor_from_json(expected.at("grad_max_detached")));
       // Only the argmax element may differ, and here it does.
-      const auto through_max = from_json(expected.at("grad_authors"));
+      const auto through_max = tensor_from_json(expected.at("grad_authors"));
       CHECK((got.grad - through_max).abs().gt(kTolerance).sum().item<int64_t>() == 1);
     }
   }
 }
 
 TEST_CASE("weights k=1, authors' form: the generic formula, unscaled +-1", "[dorefa][golden]") {
-  const auto w = from_json(weight_inputs().at("w"));
-  const auto g = from_json(weight_inputs().at("g_w"));
+  const auto w = tensor_from_json(weight_inputs().at("w"));
+  const auto g = tensor_from_json(weight_inputs().at("g_w"));
   const auto& expected = golden().at("weight").at("k1");
   const auto options = WeightOptions().k1_weights(K1Weights::authors);
   auto got = run(w, g, [&](const torch::Tensor& t) { return quantize_weight(t, 1, options); });
-  check_close(got.out, from_json(expected.at("out_authors")));
-  check_close(got.grad, from_json(expected.at("grad_authors")));
+  check_close(got.out, tensor_from_json(expected.at("out_authors")));
+  check_close(got.grad, tensor_from_json(expected.at("grad_authors")));
   CHECK(got.out.abs().eq(1).all().item<bool>());
 }
 
 TEST_CASE("weights k=1, default: sign(w) * mean|w|, identity gradient", "[dorefa][golden]") {
-  const auto w = from_json(weight_inputs().at("w"));
-  const auto g = from_json(weight_inputs().at("g_w"));
+  const auto w = tensor_from_json(weight_inputs().at("w"));
+  const auto g = tensor_from_json(weight_inputs().at("g_w"));
   const auto& expected = golden().at("weight").at("k1_special");
   auto got = run(w, g, [](const torch::Tensor& t) { return quantize_weight(t, 1); });
-  check_close(got.out, from_json(expected.at("out_bwn_tensorpack")));
-  check_close(got.grad, from_json(expected.at("grad_bwn_tensorpack")));
+  check_close(got.out, tensor_from_json(expected.at("out_bwn_tensorpack")));
+  check_close(got.grad, tensor_from_json(expected.at("grad_bwn_tensorpack")));
   // The corrected golden gradient is the upstream gradient itself (spec 1.2).
   check_close(got.grad, g);
   CHECK(got.out.abs().max().item<double>() ==
@@ -171,13 +138,13 @@ TEST_CASE("weights k=1, default: sign(w) * mean|w|, identity gradient", "[dorefa
 }
 
 TEST_CASE("weights k=1, option \"scaled\" gradient: E * dL/dw_q", "[dorefa]") {
-  const auto w = from_json(weight_inputs().at("w"));
-  const auto g = from_json(weight_inputs().at("g_w"));
+  const auto w = tensor_from_json(weight_inputs().at("w"));
+  const auto g = tensor_from_json(weight_inputs().at("g_w"));
   const auto& expected = golden().at("weight").at("k1_special");
   auto got = run(w, g, [](const torch::Tensor& t) {
     return quantize_weight(t, 1, WeightOptions().k1_gradient(K1Gradient::scaled));
   });
-  check_close(got.out, from_json(expected.at("out_bwn_tensorpack")));
+  check_close(got.out, tensor_from_json(expected.at("out_bwn_tensorpack")));
   check_close(got.grad, g * expected.at("E_mean_abs_w").get<double>());
 }
 
@@ -205,13 +172,13 @@ TEST_CASE("weights k=2 on the spec's vector (spec 7.5)", "[dorefa]") {
 }
 
 TEST_CASE("k=32 is identity for weights and ReLU for activations", "[dorefa]") {
-  const auto w = from_json(weight_inputs().at("w"));
-  const auto g = from_json(weight_inputs().at("g_w"));
+  const auto w = tensor_from_json(weight_inputs().at("w"));
+  const auto g = tensor_from_json(weight_inputs().at("g_w"));
   auto got = run(w, g, [](const torch::Tensor& t) { return quantize_weight(t, 32); });
   check_close(got.out, w);
   check_close(got.grad, g);
   CHECK(quantize_unit(w, 32).equal(w));
-  const auto x = from_json(weight_inputs().at("x"));
+  const auto x = tensor_from_json(weight_inputs().at("x"));
   check_close(quantize_activation(x, 32), torch::relu(x));
 }
 
@@ -223,28 +190,28 @@ TEST_CASE("bit-widths outside 1..32 are refused", "[dorefa]") {
 }
 
 TEST_CASE("activations match the authors' code", "[dorefa][golden]") {
-  const auto x = from_json(weight_inputs().at("x"));
-  const auto g = from_json(weight_inputs().at("g_x"));
+  const auto x = tensor_from_json(weight_inputs().at("x"));
+  const auto g = tensor_from_json(weight_inputs().at("g_x"));
   for (int k : kBits) {
     DYNAMIC_SECTION("k=" << k) {
       const auto& expected = golden().at("activation").at("k" + std::to_string(k));
       auto got = run(x, g, [k](const torch::Tensor& t) { return quantize_activation(t, k); });
-      check_close(got.out, from_json(expected.at("out_authors")));
-      check_close(got.grad, from_json(expected.at("grad_authors")));
+      check_close(got.out, tensor_from_json(expected.at("out_authors")));
+      check_close(got.grad, tensor_from_json(expected.at("grad_authors")));
     }
   }
 }
 
 TEST_CASE("activations at the edges: gradient 1 on the closed interval [0,1]", "[dorefa][golden]") {
   const auto& edge = golden().at("activation_edge");
-  const auto x = from_json(edge.at("x"));
+  const auto x = tensor_from_json(edge.at("x"));
   for (int k : {1, 2, 3}) {
     DYNAMIC_SECTION("k=" << k) {
       const auto& expected = edge.at("k" + std::to_string(k));
       auto got = run(x, torch::ones_like(x),
                      [k](const torch::Tensor& t) { return quantize_activation(t, k); });
-      check_close(got.out, from_json(expected.at("out")));
-      check_close(got.grad, from_json(expected.at("grad_with_g_ones")));
+      check_close(got.out, tensor_from_json(expected.at("out")));
+      check_close(got.grad, tensor_from_json(expected.at("grad_with_g_ones")));
     }
   }
   auto bounds = run(values({0.f, 1.f, -1e-7f, 1.0000001f}), torch::ones({4}),
@@ -264,17 +231,18 @@ TEST_CASE("the plugin registers \"dorefa\" with a summary", "[dorefa][plugin]") 
 
 TEST_CASE("modules from the factory quantize, and follow set_bits and full precision",
           "[dorefa][plugin]") {
-  const auto w = from_json(weight_inputs().at("w"));
-  const auto x = from_json(weight_inputs().at("x"));
+  const auto w = tensor_from_json(weight_inputs().at("w"));
+  const auto x = tensor_from_json(weight_inputs().at("x"));
   const auto quantizer = make_quantizer(json::object());
   lowbit::LayerContext layer{"layer1.0.conv1", "layer1.0", 3, 4, 1, ""};
 
   auto weights = quantizer->weight_quantizer(layer, 2);
   CHECK(weights->context().name == "layer1.0.conv1");
-  check_close(weights->forward(w), from_json(golden().at("weight").at("k2").at("out_authors")));
+  check_close(weights->forward(w),
+              tensor_from_json(golden().at("weight").at("k2").at("out_authors")));
   weights->set_bits(1);
   check_close(weights->forward(w),
-              from_json(golden().at("weight").at("k1_special").at("out_bwn_tensorpack")));
+              tensor_from_json(golden().at("weight").at("k1_special").at("out_bwn_tensorpack")));
   weights->set_full_precision(true);
   CHECK(weights->forward(w).equal(w));
   weights->set_full_precision(false);
@@ -284,33 +252,33 @@ TEST_CASE("modules from the factory quantize, and follow set_bits and full preci
 
   auto activations = quantizer->activation_quantizer(layer, 4);
   check_close(activations->forward(x),
-              from_json(golden().at("activation").at("k4").at("out_authors")));
+              tensor_from_json(golden().at("activation").at("k4").at("out_authors")));
   activations->set_full_precision(true);
   CHECK(activations->forward(x).equal(torch::relu(x)));
   CHECK(activations->bits() == 4);
   activations->set_full_precision(false);
   activations->set_bits(8);
   check_close(activations->forward(x),
-              from_json(golden().at("activation").at("k8").at("out_authors")));
+              tensor_from_json(golden().at("activation").at("k8").at("out_authors")));
   activations->set_bits(32);
   CHECK(activations->forward(x).equal(torch::relu(x)));
 }
 
 TEST_CASE("factory options select the k=1 form and the max gradient", "[dorefa][plugin]") {
-  const auto w = from_json(weight_inputs().at("w"));
-  const auto g = from_json(weight_inputs().at("g_w"));
+  const auto w = tensor_from_json(weight_inputs().at("w"));
+  const auto g = tensor_from_json(weight_inputs().at("g_w"));
   lowbit::LayerContext layer{"conv", "", 3, 4, 1, ""};
   const auto& k1 = golden().at("weight").at("k1");
 
   auto authors = make_quantizer({{"k1_weights", "authors"}})->weight_quantizer(layer, 1);
   auto got = run(w, g, [&](const torch::Tensor& t) { return authors->forward(t); });
-  check_close(got.out, from_json(k1.at("out_authors")));
-  check_close(got.grad, from_json(k1.at("grad_authors")));
+  check_close(got.out, tensor_from_json(k1.at("out_authors")));
+  check_close(got.grad, tensor_from_json(k1.at("grad_authors")));
 
   auto detached =
       make_quantizer({{"k1_weights", "scaled"}, {"detach_max", true}})->weight_quantizer(layer, 3);
   got = run(w, g, [&](const torch::Tensor& t) { return detached->forward(t); });
-  check_close(got.grad, from_json(golden().at("weight").at("k3").at("grad_max_detached")));
+  check_close(got.grad, tensor_from_json(golden().at("weight").at("k3").at("grad_max_detached")));
 }
 
 TEST_CASE("a held (full-precision) activation is ReLU, or clip(x, 0, 1) as an option",

@@ -7,6 +7,7 @@
 #include <lowbit/sdk/abi.h>
 #include <lowbit/sdk/error.h>
 #include <lowbit/sdk/registry.h>
+#include <lowbit/sdk/testing/plugin_test.h>
 
 #include <boost/filesystem.hpp>
 #include <catch2/catch.hpp>
@@ -17,44 +18,17 @@
 #include <string>
 #include <vector>
 
-extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
-
 namespace {
 
+using lowbit::testing::check_close;
+using lowbit::testing::tensor_from_json;
 using nlohmann::json;
 using namespace lowbit::kd;
 
 const json& golden() {
-  static const json data = [] {
-    std::ifstream in(std::string(LOWBIT_TEST_DATA_DIR) + "/golden_dorefa_kd.json");
-    if (!in) throw std::runtime_error("cannot open golden_dorefa_kd.json");
-    return json::parse(in);
-  }();
+  static const json data =
+      lowbit::testing::read_json_file(std::string(LOWBIT_TEST_DATA_DIR) + "/golden_dorefa_kd.json");
   return data;
-}
-
-void flatten(const json& node, std::vector<float>& values, std::vector<int64_t>& shape,
-             size_t depth) {
-  if (!node.is_array()) {
-    values.push_back(node.get<float>());
-    return;
-  }
-  if (shape.size() == depth) shape.push_back(static_cast<int64_t>(node.size()));
-  for (const auto& item : node) flatten(item, values, shape, depth + 1);
-}
-
-torch::Tensor from_json(const json& node) {
-  std::vector<float> values;
-  std::vector<int64_t> shape;
-  flatten(node, values, shape, 0);
-  return torch::tensor(values).view(shape);
-}
-
-void check_close(const torch::Tensor& got, const torch::Tensor& expected, double tolerance = 1e-5) {
-  REQUIRE(got.sizes() == expected.sizes());
-  const double error = (got - expected).abs().max().item<double>();
-  INFO("max abs error " << error);
-  CHECK(error <= tolerance);
 }
 
 double value(const torch::Tensor& t) { return t.item<double>(); }
@@ -172,8 +146,8 @@ TEST_CASE("kd registers with the label KD", "[kd]") {
 
 TEST_CASE("KD posterior loss matches the golden KL values and gradients", "[kd][golden]") {
   const auto& kl = golden().at("kl");
-  const auto student = from_json(kl.at("student_logits"));
-  const auto teacher = from_json(kl.at("teacher_logits"));
+  const auto student = tensor_from_json(kl.at("student_logits"));
+  const auto teacher = tensor_from_json(kl.at("teacher_logits"));
   for (int t : {1, 2}) {
     DYNAMIC_SECTION("T=" << t) {
       const auto& expected = kl.at("T" + std::to_string(t));
@@ -181,14 +155,14 @@ TEST_CASE("KD posterior loss matches the golden KL values and gradients", "[kd][
       auto loss = posterior_loss(s, teacher, t);
       CHECK(value(loss) == Approx(expected.at("kl_for_student").get<double>()).epsilon(1e-6));
       loss.backward();
-      check_close(s.grad(), from_json(expected.at("grad_student_logits")));
+      check_close(s.grad(), tensor_from_json(expected.at("grad_student_logits")));
 
       auto te = teacher.clone().requires_grad_(true);
       auto teacher_loss = posterior_loss(te, student, t);
       CHECK(value(teacher_loss) ==
             Approx(expected.at("kl_for_teacher").get<double>()).epsilon(1e-6));
       teacher_loss.backward();
-      check_close(te.grad(), from_json(expected.at("grad_teacher_logits")));
+      check_close(te.grad(), tensor_from_json(expected.at("grad_teacher_logits")));
     }
   }
 }
@@ -199,8 +173,8 @@ TEST_CASE("KD combined losses match the golden weighted sums", "[kd][golden]") {
   // same, so it is checked with the golden file's weights.
   namespace F = torch::nn::functional;
   const auto& kl = golden().at("kl");
-  const auto student = from_json(kl.at("student_logits"));
-  const auto teacher = from_json(kl.at("teacher_logits"));
+  const auto student = tensor_from_json(kl.at("student_logits"));
+  const auto teacher = tensor_from_json(kl.at("teacher_logits"));
   const auto labels = torch::tensor(kl.at("labels").get<std::vector<int64_t>>());
   const double ce_student = value(F::cross_entropy(student, labels));
   const double ce_teacher = value(F::cross_entropy(teacher, labels));
@@ -214,14 +188,14 @@ TEST_CASE("KD combined losses match the golden weighted sums", "[kd][golden]") {
 
 TEST_CASE("KD attention maps and loss match the golden vectors", "[kd][golden]") {
   const auto& at = golden().at("attention");
-  auto fs = from_json(at.at("feat_student")).requires_grad_(true);
-  auto ft = from_json(at.at("feat_teacher"));
-  check_close(attention_map(fs).detach(), from_json(at.at("at_map_student")));
-  check_close(attention_map(ft), from_json(at.at("at_map_teacher")));
+  auto fs = tensor_from_json(at.at("feat_student")).requires_grad_(true);
+  auto ft = tensor_from_json(at.at("feat_teacher"));
+  check_close(attention_map(fs).detach(), tensor_from_json(at.at("at_map_student")));
+  check_close(attention_map(ft), tensor_from_json(at.at("at_map_teacher")));
   auto loss = attention_loss(attention_map(fs), attention_map(ft));
   CHECK(value(loss) == Approx(at.at("at_loss_zagoruyko").get<double>()).epsilon(1e-5));
   loss.backward();
-  check_close(fs.grad(), from_json(at.at("grad_feat_student_zagoruyko")));
+  check_close(fs.grad(), tensor_from_json(at.at("grad_feat_student_zagoruyko")));
 }
 
 TEST_CASE(

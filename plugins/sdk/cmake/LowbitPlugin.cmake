@@ -12,8 +12,9 @@
 #   components as the harness does after loading (lowbit/sdk/testing/plugin_test.h).
 #   LOWBIT_TEST_THREADS=<n> in the environment sets LibTorch's intra-op threads.
 
-# Captured here: inside a function CMAKE_CURRENT_LIST_DIR is the caller's.
-set(LOWBIT_SDK_CMAKE_DIR ${CMAKE_CURRENT_LIST_DIR})
+# Captured here: inside a function CMAKE_CURRENT_LIST_DIR is the caller's. Cached, so folders
+# beside the one that included this file see it too.
+set(LOWBIT_SDK_CMAKE_DIR ${CMAKE_CURRENT_LIST_DIR} CACHE INTERNAL "lowbit's CMake helpers")
 
 function(lowbit_sdk_target out)
   if(TARGET lowbit::sdk)
@@ -54,6 +55,9 @@ function(lowbit_add_plugin_test name)
     find_package(Catch2 2 REQUIRED)
     add_library(lowbit_catch_main STATIC ${LOWBIT_SDK_CMAKE_DIR}/lowbit_catch_main.cpp)
     target_link_libraries(lowbit_catch_main PUBLIC Catch2::Catch2 ${TORCH_LIBRARIES})
+    if(COMMAND lowbit_use_precompiled_torch)
+      lowbit_use_precompiled_torch(lowbit_catch_main)
+    endif()
   endif()
   include(Catch)
   add_executable(${name}_tests ${ARG_SOURCES})

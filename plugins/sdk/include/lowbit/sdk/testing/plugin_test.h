@@ -13,7 +13,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <fstream>
+#include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -23,6 +26,31 @@ namespace lowbit::testing {
 
 /// The spec's vectors are given to 1e-5.
 constexpr double kTolerance = 1e-5;
+
+/// A JSON file of test data (e.g. a spec's golden values); throws naming the file when it cannot be
+/// read.
+inline nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  return nlohmann::json::parse(in);
+}
+
+/// A float32 tensor from nested JSON lists of numbers, in their shape.
+inline torch::Tensor tensor_from_json(const nlohmann::json& node) {
+  std::vector<float> values;
+  std::vector<int64_t> shape;
+  std::function<void(const nlohmann::json&, size_t)> flatten = [&](const nlohmann::json& item,
+                                                                   size_t depth) {
+    if (!item.is_array()) {
+      values.push_back(item.get<float>());
+      return;
+    }
+    if (shape.size() == depth) shape.push_back(static_cast<int64_t>(item.size()));
+    for (const auto& child : item) flatten(child, depth + 1);
+  };
+  flatten(node, 0);
+  return torch::tensor(values).reshape(shape);
+}
 
 /// A float32 tensor from literal values.
 inline torch::Tensor values(std::vector<float> list) { return torch::tensor(list); }
