@@ -13,7 +13,7 @@ using lowbit::testing::values;
 
 namespace {
 
-lowbit::LayerContext layer() { return lowbit::LayerContext{"conv", "block", 1, 1, 3}; }
+lowbit::LayerContext layer() { return lowbit::LayerContext{"conv", "block", 1, 1, 3, ""}; }
 
 }  // namespace
 
