@@ -297,7 +297,7 @@ nlohmann::json component_json(const ComponentChoice& choice) {
 }
 
 bool is_full_precision(std::pair<int, int> precision) {
-  return precision.first >= kFullPrecisionBits && precision.second >= kFullPrecisionBits;
+  return Precision{precision.first, precision.second}.is_full_precision();
 }
 
 /// A checkpoint named in the file is found relative to the experiment file's folder (so a file
