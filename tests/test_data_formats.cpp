@@ -92,6 +92,18 @@ TEST_CASE("CIFAR-10 binary batches are read back", "[data][cifar]") {
   // Normalised per channel by the training set's statistics.
   auto mean = splits.train.images.mean({0, 2, 3});
   CHECK(mean.abs().max().item<float>() < 1e-4);
+
+  // pad: every channel's border is that channel's normalised black, which is its smallest value
+  // (each channel of the fixture holds raw 0s); the centres are the unpadded images.
+  CHECK(splits.black.equal(splits.train.images.amin({0, 2, 3})));
+  options.pad = 2;
+  auto padded = lowbit::load_dataset(options);
+  CHECK(padded.image_size == 36);
+  REQUIRE(padded.train.images.sizes().vec() == std::vector<int64_t>{15, 3, 36, 36});
+  auto expected = splits.black.view({1, 3, 1, 1}).expand({15, 3, 36, 36}).clone();
+  expected.narrow(2, 2, 32).narrow(3, 2, 32).copy_(splits.train.images);
+  CHECK(padded.train.images.equal(expected));
+  CHECK(padded.test.images.sizes().vec() == std::vector<int64_t>{4, 3, 36, 36});
 }
 
 TEST_CASE("CIFAR-100 keeps fine or coarse labels", "[data][cifar]") {
@@ -277,6 +289,22 @@ TEST_CASE("experiment files choose CIFAR and image folders with validated option
   CHECK_THROWS_WITH(parse({{"name", "imagefolder"}, {"root", "r"}, {"mean", {0.5, 0.5}}}),
                     Contains("/data/mean") && Contains("3 numbers"));
   CHECK_THROWS_WITH(parse({{"name", "imagenet"}}), Contains("imagefolder"));
+
+  // Padding is part of what a run is when on; off, it is left out, so older runs keep their hash.
+  auto plain = parse({{"name", "fashion-mnist"}});
+  auto padded = parse({{"name", "fashion-mnist"}, {"pad", 2}});
+  CHECK(plain.data.pad == 0);
+  CHECK(padded.data.pad == 2);
+  CHECK(plain.runs.front().record.config["data"].count("pad") == 0);
+  CHECK(padded.runs.front().record.config["data"]["pad"] == 2);
+  CHECK(padded.runs.front().record.hash != plain.runs.front().record.hash);
+  CHECK(parse({{"name", "synthetic"}, {"pad", 64}}).data.pad == 64);
+  CHECK_THROWS_WITH(parse({{"name", "synthetic"}, {"pad", 65}}),
+                    Contains("/data/pad") && Contains("64"));
+  CHECK_THROWS_WITH(parse({{"name", "synthetic"}, {"pad", -1}}), Contains("/data/pad"));
+  CHECK_THROWS_WITH(parse({{"name", "synthetic"}, {"pad", "2"}}), Contains("/data/pad"));
+  CHECK_THROWS_WITH(parse({{"name", "imagefolder"}, {"root", "r"}, {"pad", 2}}),
+                    Contains("/data/pad") && Contains("imagefolder"));
 }
 
 TEST_CASE("a sweep trains on a streamed image folder", "[data][imagefolder][e2e]") {

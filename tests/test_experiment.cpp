@@ -189,3 +189,134 @@ TEST_CASE("every shipped experiment file is valid", "[experiment]") {
     CHECK_FALSE(experiment.runs.empty());
   }
 }
+
+TEST_CASE("a profile is a merge patch over the file, chosen by name", "[experiment][profiles]") {
+  auto spec = lowbit::testing::tiny_experiment("scaled");
+  spec["profiles"] = {{"paper", {{"trials", 3}, {"training", {{"epochs", 30}}}}},
+                      {"cpu", {{"description", "small"}, {"data", {{"test", 24}}}}}};
+  const auto paper = lowbit::select_profile(spec, "exp.json", "paper");
+  CHECK(paper["name"] == "scaled-paper");
+  CHECK_FALSE(paper.contains("profiles"));
+  CHECK(paper["trials"] == 3);
+  // Objects merge key by key: the rest of "training" stays.
+  CHECK(paper["training"]["epochs"] == 30);
+  CHECK(paper["training"]["batch_size"] == 32);
+  const auto cpu = lowbit::select_profile(spec, "exp.json", "cpu");
+  CHECK(cpu["data"]["test"] == 24);
+  CHECK(cpu["data"]["train"] == 96);
+  CHECK(cpu["trials"] == 2);
+  CHECK(lowbit::profile_names(spec) == std::vector<std::string>{"cpu", "paper"});
+
+  // The two scales are two experiments whose runs differ where the scales do.
+  const auto small = lowbit::parse_experiment(cpu, "exp.json", registry());
+  const auto large = lowbit::parse_experiment(paper, "exp.json", registry());
+  CHECK(small.name == "scaled-cpu");
+  CHECK(small.runs[0].record.hash != large.runs[0].record.hash);
+  // Without profiles the file is as it was.
+  auto plain = lowbit::testing::tiny_experiment();
+  CHECK(lowbit::select_profile(plain, "exp.json", "") == plain);
+}
+
+TEST_CASE("a missing, unknown or malformed profile names the file and the profiles there",
+          "[experiment][profiles]") {
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["profiles"] = {{"paper", nlohmann::json::object()}, {"cpu", nlohmann::json::object()}};
+  auto error_for = [](const nlohmann::json& file, const std::string& profile) {
+    try {
+      lowbit::select_profile(file, "exp.json", profile);
+    } catch (const ConfigError& e) {
+      return e;
+    }
+    FAIL("should have been rejected: " << file.dump() << " with profile " << profile);
+    throw std::logic_error("unreachable");
+  };
+  auto none = error_for(spec, "");
+  CHECK(none.pointer() == "/profiles");
+  CHECK_THAT(none.problem(), Contains("--profile"));
+  CHECK(none.allowed() == "cpu, paper");
+  auto unknown = error_for(spec, "gpu");
+  CHECK_THAT(unknown.problem(), Contains("no profile \"gpu\""));
+  CHECK(unknown.allowed() == "cpu, paper");
+  CHECK_THAT(error_for(lowbit::testing::tiny_experiment(), "cpu").problem(),
+             Contains("has no \"profiles\""));
+
+  auto renaming = spec;
+  renaming["profiles"]["cpu"] = {{"name", "other"}};
+  CHECK(error_for(renaming, "cpu").pointer() == "/profiles/cpu/name");
+  auto not_object = spec;
+  not_object["profiles"]["cpu"] = 3;
+  CHECK(error_for(not_object, "cpu").pointer() == "/profiles/cpu");
+  auto bad_name = spec;
+  bad_name["profiles"]["a b"] = nlohmann::json::object();
+  CHECK_THAT(error_for(bad_name, "cpu").problem(), Contains("bad profile name"));
+
+  // A bad value inside a profile is reported against the file with that profile.
+  lowbit::testing::TemporaryFolder folder;
+  auto bad_value = spec;
+  bad_value["profiles"]["cpu"] = {{"trials", 0}};
+  std::ofstream(folder.file("scaled.json")) << bad_value.dump();
+  CHECK_THROWS_WITH(lowbit::load_experiment(folder.file("scaled.json"), registry(), "cpu"),
+                    Contains("scaled.json (profile cpu)") && Contains("/trials"));
+  const auto loaded = lowbit::load_experiment(folder.file("scaled.json"), registry(), "paper");
+  CHECK(loaded.profile == "paper");
+  CHECK(loaded.file == folder.file("scaled.json"));
+  CHECK_FALSE(loaded.spec.contains("profiles"));
+}
+
+TEST_CASE("a starred precision quantizes the first and last layers beside the plain row",
+          "[experiment]") {
+  auto spec = lowbit::testing::tiny_experiment();
+  spec["precisions"] = {"32W32A", "2W2A", "2W2A*"};
+  const auto experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  REQUIRE(experiment.runs.size() == 3);
+  CHECK_FALSE(experiment.runs[1].precision.quantize_all);
+  CHECK(experiment.runs[2].precision.quantize_all);
+  CHECK(experiment.runs[2].record.method == "dorefa*");
+  CHECK(experiment.runs[1].record.hash != experiment.runs[2].record.hash);
+  // Both start from the one 32W32A run.
+  CHECK(experiment.runs[2].full_precision_source == 0);
+
+  spec["precisions"] = {"32W32A*"};
+  CHECK_THAT(error_of(spec).problem(), Contains("quantizes nothing"));
+  spec["precisions"] = {"2W2A", "2W2A"};
+  CHECK(error_of(spec).pointer() == "/precisions/1");
+}
+
+TEST_CASE("a model or quantizer may carry precisions of its own", "[experiment]") {
+  auto spec = lowbit::testing::tiny_experiment();
+  // A deeper KD teacher is trained at 32W32A only; the student has every row.
+  spec["models"] = {"resnet20", {{"name", "resnet32"}, {"precisions", {"32W32A"}}}};
+  spec["quantizers"] = {"dorefa"};
+  auto experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  REQUIRE(experiment.runs.size() == 3);
+  CHECK(experiment.runs[2].model == "resnet32");
+  CHECK(experiment.runs[2].record.weight_bits == 32);
+  for (const auto& run : experiment.runs) {
+    CHECK_FALSE((run.model == "resnet32" && run.record.weight_bits == 2));
+  }
+  // Quantizers with their own rows, beside the experiment's (32W32A) for the others; a model
+  // and a quantizer that both have rows meet where their rows agree.
+  spec["models"] = {"resnet20"};
+  spec["precisions"] = {"32W32A"};
+  spec["quantizers"] = {{{"name", "dorefa"}, {"precisions", {"32W32A", "2W2A"}}},
+                        {{"name", "lqnet"}, {"precisions", {"32W32A", "3W3A"}}}};
+  experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  REQUIRE(experiment.runs.size() == 4);
+  CHECK(experiment.runs[1].record.quantizer == "lqnet");
+  CHECK(experiment.runs[1].record.weight_bits == 32);
+  CHECK(experiment.runs[2].record.quantizer == "dorefa");
+  CHECK(experiment.runs[2].record.weight_bits == 2);
+  CHECK(experiment.runs[3].record.quantizer == "lqnet");
+  CHECK(experiment.runs[3].record.weight_bits == 3);
+  // Each quantized run starts from its own quantizer's 32W32A run.
+  CHECK(experiment.runs[2].full_precision_source == 0);
+  CHECK(experiment.runs[3].full_precision_source == 1);
+  spec["models"] = {{{"name", "resnet20"}, {"precisions", {"32W32A", "3W3A"}}}};
+  experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  REQUIRE(experiment.runs.size() == 3);
+  CHECK(experiment.runs[2].record.quantizer == "lqnet");
+  CHECK(experiment.runs[2].record.weight_bits == 3);
+
+  spec["models"] = {{{"name", "resnet20"}, {"precisions", {"9W9A9"}}}};
+  CHECK(error_of(spec).pointer() == "/models/0/precisions/0");
+}

@@ -105,6 +105,38 @@ TEST_CASE("Fashion-MNIST from a fake root with tiny files", "[data][fashion-mnis
   }
 }
 
+TEST_CASE("pad surrounds Fashion-MNIST images with the normalised black", "[data][fashion-mnist]") {
+  lowbit::testing::TemporaryFolder dir;
+  write_split(dir, "train", {0, 255, 0, 255}, {9, 0, 3, 3});
+  write_split(dir, "t10k", {255, 128}, {1, 2});
+  lowbit::DataOptions options;
+  options.root = dir.path();
+  options.limit = 3;
+  const lowbit::DataSplits plain = lowbit::load_dataset(options);
+  options.pad = 2;
+  const lowbit::DataSplits padded = lowbit::load_dataset(options);
+
+  CHECK(padded.image_size == 32);
+  REQUIRE(padded.train.images.sizes().vec() == std::vector<int64_t>{3, 1, 32, 32});
+  REQUIRE(padded.test.images.sizes().vec() == std::vector<int64_t>{2, 1, 32, 32});
+  CHECK(padded.train.labels.equal(plain.train.labels));
+  // Training image 0 is all black: its pixels are the value a black pixel has once normalised.
+  const float black = plain.train.images[0][0][0][0].item<float>();
+  CHECK(black == Approx(-1.0).margin(0.01));  // mean 0.5 over std just over 0.5
+  CHECK(padded.black.item<float>() == black);
+  // Borders black, bit for bit; centres the unpadded images, bit for bit (the statistics are the
+  // unpadded images', so padding changes no pixel).
+  for (const auto& [unpadded, images] : {std::pair{plain.train.images, padded.train.images},
+                                         std::pair{plain.test.images, padded.test.images}}) {
+    auto expected = torch::full({unpadded.size(0), 1, 32, 32}, black);
+    expected.narrow(2, 2, 28).narrow(3, 2, 28).copy_(unpadded);
+    CHECK(images.equal(expected));
+  }
+  CHECK(padded.test.images[1][0][0][31].item<float>() == black);
+  CHECK(padded.test.images[1][0][16][16].item<float>() ==
+        plain.test.images[1][0][14][14].item<float>());
+}
+
 TEST_CASE("Fashion-MNIST errors name the file at fault", "[data][fashion-mnist]") {
   lowbit::testing::TemporaryFolder dir;
   using Catch::Matchers::Contains;
@@ -152,4 +184,14 @@ TEST_CASE("load_dataset rejects unknown names and negative limits", "[data]") {
   options.name = "synthetic";
   options.limit = -1;
   REQUIRE_THROWS_WITH(lowbit::load_dataset(options), Contains("limit"));
+  options.limit = 0;
+  for (int64_t pad : {-1, 65}) {
+    options.pad = pad;
+    REQUIRE_THROWS_WITH(lowbit::load_dataset(options), Contains("pad") && Contains("0..64"));
+  }
+  // Streamed images are cropped as they are decoded: refused before anything is read.
+  options.name = "imagefolder";
+  options.root = "/nonexistent";
+  options.pad = 2;
+  REQUIRE_THROWS_WITH(lowbit::load_dataset(options), Contains("pad") && Contains("imagefolder"));
 }

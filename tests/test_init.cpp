@@ -99,10 +99,12 @@ TEST_CASE("init defaults to full_precision with a 32W32A row, and enters the run
     CHECK(run.full_precision_source == 0);
     CHECK(run.record.config.at("init").at("full_precision") == experiment.runs[0].record.hash);
   }
-  // The 32W32A row is the pretrained model: no strategy trains it.
-  REQUIRE(experiment.skipped.size() == 1);
-  CHECK(experiment.skipped[0].method == "dorefa+KD");
-  CHECK_THAT(experiment.skipped[0].reason, Contains("full-precision model"));
+  // The 32W32A row is the pretrained model: no strategy trains it, and that is no point of the
+  // matrix to list as skipped.
+  for (const auto& run : experiment.runs) {
+    CHECK_FALSE((run.record.weight_bits == 32 && !run.strategies.empty()));
+  }
+  CHECK(experiment.skipped.empty());
 
   // From scratch, a run's identity is what it was before "init" existed.
   auto scratch = spec;
@@ -368,16 +370,6 @@ TEST_CASE("a quantized trial starts from the 32W32A trial with its index, traine
     CHECK(summary.trials_run == 2);  // then trains it itself, and its own trial
     CHECK(other.trial_finished(source_id, 0));
   }
-  SECTION("a finished 32W32A trial without its weights fails the trial, naming the file") {
-    SweepOnDisk sweep;
-    auto& [folder, db, store, runner] = sweep;
-    train_run(runner, experiment, 0);
-    boost::filesystem::remove(lowbit::trial_weights_path(db, source.record.hash, 0));
-    CHECK(train_run(runner, experiment, 1).trials_failed == 1);
-    const auto trial = only_trial(store, experiment, 1);
-    CHECK(trial.status == lowbit::TrialStatus::failed);
-    CHECK_THAT(trial.error, Contains("trial-0.pt") && Contains("no weights file"));
-  }
 }
 
 TEST_CASE("a deeper KD teacher starts from its own model's 32W32A trial", "[init]") {
@@ -420,4 +412,81 @@ TEST_CASE("a deeper KD teacher starts from its own model's 32W32A trial", "[init
   CHECK_THAT(only_trial(store, experiment, student).error, Contains("diverged"));
   const auto baseline = index_of("resnet20", "dorefa", 2);
   CHECK(train_run(runner, experiment, baseline).trials_failed == 0);
+}
+
+TEST_CASE("with reuse, a trial another experiment finished under the same run hash is recorded",
+          "[init][reuse]") {
+  auto spec = tiny_experiment("first_table");
+  spec["trials"] = 1;
+  spec["training"]["epochs"] = 1;
+  const auto first = parse(spec);
+  spec["name"] = "second_table";
+  spec["precisions"] = {"32W32A", "2W2A", "4W4A"};
+  const auto second = parse(spec);
+  REQUIRE(first.runs[0].record.hash == second.runs[0].record.hash);
+  REQUIRE(first.runs[1].record.hash == second.runs[1].record.hash);
+
+  SweepOnDisk sweep;
+  auto& [folder, db, store, runner] = sweep;
+  CHECK(runner.run(first, {}).trials_run == 2);
+
+  SECTION("with --reuse the shared runs are recorded, the new one trained") {
+    lowbit::SweepOptions options;
+    options.reuse_other_experiments = true;
+    const auto summary = runner.run(second, options);
+    CHECK(summary.trials_reused == 2);
+    CHECK(summary.trials_run == 1);
+    for (size_t r = 0; r < 2; ++r) {
+      const auto original = only_trial(store, first, r);
+      const auto reused = only_trial(store, second, r);
+      CHECK(reused.top1 == original.top1);
+      CHECK(reused.final_loss == original.final_loss);
+      CHECK(reused.wall_seconds == original.wall_seconds);
+      CHECK(reused.started_from == original.started_from);
+      REQUIRE(reused.epochs.size() == original.epochs.size());
+      CHECK(reused.epochs[0].test_top1 == original.epochs[0].test_top1);
+    }
+    // Once recorded, they are the second experiment's own: a second pass skips them.
+    CHECK(runner.run(second, options).trials_skipped == 3);
+  }
+  SECTION("without --reuse it trains them again") { CHECK(runner.run(second, {}).trials_run == 3); }
+  SECTION("a trial recorded with other plugin files is not reused") {
+    lowbit::testing::run_shell(
+        fmt::format("sqlite3 '{}' \"UPDATE trials SET plugin_hashes_json = '{{}}'\"", db));
+    lowbit::SweepOptions options;
+    options.reuse_other_experiments = true;
+    const auto summary = runner.run(second, options);
+    CHECK(summary.trials_reused == 0);
+    CHECK(summary.trials_run == 3);
+  }
+}
+
+TEST_CASE("a finished 32W32A trial whose weights are gone is trained again before its users",
+          "[init]") {
+  // A campaign's database is committed without its weight files; a clone continues it.
+  auto spec = tiny_experiment("committed_without_weights");
+  spec["trials"] = 1;
+  spec["training"]["epochs"] = 1;
+  const auto experiment = parse(spec);
+  REQUIRE(experiment.runs.size() == 2);
+  SweepOnDisk sweep;
+  auto& [folder, db, store, runner] = sweep;
+  CHECK(train_run(runner, experiment, 0).trials_run == 1);
+  const auto recorded = only_trial(store, experiment, 0);
+  const auto weights = lowbit::trial_weights_path(store.path(), experiment.runs[0].record.hash, 0);
+  REQUIRE(boost::filesystem::remove(weights));
+
+  std::ostringstream progress;
+  lowbit::SweepOptions options;
+  options.progress = &progress;
+  const auto summary = runner.run(experiment, options);
+  CHECK(summary.trials_failed == 0);
+  CHECK(boost::filesystem::exists(weights));
+  CHECK(only_trial(store, experiment, 1).status == lowbit::TrialStatus::finished);
+  const auto again = only_trial(store, experiment, 0);
+  // Same machine, same threads: the same trial to the last bit, and the sweep says so.
+  CHECK(again.top1 == recorded.top1);
+  CHECK(again.final_loss == recorded.final_loss);
+  CHECK_THAT(progress.str(), Contains("trained again, as " + weights + " was missing") &&
+                                 Contains("the same to the last bit"));
 }

@@ -196,3 +196,48 @@ TEST_CASE("AlexNet-BN runs forward and backward at each precision", "[models][zo
       },
       64, 3);
 }
+
+TEST_CASE("alexnet_bn_cifar_small is alexnet_bn_cifar at a quarter of the width", "[models][zoo]") {
+  // Convs (no bias) 1->24 5x5: 600; 24->64 5x5: 38,400; 64->96, 96->96, 96->64 3x3: 55,296 +
+  // 82,944 + 55,296; their BNs 2 * (24+64+96+96+64) = 688; FC 64*4*4 = 1024 -> 512 and
+  // 512 -> 512 with biases: 524,800 + 262,656; BN1d 2 * 2 * 512 = 2,048; FC 512 -> 10: 5,130.
+  CHECK(count("alexnet_bn_cifar_small", {1, 10, 32}) == 1027858);
+  // Two more input channels add 2 * 24 * 25 to conv1, 90 more classes 90 * 513 to fc8.
+  CHECK(count("alexnet_bn_cifar_small", {3, 100, 32}) == 1027858 + 2 * 600 + 90 * 513);
+
+  // The same layers are quantized as at full width, and the same three stay full precision.
+  auto policy = census("alexnet_bn_cifar_small", false, {1, 10, 32});
+  CHECK(policy.names == std::set<std::string>{"conv2", "conv3", "conv4", "conv5", "fc6", "fc7",
+                                              "act1", "act2", "act3", "act4", "act5", "act6"});
+  auto all = census("alexnet_bn_cifar_small", true, {1, 10, 32});
+  CHECK(all.names.size() == policy.names.size() + 3);
+  CHECK(all.names.count("conv1") == 1);
+  CHECK(all.names.count("fc8") == 1);
+  CHECK(all.names.count("act7") == 1);
+
+  lowbit::QuantizedLayerFactory full_precision(nullptr, {});
+  auto output = build("alexnet_bn_cifar_small", full_precision, {1, 10, 32})
+                    ->forward(torch::randn({2, 1, 32, 32}));
+  CHECK(output.logits.sizes() == torch::IntArrayRef({2, 10}));
+  REQUIRE(output.stage_features.size() == 3);
+  CHECK(output.stage_features[0].sizes() == torch::IntArrayRef({2, 24, 16, 16}));
+  CHECK(output.stage_features[1].sizes() == torch::IntArrayRef({2, 64, 8, 8}));
+  CHECK(output.stage_features[2].sizes() == torch::IntArrayRef({2, 64, 4, 4}));
+
+  check_forward_backward(
+      "alexnet_bn_cifar_small",
+      [](lowbit::LayerFactory& layers, lowbit::ModelSpec spec) {
+        return build("alexnet_bn_cifar_small", layers, spec);
+      },
+      32, 3);
+
+  // Widths are five positive numbers.
+  for (const auto& widths : std::vector<std::vector<int64_t>>{{24, 64}, {24, 64, 0, 96, 64}}) {
+    CHECK_THROWS_WITH(lowbit::models::AlexNetBNImpl(lowbit::models::AlexNetBNOptions()
+                                                        .input(lowbit::models::AlexNetInput::cifar)
+                                                        .widths(widths)
+                                                        .data({1, 10, 32}),
+                                                    full_precision),
+                      Catch::Contains("5 conv widths >= 1"));
+  }
+}

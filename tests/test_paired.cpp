@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
+
 namespace {
 
 using lowbit::PairedDifference;
@@ -103,4 +105,46 @@ TEST_CASE("differences pair each trial with the same trial of the run's own base
   // Without differences the table is as before.
   CHECK_THAT(lowbit::render_table(store.summaries("e"), lowbit::TableFormat::markdown),
              !Catch::Contains("95% t-interval"));
+}
+
+TEST_CASE("differences to a named method pair trials with that method's run", "[paired]") {
+  lowbit::testing::TemporaryFolder folder;
+  lowbit::ResultStore store(folder.file("results.db"));
+  const auto experiment = store.ensure_experiment("e", "e.json", nlohmann::json::object());
+  const auto baseline = store.ensure_run(experiment, run_record("dorefa", {}));
+  const auto joint = store.ensure_run(experiment, run_record("dorefa+KD", {"kd"}));
+  const auto fixed = store.ensure_run(experiment, run_record("dorefa+KD(fixed)", {"kd", "x"}));
+  const auto fixed_4bit =
+      store.ensure_run(experiment, run_record("dorefa+KD(fixed)", {"kd", "x"}, 4));
+  record(store, baseline, 0, 60.0, 90.0);
+  record(store, baseline, 1, 62.0, 90.0);
+  record(store, joint, 0, 64.0, 91.0);
+  record(store, joint, 1, 67.0, 91.0);
+  record(store, fixed, 0, 63.0, 90.0);
+  record(store, fixed, 1, 64.0, 90.0);
+  record(store, fixed_4bit, 0, 99.0, 99.0);
+  auto summaries = store.summaries("e");
+  lowbit::add_method_differences(store, summaries, "dorefa+KD(fixed)");
+  std::map<std::string, const RunSummary*> by_method;
+  for (const auto& s : summaries) {
+    if (s.weight_bits == 2) by_method[s.method] = &s;
+  }
+  REQUIRE(by_method.size() == 3);
+  // Joint minus fixed per trial: 1 and 3.
+  REQUIRE(by_method["dorefa+KD"]->top1_difference);
+  CHECK(by_method["dorefa+KD"]->top1_difference->mean == Approx(2.0));
+  CHECK(by_method["dorefa+KD"]->top1_difference->pairs == 2);
+  // The baseline is compared too (it is not the reference here), the reference itself is not.
+  CHECK(by_method["dorefa"]->top1_difference->mean == Approx(-2.5));
+  CHECK_FALSE(by_method["dorefa+KD(fixed)"]->top1_difference);
+  // Another precision's run is not a reference for 2W2A.
+  for (const auto& s : summaries) {
+    if (s.weight_bits == 4) CHECK_FALSE(s.top1_difference);
+  }
+  lowbit::TableOptions options;
+  options.reference_method = "dorefa+KD(fixed)";
+  const auto text = lowbit::render_table(summaries, lowbit::TableFormat::markdown, options);
+  CHECK_THAT(text, Catch::Contains("+2.00") &&
+                       Catch::Contains("Runs show their difference to dorefa+KD(fixed) of the "
+                                       "same model and precision, paired by trial"));
 }

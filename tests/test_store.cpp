@@ -115,7 +115,7 @@ TEST_CASE("store creates its folder, the schema and WAL mode", "[store]") {
   { ResultStore store(temp.path); }
   REQUIRE(fs::exists(temp.path));
   RawDb raw(temp.path);
-  CHECK(raw.integer("PRAGMA user_version") == 3);
+  CHECK(raw.integer("PRAGMA user_version") == 4);
   CHECK(raw.text("PRAGMA journal_mode") == "wal");
   for (const char* table :
        {"experiments", "runs", "trials", "epochs", "run_stats", "meta", "claims"}) {
@@ -393,7 +393,7 @@ TEST_CASE("a database from a newer schema is refused, naming the file", "[store]
   }
   CHECK_THROWS_WITH(ResultStore(temp.path), Catch::Contains(temp.path) &&
                                                 Catch::Contains("version 99") &&
-                                                Catch::Contains("version 3"));
+                                                Catch::Contains("version 4"));
   CHECK_THROWS_WITH(ResultStore(temp.path, lowbit::StoreAccess::read_only),
                     Catch::Contains("version 99"));
 }
@@ -424,7 +424,7 @@ TEST_CASE("a version-1 database is read as it is and migrated only by a writer",
   }
   CHECK(RawDb(temp.path).integer("PRAGMA user_version") == 1);
   ResultStore writer(temp.path);
-  CHECK(RawDb(temp.path).integer("PRAGMA user_version") == 3);
+  CHECK(RawDb(temp.path).integer("PRAGMA user_version") == 4);
   CHECK(writer.trials(run).size() == 1);
   auto costed = make_trial(1, 72.0);
   costed.started_from = "32W32A run 0123456789ab trial 1";

@@ -143,3 +143,26 @@ TEST_CASE("TensorDataset::head and to", "[data]") {
   CHECK(moved.labels.equal(data.labels));
   CHECK(lowbit::TensorDataset{}.to(torch::kCPU).size() == 0);
 }
+
+TEST_CASE("pad surrounds synthetic images with zeros", "[data][synthetic]") {
+  lowbit::DataOptions options = synthetic_options();
+  options.synthetic_train = 10;
+  options.synthetic_test = 6;
+  options.synthetic_channels = 2;
+  options.synthetic_image_size = 8;
+  const lowbit::DataSplits plain = lowbit::load_dataset(options);
+  options.pad = 3;
+  const lowbit::DataSplits padded = lowbit::load_dataset(options);
+  CHECK(padded.image_size == 14);
+  CHECK(padded.channels == 2);
+  REQUIRE(padded.train.images.sizes().vec() == std::vector<int64_t>{10, 2, 14, 14});
+  REQUIRE(padded.test.images.sizes().vec() == std::vector<int64_t>{6, 2, 14, 14});
+  // Synthetic images are not normalised: their black is 0. Centres are the unpadded images.
+  for (const auto& [unpadded, images] : {std::pair{plain.train.images, padded.train.images},
+                                         std::pair{plain.test.images, padded.test.images}}) {
+    auto expected = torch::zeros({unpadded.size(0), 2, 14, 14});
+    expected.narrow(2, 3, 8).narrow(3, 3, 8).copy_(unpadded);
+    CHECK(images.equal(expected));
+  }
+  CHECK(padded.train.labels.equal(plain.train.labels));
+}

@@ -212,3 +212,36 @@ TEST_CASE("strategy columns: Baseline and +TS+PP under model and quantizer, bold
   const auto plain = render_table(summaries, TableFormat::markdown);
   CHECK(plain.find("Baseline") == std::string::npos);
 }
+
+TEST_CASE("strategy columns: Baseline first, then the methods in the experiment's order",
+          "[table]") {
+  // The store lists runs by method name, newest first within a cell. The experiment was edited:
+  // its first edition listed [[], [PP], [TS]] (runs 1-3), the current one [[TS], [PP], [TS, PP],
+  // []] (runs 4-7). The columns follow the current runs: +TS before +PP, though both "+PP" and
+  // the old runs come first, and Baseline leads although its run is the last.
+  auto run = [](int64_t id, const std::string& method, double top1) {
+    RunSummary s = summary("resnet20", method, 2, 1, top1, 0.0, 90.0, 0.0);
+    s.run_id = id;
+    return s;
+  };
+  const std::vector<RunSummary> summaries{run(7, "dorefa", 60.0),      run(1, "dorefa", 50.0),
+                                          run(5, "dorefa+PP", 62.0),   run(2, "dorefa+PP", 52.0),
+                                          run(4, "dorefa+TS", 61.0),   run(3, "dorefa+TS", 51.0),
+                                          run(6, "dorefa+TS+PP", 63.0)};
+  const std::string expected =
+      "| Precision | Metric | resnet20 dorefa Baseline (n=1) | resnet20 dorefa +TS (n=1) | "
+      "resnet20 dorefa +PP (n=1) | resnet20 dorefa +TS+PP (n=1) |\n"
+      "| --- | --- | ---: | ---: | ---: | ---: |\n"
+      "| 2W2A | Top-1 | 60.00 | 61.00 | 62.00 | **63.00** |\n"
+      "|  | Top-5 | **90.00** | **90.00** | **90.00** | **90.00** |\n";
+  const auto text = render_table(summaries, TableFormat::markdown, lowbit::TableOptions{true});
+  CHECK(text == expected);
+  // CSV heads its columns in the same order.
+  const auto csv = render_table(summaries, TableFormat::csv, lowbit::TableOptions{true});
+  CHECK_THAT(csv, Catch::StartsWith("precision,metric,resnet20 dorefa Baseline mean,"));
+  CHECK(csv.find("resnet20 dorefa +TS mean") < csv.find("resnet20 dorefa +PP mean"));
+  CHECK(csv.find("resnet20 dorefa +PP mean") < csv.find("resnet20 dorefa +TS+PP mean"));
+  // Without strategy columns the methods keep the given order.
+  const auto plain = render_table(summaries, TableFormat::markdown);
+  CHECK(plain.find("dorefa+PP") < plain.find("dorefa+TS "));
+}

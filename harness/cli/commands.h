@@ -12,7 +12,7 @@
 namespace lowbit::cli {
 
 /// A parsed command's work. Returns the exit code (0 done, 1 refused, 2 some trials or jobs
-/// failed); errors are thrown, and main() prints them and exits with 1.
+/// failed, or did not verify); errors are thrown, and main() prints them and exits with 1.
 using Handler = std::function<int(Environment&)>;
 
 void add_run(CLI::App& app, Handler& handler);
@@ -23,5 +23,6 @@ void add_bench(CLI::App& app, Handler& handler);
 void add_merge(CLI::App& app, Handler& handler);
 void add_report(CLI::App& app, Handler& handler);
 void add_export(CLI::App& app, Handler& handler);
+void add_verify(CLI::App& app, Handler& handler);
 
 }  // namespace lowbit::cli

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   lowbit::cli::add_merge(app, handler);
   lowbit::cli::add_report(app, handler);
   lowbit::cli::add_export(app, handler);
+  lowbit::cli::add_verify(app, handler);
 
   CLI11_PARSE(app, argc, argv);
 

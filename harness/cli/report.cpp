@@ -1,4 +1,5 @@
-// `lowbit report`: a self-contained HTML report (tables, training curves) from the database.
+// `lowbit report`: a self-contained HTML report (tables, method comparisons, training curves)
+// from the database.
 
 #include "commands.h"
 
@@ -33,8 +34,8 @@ int command_report(const ReportArguments& args) {
 }  // namespace
 
 void add_report(CLI::App& app, Handler& handler) {
-  auto* command =
-      app.add_subcommand("report", "write a self-contained HTML report (tables, curves)");
+  auto* command = app.add_subcommand(
+      "report", "write a self-contained HTML report (tables, method comparisons, curves)");
   auto args = std::make_shared<ReportArguments>();
   command->add_option("--db", args->db, "results database")
       ->capture_default_str()

@@ -24,6 +24,7 @@ namespace {
 
 struct RunArguments {
   std::vector<std::string> files;
+  std::string profile;
   std::string db = kDefaultDatabasePath;
   SweepOptions sweep;
   bool dry_run = false;
@@ -34,10 +35,10 @@ struct RunArguments {
 };
 
 /// Every file is read and validated before anything trains.
-std::vector<Experiment> load_experiments(const std::vector<std::string>& files,
-                                         const Registry& registry) {
+std::vector<Experiment> load_experiments(const RunArguments& args, const Registry& registry) {
   std::vector<Experiment> experiments;
-  for (const auto& file : files) experiments.push_back(load_experiment(file, registry));
+  for (const auto& file : args.files)
+    experiments.push_back(load_experiment(file, registry, args.profile));
   return experiments;
 }
 
@@ -53,7 +54,8 @@ void print_skipped(const Experiment& experiment) {
 }
 
 void print_plan(const Experiment& experiment) {
-  fmt::print("{} ({}): {} runs x {} trials\n", experiment.name, experiment.file,
+  fmt::print("{} ({}{}): {} runs x {} trials\n", experiment.name, experiment.file,
+             experiment.profile.empty() ? "" : ", profile " + experiment.profile,
              experiment.runs.size(), experiment.trials);
   for (const auto& run : experiment.runs) {
     std::string start;
@@ -71,7 +73,7 @@ void print_plan(const Experiment& experiment) {
 
 /// The sweep in this process (or its shard of it); a dry run only lists the runs.
 int run_here(Components& components, const RunArguments& args) {
-  const auto experiments = load_experiments(args.files, components.registry);
+  const auto experiments = load_experiments(args, components.registry);
   if (args.dry_run) {
     for (const auto& experiment : experiments) print_plan(experiment);
     return 0;
@@ -84,8 +86,11 @@ int run_here(Components& components, const RunArguments& args) {
     auto summary = runner.run(experiment, args.sweep);
     failed += summary.trials_failed;
     fmt::print(
-        "\n{}: {} trials run, {} already finished, {} failed{}{}; results in {}\n\n",
+        "\n{}: {} trials run, {} already finished, {} failed{}{}{}; results in {}\n\n",
         experiment.name, summary.trials_run, summary.trials_skipped, summary.trials_failed,
+        summary.trials_reused > 0
+            ? fmt::format(", {} reused from other experiments", summary.trials_reused)
+            : std::string(),
         summary.trials_elsewhere > 0
             ? fmt::format(", {} left to other shards", summary.trials_elsewhere)
             : std::string(),
@@ -101,11 +106,13 @@ int run_here(Components& components, const RunArguments& args) {
 
 /// The sweep split over --jobs processes sharing the database; the tables once all are done.
 int run_in_jobs(Environment& env, Components& components, const RunArguments& args) {
-  const auto experiments = load_experiments(args.files, components.registry);
+  const auto experiments = load_experiments(args, components.registry);
   const int64_t cores = hardware_threads();
   JobCommandLine command;
   command.plugin_dirs = env.plugin_dirs();
   command.experiment_files = args.files;
+  command.profile = args.profile;
+  command.reuse = args.sweep.reuse_other_experiments;
   command.database = args.db;
   command.device = args.sweep.device;
   command.threads = threads_per_job(args.sweep.threads, args.jobs, cores);
@@ -146,7 +153,13 @@ void add_run(CLI::App& app, Handler& handler) {
   command->add_option("experiments", args->files, "experiment JSON files")
       ->required()
       ->check(CLI::ExistingFile);
+  command->add_option("--profile", args->profile,
+                      "the scale to run, for files with \"profiles\" (e.g. paper, cpu)");
   command->add_option("--db", args->db, "results database")->capture_default_str();
+  command->add_flag("--reuse", args->sweep.reuse_other_experiments,
+                    "record a trial finished by another experiment of the database under the "
+                    "same run hash, with the same plugin files and LibTorch, instead of "
+                    "training it again");
   command->add_option("--device", args->sweep.device, "override the experiment's device")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   command

@@ -25,7 +25,7 @@ struct SlurmArguments {
 
 int command_slurm(Environment& env, const SlurmArguments& args) {
   auto& components = env.complete_components();
-  const auto experiment = load_experiment(args.file, components.registry);
+  const auto experiment = load_experiment(args.file, components.registry, args.options.profile);
   // The tasks run on other nodes, from other folders: every path they get is absolute.
   SlurmOptions options = args.options;
   options.executable = lowbit_executable();
@@ -63,6 +63,8 @@ void add_slurm(CLI::App& app, Handler& handler) {
   command->add_option("experiment", args->file, "experiment JSON file")
       ->required()
       ->check(CLI::ExistingFile);
+  command->add_option("--profile", args->options.profile,
+                      "the file's profile (scale) to run, when it has \"profiles\"");
   command->add_option("--shards", args->options.shards, "array tasks (each its own database)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));

@@ -28,7 +28,11 @@ int command_table(const TableArguments& args) {
   ResultStore store(args.db, StoreAccess::read_only);
   store.require_experiment(args.experiment);
   auto summaries = store.summaries(args.experiment);
-  if (args.options.vs_baseline) add_baseline_differences(store, summaries);
+  if (!args.options.reference_method.empty()) {
+    add_method_differences(store, summaries, args.options.reference_method);
+  } else if (args.options.vs_baseline) {
+    add_baseline_differences(store, summaries);
+  }
   auto text = render_table(summaries, parse_table_format(args.format), args.options);
   if (args.output.empty()) {
     fmt::print("{}\n", text);
@@ -58,6 +62,11 @@ void add_table(CLI::App& app, Handler& handler) {
   command->add_flag("--vs-baseline", args->options.vs_baseline,
                     "runs with strategies: difference to their baseline, paired by trial, with a "
                     "95% t-interval (marked when it excludes 0)");
+  command
+      ->add_option("--vs", args->options.reference_method,
+                   "every run: difference to the run of this method (e.g. \"dorefa+KD(fixed)\") "
+                   "with the same model and precision, paired by trial, with a 95% t-interval")
+      ->excludes("--vs-baseline");
   command->add_flag("--show-cost", args->options.show_cost,
                     "a Cost row under each precision: mean epochs trained and training images seen "
                     "per trial");

@@ -3,7 +3,9 @@
 #include "layer_specs.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join moved here in fmt 11
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace lowbit::models {
@@ -11,9 +13,10 @@ using detail::conv_spec;
 using detail::init_weights;
 using detail::LayerBuilder;
 
+/// The geometry of the five convs and three max-pools; their widths come from the options.
 struct AlexNetLayout {
   struct Conv {
-    int64_t out_channels, kernel, stride, padding;
+    int64_t kernel, stride, padding;
     bool pool_after;
   };
   std::vector<Conv> convs;
@@ -24,20 +27,24 @@ struct AlexNetLayout {
 namespace {
 
 // Krizhevsky et al. 2012 without the two-GPU grouping.
-const AlexNetLayout kImageNet{{{96, 11, 4, 2, true},
-                               {256, 5, 1, 2, true},
-                               {384, 3, 1, 1, false},
-                               {384, 3, 1, 1, false},
-                               {256, 3, 1, 1, true}},
+const AlexNetLayout kImageNet{{
+                                  {11, 4, 2, true},
+                                  {5, 1, 2, true},
+                                  {3, 1, 1, false},
+                                  {3, 1, 1, false},
+                                  {3, 1, 1, true},
+                              },
                               0,
                               6};
-// The same widths and depth for 32x32 inputs: conv1 5x5/1 instead of 11x11/4, and padded
-// max-pools, so that 32 -> 16 -> 8 -> 4.
-const AlexNetLayout kCifar{{{96, 5, 1, 2, true},
-                            {256, 5, 1, 2, true},
-                            {384, 3, 1, 1, false},
-                            {384, 3, 1, 1, false},
-                            {256, 3, 1, 1, true}},
+// The same depth for 32x32 inputs: conv1 5x5/1 instead of 11x11/4, and padded max-pools, so
+// that 32 -> 16 -> 8 -> 4.
+const AlexNetLayout kCifar{{
+                               {5, 1, 2, true},
+                               {5, 1, 2, true},
+                               {3, 1, 1, false},
+                               {3, 1, 1, false},
+                               {3, 1, 1, true},
+                           },
                            1,
                            4};
 
@@ -71,6 +78,14 @@ int64_t minimum_input_size(const AlexNetLayout& layout) {
 
 AlexNetBNImpl::AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& layers)
     : layout_(&layout_for(options.input())) {
+  const auto& widths = options.widths();
+  const bool positive =
+      std::all_of(widths.begin(), widths.end(), [](int64_t width) { return width >= 1; });
+  if (widths.size() != layout_->convs.size() || !positive || options.hidden() < 1) {
+    throw std::invalid_argument(fmt::format(
+        "AlexNet* needs {} conv widths >= 1 and a hidden width >= 1, got widths [{}] and hidden {}",
+        layout_->convs.size(), fmt::join(widths, ", "), options.hidden()));
+  }
   const auto& data = options.data();
   if (final_map_size(*layout_, data.image_size) < 1) {
     throw std::invalid_argument(fmt::format(
@@ -86,15 +101,15 @@ AlexNetBNImpl::AlexNetBNImpl(const AlexNetBNOptions& options, LayerFactory& laye
   for (size_t i = 0; i < layout_->convs.size(); ++i) {
     const auto& layer = layout_->convs[i];
     const auto name = fmt::format("conv{}", i + 1);
-    auto spec = conv_spec(name, "", in_channels, layer.out_channels, layer.kernel, layer.stride,
+    auto spec = conv_spec(name, "", in_channels, widths[i], layer.kernel, layer.stride,
                           i == 0 ? LayerRole::first : LayerRole::inner);
     spec.padding = layer.padding;
     convs_.push_back(layers.conv2d(spec));
     register_module(name, convs_.back().ptr());
     conv_bns_.push_back(
-        register_module(fmt::format("bn{}", i + 1), torch::nn::BatchNorm2d(layer.out_channels)));
-    conv_acts_.push_back(build.activation(fmt::format("act{}", i + 1), layer.out_channels));
-    in_channels = layer.out_channels;
+        register_module(fmt::format("bn{}", i + 1), torch::nn::BatchNorm2d(widths[i])));
+    conv_acts_.push_back(build.activation(fmt::format("act{}", i + 1), widths[i]));
+    in_channels = widths[i];
   }
   const int64_t features = in_channels * layout_->pooled_size * layout_->pooled_size;
   fc6_ = build.linear("fc6", features, hidden);

@@ -44,6 +44,8 @@ DataSplits finish(std::string name, TensorDataset train, TensorDataset test, int
   train.images.sub_(mean).div_(std);
   test.images.sub_(mean).div_(std);
   DataSplits splits;
+  // Zero through the same operations, so padding matches the images' black pixels bit for bit.
+  splits.black = torch::zeros_like(mean).sub_(mean).div_(std).flatten();
   splits.name = std::move(name);
   splits.train = std::move(train);
   splits.test = std::move(test);

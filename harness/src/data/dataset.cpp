@@ -23,6 +23,36 @@ void check_limit(int64_t value, const char* field) {
   }
 }
 
+constexpr int64_t kMaxPad = 64;
+
+void check_pad(const DataOptions& options) {
+  if (options.pad < 0 || options.pad > kMaxPad) {
+    throw std::invalid_argument(
+        fmt::format("data option pad = {}: must be 0..{} (pixels of black on every side)",
+                    options.pad, kMaxPad));
+  }
+  if (options.pad > 0 && options.name == "imagefolder") {
+    throw std::invalid_argument(
+        fmt::format("data option pad = {}: not for \"imagefolder\", whose images are resized "
+                    "and cropped as they stream (allowed: 0)",
+                    options.pad));
+  }
+}
+
+/// Surrounds every image with `pad` pixels of `black` (one value per channel). The images are
+/// copied into the middle, not recomputed, so the centre is the unpadded image bit for bit.
+TensorDataset padded(TensorDataset split, int64_t pad, const torch::Tensor& black) {
+  const torch::Tensor& images = split.images;
+  const int64_t height = images.size(2);
+  const int64_t width = images.size(3);
+  torch::Tensor out = torch::empty(
+      {images.size(0), images.size(1), height + 2 * pad, width + 2 * pad}, images.options());
+  out.copy_(black.to(images.options()).view({1, -1, 1, 1}).expand_as(out));
+  out.narrow(2, pad, height).narrow(3, pad, width).copy_(images);
+  split.images = out;
+  return split;
+}
+
 DataSplits load_by_name(const DataOptions& options) {
   if (options.name == "fashion-mnist") return load_fashion_mnist(options.root);
   if (options.name == "synthetic") return make_synthetic(options);
@@ -63,9 +93,19 @@ torch::Tensor TensorDataset::slice(int64_t start, int64_t length) const {
 DataSplits load_dataset(const DataOptions& options) {
   check_limit(options.limit, "limit");
   check_limit(options.test_limit, "test_limit");
+  check_pad(options);
   DataSplits splits = load_by_name(options);
   splits.train = splits.train.head(options.limit);
   splits.test = splits.test.head(options.test_limit);
+  if (options.pad > 0) {
+    // Padding after the limits pads only the images kept; the loader normalised with the
+    // statistics of the unpadded images, and its black is the normalised zero.
+    const torch::Tensor black =
+        splits.black.defined() ? splits.black : torch::zeros({splits.channels}, torch::kFloat32);
+    splits.train = padded(splits.train, options.pad, black);
+    splits.test = padded(splits.test, options.pad, black);
+    splits.image_size += 2 * options.pad;
+  }
   return splits;
 }
 

@@ -80,6 +80,8 @@ DataSplits load_fashion_mnist(const std::string& root) {
   const torch::Tensor std = splits.train.images.std().clamp_min(1e-6);
   splits.train.images.sub_(mean).div_(std);
   splits.test.images.sub_(mean).div_(std);
+  // Zero through the same operations, so padding matches the images' black pixels bit for bit.
+  splits.black = torch::zeros({1}, torch::kFloat32).sub_(mean).div_(std);
   return splits;
 }
 

@@ -3,6 +3,7 @@
 #include <lowbit/util/hash.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -60,6 +61,9 @@ ComponentChoice read_component(const nlohmann::json& item, const std::string& fi
     JsonReader reader(item, file, pointer);
     choice.name = reader.string("name");
     if (kind == ComponentKind::strategy) choice.label = read_label(reader, "label");
+    if (kind != ComponentKind::strategy && reader.has("precisions")) {
+      choice.precisions = as_list(reader, "precisions");
+    }
     if (reader.has("options")) {
       choice.options = reader.member("options");
       if (!choice.options.is_object()) {
@@ -74,7 +78,8 @@ ComponentChoice read_component(const nlohmann::json& item, const std::string& fi
     name_pointer = reader.pointer_to("name");
   } else {
     throw ConfigError(file, pointer,
-                      fmt::format("expected a {} name or {{\"name\", \"options\"}}, found {}",
+                      fmt::format("expected a {} name or {{\"name\", \"options\", "
+                                  "\"precisions\"}}, found {}",
                                   to_string(kind), excerpt(item)));
   }
   if (!registry.contains(kind, choice.name)) {
@@ -150,12 +155,73 @@ std::pair<int, int> parse_precision(const nlohmann::json& item, const std::strin
 
 namespace {
 
+/// One row of the matrix's precisions: "2W2A", or "2W2A*" with the first and last layers too.
+struct PrecisionRow {
+  std::pair<int, int> bits;
+  bool starred = false;
+  bool operator==(const PrecisionRow& other) const {
+    return bits == other.bits && starred == other.starred;
+  }
+};
+
+// "2W2A*" is the paper's starred row: that precision with the first and last layers quantized
+// too, beside the plain 2W2A row in one matrix (Table 11's ResNet-50 and ResNet-50*).
+std::vector<PrecisionRow> read_precision_rows(const nlohmann::json& list, const std::string& file,
+                                              const std::string& pointer) {
+  std::vector<PrecisionRow> rows;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto item_pointer = pointer + "/" + std::to_string(i);
+    auto item = list[i];
+    const bool starred = item.is_string() && !item.get<std::string>().empty() &&
+                         item.get<std::string>().back() == '*';
+    if (starred) item = item.get<std::string>().substr(0, item.get<std::string>().size() - 1);
+    PrecisionRow row{parse_precision(item, file, item_pointer), starred};
+    if (starred && row.bits.first == kFullPrecisionBits && row.bits.second == kFullPrecisionBits) {
+      throw ConfigError(file, item_pointer,
+                        "32W32A* quantizes nothing: every layer is full precision",
+                        "\"*\" after a quantized precision, e.g. \"2W2A*\"");
+    }
+    if (std::find(rows.begin(), rows.end(), row) != rows.end()) {
+      throw ConfigError(file, item_pointer, fmt::format("{} is listed twice", excerpt(list[i])),
+                        "each precision once");
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+/// A model's or quantizer's own "precisions" (none when it has none).
+std::vector<PrecisionRow> entry_precisions(const ComponentChoice& entry, const std::string& file,
+                                           const std::string& pointer) {
+  if (entry.precisions.is_null()) return {};
+  return read_precision_rows(entry.precisions, file, pointer + "/precisions");
+}
+
+/// The rows of one model x quantizer: the model's own, else the quantizer's own, else the
+/// experiment's; with both its own, the model's rows that the quantizer lists too.
+std::vector<PrecisionRow> point_rows(const std::vector<PrecisionRow>& experiment_rows,
+                                     const std::vector<PrecisionRow>& model_rows,
+                                     const std::vector<PrecisionRow>& quantizer_rows) {
+  if (model_rows.empty()) return quantizer_rows.empty() ? experiment_rows : quantizer_rows;
+  if (quantizer_rows.empty()) return model_rows;
+  std::vector<PrecisionRow> rows;
+  for (const auto& row : model_rows) {
+    if (std::find(quantizer_rows.begin(), quantizer_rows.end(), row) != quantizer_rows.end())
+      rows.push_back(row);
+  }
+  return rows;
+}
+
 DataOptions read_data(const JsonReader& reader, TrainingOptions& training) {
   DataOptions data;
   data.name = reader.choice("name", data.name,
                             {"fashion-mnist", "synthetic", "cifar10", "cifar100", "imagefolder"});
   data.limit = reader.integer("limit", 0, 0, int64_t{1} << 40);
   data.test_limit = reader.integer("test_limit", 0, 0, int64_t{1} << 40);
+  data.pad = reader.integer("pad", 0, 0, 64);
+  if (data.pad != 0 && data.name == "imagefolder") {
+    reader.fail("pad", "imagefolder images are resized and cropped as they stream", "0");
+  }
   // Three values per channel (R, G, B), each in [min, max].
   auto channel_values = [&reader](const std::string& key, std::vector<double> fallback, double min,
                                   double max) {
@@ -273,6 +339,8 @@ nlohmann::json training_json(const TrainingOptions& training) {
 
 nlohmann::json data_json(const DataOptions& data) {
   nlohmann::json out{{"name", data.name}, {"limit", data.limit}, {"test_limit", data.test_limit}};
+  // Written only when on, so runs from before padding existed keep their identity.
+  if (data.pad != 0) out["pad"] = data.pad;
   if (data.name == "synthetic") {
     out["train"] = data.synthetic_train;
     out["test"] = data.synthetic_test;
@@ -531,12 +599,11 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
   read_training(root.object("training"), experiment.training);
   experiment.data = read_data(root.object("data"), experiment.training);
 
-  std::vector<std::string> models;
+  std::vector<ComponentChoice> models;
   auto model_list = as_list(root, "models");
   for (size_t i = 0; i < model_list.size(); ++i) {
     models.push_back(read_component(model_list[i], file, item_pointer(root, "models", i),
-                                    ComponentKind::model, registry)
-                         .name);
+                                    ComponentKind::model, registry));
   }
 
   std::vector<ComponentChoice> quantizers;
@@ -549,12 +616,7 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
     quantizers.push_back(choice);
   }
 
-  std::vector<std::pair<int, int>> precisions;
-  auto precision_list = as_list(root, "precisions");
-  for (size_t i = 0; i < precision_list.size(); ++i) {
-    precisions.push_back(
-        parse_precision(precision_list[i], file, item_pointer(root, "precisions", i)));
-  }
+  const auto precisions = read_precision_rows(as_list(root, "precisions"), file, "/precisions");
 
   // Each entry is one combination of strategies; [] (the default) is the plain baseline.
   std::vector<std::vector<ComponentChoice>> strategy_sets{{}};
@@ -577,28 +639,51 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
       strategy_sets.push_back(choices);
     }
   }
-  experiment.init = read_init(root, precisions);
+  // Every row any point has, so that an entry's own 32W32A row makes full precision the default
+  // start as the experiment's does.
+  auto all_rows = precisions;
+  std::vector<std::pair<int, int>> all_bits;
+  for (size_t i = 0; i < models.size(); ++i) {
+    for (const auto& row : entry_precisions(models[i], file, item_pointer(root, "models", i)))
+      all_rows.push_back(row);
+  }
+  for (size_t i = 0; i < quantizers.size(); ++i) {
+    for (const auto& row :
+         entry_precisions(quantizers[i], file, item_pointer(root, "quantizers", i)))
+      all_rows.push_back(row);
+  }
+  for (const auto& row : all_rows) all_bits.push_back(row.bits);
+  experiment.init = read_init(root, all_bits);
   root.reject_unknown_keys();
 
-  for (const auto& model : models) {
+  for (size_t m = 0; m < models.size(); ++m) {
+    const auto& model = models[m].name;
     const auto structure = describe_model(registry.model(model));
-    for (const auto& quantizer : quantizers) {
+    const auto model_rows = entry_precisions(models[m], file, item_pointer(root, "models", m));
+    for (size_t q = 0; q < quantizers.size(); ++q) {
+      const auto& quantizer = quantizers[q];
       JsonReader options(quantizer.options, file, "/quantizers");
       const auto instance = registry.quantizer(quantizer.name)(options);
       const auto model_reason = instance->model_incompatibility(structure);
-      for (const auto& precision : precisions) {
+      const auto rows =
+          point_rows(precisions, model_rows,
+                     entry_precisions(quantizer, file, item_pointer(root, "quantizers", q)));
+      for (const auto& row : rows) {
+        const auto& precision = row.bits;
         for (const auto& strategies : strategy_sets) {
-          auto run =
-              make_run(experiment, model, quantizer, precision, strategies, quantize_all, registry);
-          // A point the quantizer cannot run is skipped with its reason rather than failing.
-          auto reason = !model_reason.empty() ? model_reason
-                                              : unsupported_bits(run, *instance, registry, file);
-          if (reason.empty() && experiment.init.kind == InitKind::full_precision &&
-              is_full_precision(precision) && !strategies.empty()) {
-            reason =
-                "the 32W32A row is the full-precision model the quantized rows start from; "
-                "strategies train the quantized rows";
+          auto run = make_run(experiment, model, quantizer, precision, strategies,
+                              quantize_all || row.starred, registry);
+          // The 32W32A row is the pretrained model the quantized rows start from: strategies
+          // train the quantized rows, so such a point is not in the matrix. Left out without a
+          // "skipped" line, which would repeat for every strategy list of every file.
+          if (experiment.init.kind == InitKind::full_precision && is_full_precision(precision) &&
+              !strategies.empty()) {
+            continue;
           }
+          // A point the quantizer cannot run is skipped with its reason rather than failing.
+          const auto reason = !model_reason.empty()
+                                  ? model_reason
+                                  : unsupported_bits(run, *instance, registry, file);
           if (!reason.empty()) {
             experiment.skipped.push_back(
                 SkippedRun{model, run.record.method,
@@ -614,10 +699,81 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
   return experiment;
 }
 
-Experiment load_experiment(const std::string& path, const Registry& registry) {
+std::vector<std::string> profile_names(const nlohmann::json& spec) {
+  std::vector<std::string> names;
+  if (!spec.is_object() || !spec.contains("profiles") || !spec["profiles"].is_object())
+    return names;
+  for (const auto& entry : spec["profiles"].items()) names.push_back(entry.key());
+  return names;
+}
+
+nlohmann::json select_profile(const nlohmann::json& spec, const std::string& file,
+                              const std::string& profile) {
+  if (!spec.is_object() || !spec.contains("profiles")) {
+    if (!profile.empty()) {
+      throw ConfigError(
+          file, "/profiles",
+          fmt::format("profile {} asked for, but the file has no \"profiles\"", excerpt(profile)),
+          "no --profile for this file");
+    }
+    return spec;
+  }
+  const auto& profiles = spec["profiles"];
+  if (!profiles.is_object() || profiles.empty()) {
+    throw ConfigError(file, "/profiles", "expected an object of named profiles",
+                      "e.g. {\"paper\": {...}, \"cpu\": {...}}");
+  }
+  const auto names = profile_names(spec);
+  const auto allowed = fmt::format("{}", fmt::join(names, ", "));
+  for (const auto& [name, patch] : profiles.items()) {
+    const auto pointer = "/profiles/" + name;
+    if (!is_safe_name(name)) {
+      throw ConfigError(file, "/profiles", fmt::format("bad profile name {}", excerpt(name)),
+                        kSafeNameRule);
+    }
+    if (!patch.is_object()) {
+      throw ConfigError(file, pointer, "expected an object: the fields this scale changes",
+                        "a JSON merge patch, e.g. {\"training\": {\"epochs\": 3}}");
+    }
+    for (const auto* key : {"name", "profiles"}) {
+      if (patch.contains(key)) {
+        throw ConfigError(file, pointer + "/" + key,
+                          "a profile cannot change the experiment's name or profiles",
+                          "any other field of the file");
+      }
+    }
+  }
+  if (profile.empty()) {
+    throw ConfigError(file, "/profiles", "the file has profiles: choose one with --profile",
+                      allowed);
+  }
+  if (!profiles.contains(profile)) {
+    throw ConfigError(file, "/profiles", fmt::format("no profile {}", excerpt(profile)), allowed);
+  }
+  nlohmann::json resolved = spec;
+  resolved.erase("profiles");
+  resolved.merge_patch(profiles[profile]);
+  if (resolved.contains("name") && resolved["name"].is_string()) {
+    resolved["name"] = resolved["name"].get<std::string>() + "-" + profile;
+  }
+  return resolved;
+}
+
+Experiment load_experiment(const std::string& path, const Registry& registry,
+                           const std::string& profile) {
   std::ifstream in(path);
   if (!in) throw ConfigError(path, "", "cannot open the experiment file");
-  return parse_experiment(parse_json(in, path), path, registry);
+  const auto resolved = select_profile(parse_json(in, path), path, profile);
+  if (profile.empty()) return parse_experiment(resolved, path, registry);
+  try {
+    auto experiment = parse_experiment(resolved, path, registry);
+    experiment.profile = profile;
+    return experiment;
+  } catch (const ConfigError& e) {
+    // The pointer is into the file with the profile applied: say which profile that was.
+    throw ConfigError(fmt::format("{} (profile {})", path, profile), e.pointer(), e.problem(),
+                      e.allowed());
+  }
 }
 
 }  // namespace lowbit

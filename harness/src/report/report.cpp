@@ -2,72 +2,25 @@
 #include <lowbit/util/atomic_file.h>
 
 #include <lowbit/experiment/experiment.h>
+#include <lowbit/results/paired.h>
+
+#include "report/charts.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <ctime>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 namespace lowbit {
 namespace {
-
-// Chart geometry (SVG user units).
-constexpr double kWidth = 520, kHeight = 260;
-constexpr double kLeft = 56, kRight = 150, kTop = 28, kBottom = 42;
-
-const std::vector<std::string> kPalette{"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
-                                        "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
-
-struct Range {
-  double low = std::numeric_limits<double>::infinity();
-  double high = -std::numeric_limits<double>::infinity();
-  void add(double value) {
-    if (!std::isfinite(value)) return;
-    low = std::min(low, value);
-    high = std::max(high, value);
-  }
-  bool empty() const { return low > high; }
-};
-
-/// A "nice" tick step (1, 2 or 5 times a power of ten) giving about `count` ticks over the range.
-double tick_step(double span, int count) {
-  const double raw = span / count;
-  const double power = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double factor : {1.0, 2.0, 5.0, 10.0}) {
-    if (raw <= factor * power) return factor * power;
-  }
-  return 10 * power;
-}
-
-/// Widens a range to whole tick steps (and to a non-empty span); `step` is the tick step.
-Range padded(Range range, int ticks, double& step) {
-  if (range.empty()) {
-    step = 0.2;
-    return {0, 1};
-  }
-  if (range.high - range.low < 1e-9) {
-    // A flat curve: centre it in a span of a few whole ticks.
-    const double pad = std::max(1.0, std::abs(range.high) * 0.05);
-    range = {range.low - pad, range.high + pad};
-  }
-  step = tick_step(range.high - range.low, ticks);
-  return {std::floor(range.low / step) * step, std::ceil(range.high / step) * step};
-}
-
-std::string number(double value) {
-  if (std::abs(value) < 1e-9) return "0";  // not "-0" from accumulated steps
-  if (std::abs(value) >= 1000 || value == std::floor(value)) return fmt::format("{:.0f}", value);
-  return fmt::format("{:.3g}", value);
-}
 
 std::string mean_std(double mean, double std, int64_t trials) {
   if (trials > 1) return fmt::format("{:.2f} ± {:.2f}", mean, std);
@@ -150,9 +103,9 @@ std::string accuracy_chart(const std::vector<TrialRecord>& trials) {
   const std::string who = has_teacher ? "student" : "top-1";
   add_mean(
       chart, trials, [](const EpochRecord& e) { return std::optional<double>(e.test_top1); },
-      trials.size() > 1 ? fmt::format("{}, mean of {}", who, trials.size()) : who, kPalette[0],
-      false, true);
-  add_mean(chart, trials, teacher, "teacher", kPalette[1], true, true);
+      trials.size() > 1 ? fmt::format("{}, mean of {}", who, trials.size()) : who,
+      charts::palette_color(0), false, true);
+  add_mean(chart, trials, teacher, "teacher", charts::palette_color(1), true, true);
   if (trials.size() > 1) chart.series.push_back({"each trial", {}, {}, "#7f9fbf", 1.0});
   return div_chart(chart);
 }
@@ -160,8 +113,8 @@ std::string accuracy_chart(const std::vector<TrialRecord>& trials) {
 std::string bits_chart(const std::vector<TrialRecord>& trials) {
   Chart chart{"Bit-width schedule", "epoch", "bits", {}, {}};
   const auto& epochs = trials.front().epochs;
-  ChartSeries weights{"weight bits", {}, {}, kPalette[0], 2.5, false, true};
-  ChartSeries activations{"activation bits", {}, {}, kPalette[1], 2.0, true, true};
+  ChartSeries weights{"weight bits", {}, {}, charts::palette_color(0), 2.5, false, true};
+  ChartSeries activations{"activation bits", {}, {}, charts::palette_color(1), 2.0, true, true};
   for (const auto& epoch : epochs) {
     weights.x.push_back(epoch.epoch);
     weights.y.push_back(epoch.weight_bits);
@@ -191,7 +144,7 @@ std::string extras_charts(const std::vector<TrialRecord>& trials) {
           if (found == e.extra.end()) return std::nullopt;
           return found->second;
         },
-        trials.size() > 1 ? "mean" : name, kPalette[2], false, true);
+        trials.size() > 1 ? "mean" : name, charts::palette_color(2), false, true);
     html += div_chart(chart);
   }
   return html;
@@ -202,7 +155,7 @@ std::string throughput_chart(const std::vector<TrialRecord>& trials) {
   add_mean(
       chart, trials,
       [](const EpochRecord& e) { return std::optional<double>(e.images_per_second); }, "img/s",
-      kPalette[3], false, true);
+      charts::palette_color(3), false, true);
   return div_chart(chart);
 }
 
@@ -229,11 +182,186 @@ std::string results_table(const std::vector<RunSummary>& summaries) {
   return html + "</tbody></table>\n";
 }
 
-std::string run_section(const StoredRun& run, const std::vector<TrialRecord>& all_trials) {
+/// Trials that finished and recorded their epochs (older databases may lack the epochs).
+std::vector<TrialRecord> finished_with_epochs(const std::vector<TrialRecord>& trials) {
   std::vector<TrialRecord> finished;
+  for (const auto& trial : trials) {
+    if (trial.status == TrialStatus::finished && !trial.epochs.empty()) finished.push_back(trial);
+  }
+  return finished;
+}
+
+/// A run in a comparison: its finished trials and its top-1 difference to the baseline, paired by
+/// trial as results/paired.h computes it for `lowbit table --vs-baseline`.
+struct ComparedRun {
+  StoredRun run;
+  std::vector<TrialRecord> finished;
+  std::optional<PairedDifference> difference;
+  bool is_baseline() const { return run.record.strategies.empty(); }
+};
+
+/// The runs of one experiment that share model, quantizer and precision (and quantize_all): the
+/// baseline and its strategy variants, like the columns of `lowbit table --strategy-columns`.
+/// One run per method label: the newest, as the table shows it.
+struct MethodGroup {
+  std::string model, quantizer;
+  int weight_bits = 32, activation_bits = 32;
+  bool all_layers = false;        ///< quantize_all: the method labels end in "*"
+  std::vector<ComparedRun> runs;  ///< the baseline (if any) first, then as the runs were made
+  int older_runs = 0;             ///< left out for a newer run of the same method
+
+  bool has_baseline() const { return !runs.empty() && runs.front().is_baseline(); }
+  bool holds(const RunRecord& r, bool r_all_layers) const {
+    return model == r.model && quantizer == r.quantizer && weight_bits == r.weight_bits &&
+           activation_bits == r.activation_bits && all_layers == r_all_layers;
+  }
+};
+
+std::vector<MethodGroup> method_groups(ResultStore& store, const std::string& experiment) {
+  auto summaries = store.summaries(experiment);
+  add_baseline_differences(store, summaries);
+  std::map<int64_t, std::optional<PairedDifference>> difference_of;
+  for (const auto& summary : summaries) difference_of[summary.run_id] = summary.top1_difference;
+
+  std::vector<MethodGroup> groups;
+  for (const auto& run : store.runs(experiment)) {  // in id order: a later run is newer
+    auto finished = finished_with_epochs(store.trials(run.id));
+    if (finished.empty()) continue;
+    const auto& r = run.record;
+    const bool all_layers = !r.method.empty() && r.method.back() == '*';
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const MethodGroup& g) { return g.holds(r, all_layers); });
+    if (group == groups.end()) {
+      groups.push_back({r.model, r.quantizer, r.weight_bits, r.activation_bits, all_layers, {}, 0});
+      group = std::prev(groups.end());
+    }
+    ComparedRun compared{run, std::move(finished), difference_of[run.id]};
+    auto same = std::find_if(group->runs.begin(), group->runs.end(),
+                             [&](const ComparedRun& c) { return c.run.record.method == r.method; });
+    if (same == group->runs.end()) {
+      group->runs.push_back(std::move(compared));
+    } else {
+      *same = std::move(compared);
+      ++group->older_runs;
+    }
+  }
+  for (auto& group : groups) {
+    std::stable_partition(group.runs.begin(), group.runs.end(),
+                          [](const ComparedRun& c) { return c.is_baseline(); });
+  }
+  return groups;
+}
+
+/// An SVG with its caption (HTML, escaped by the caller).
+std::string figure(const std::string& svg, const std::string& caption) {
+  return "<figure class=\"chart-box\">" + svg + "<figcaption>" + caption +
+         "</figcaption></figure>\n";
+}
+
+/// Every run's test top-1 against the epoch index as stored: its mean over trials with a
+/// min..max band, one colour per method.
+std::string overlay_chart(const MethodGroup& group) {
+  Chart chart{"Test top-1 vs epoch, mean over trials per method",
+              "epoch (counted over all stages)",
+              "top-1 (%)",
+              {},
+              {}};
+  chart.legend_below = true;
+  int64_t shortest = std::numeric_limits<int64_t>::max(), longest = 0;
+  for (size_t i = 0; i < group.runs.size(); ++i) {
+    const auto& compared = group.runs[i];
+    const auto trials = compared.finished.size();
+    add_mean(
+        chart, compared.finished,
+        [](const EpochRecord& e) { return std::optional<double>(e.test_top1); },
+        fmt::format("{} · {} trial{}", compared.run.record.method, trials, trials == 1 ? "" : "s"),
+        charts::palette_color(i), i >= charts::palette_size(), true);
+    int64_t epochs = 0;
+    for (const auto& trial : compared.finished)
+      epochs = std::max(epochs, trial.epochs.back().epoch);
+    shortest = std::min(shortest, epochs);
+    longest = std::max(longest, epochs);
+  }
+  ChartSeries band_key{"shaded: min..max over trials", {}, {}, "#c8c8c8", 8.0};
+  chart.series.push_back(band_key);
+  std::string caption =
+      "Each line is a method's mean test top-1 over its trials, the shaded band its min..max; "
+      "x is the epoch index as stored, counted over all of a run's stages.";
+  if (shortest != longest) {
+    caption += fmt::format(
+        " The runs differ in length ({} to {} epochs): staged strategies (TS, PP) train extra "
+        "stages before the target one, so the x axis spans the longest run and curves are not "
+        "aligned by stage.",
+        shortest, longest);
+  }
+  return figure(render_svg_chart(chart), caption);
+}
+
+/// Each strategy run's final top-1 minus the baseline's, paired by trial index: a dot at the mean
+/// and the 95% Student-t interval of results/paired.h.
+std::string difference_chart(const MethodGroup& group) {
+  charts::IntervalChart chart{"Final top-1 minus the baseline's, paired by trial",
+                              "difference in test top-1 (percentage points)",
+                              {}};
+  for (size_t i = 1; i < group.runs.size(); ++i) {
+    const auto& compared = group.runs[i];
+    chart.rows.push_back(
+        {compared.run.record.method, compared.difference, charts::palette_color(i)});
+  }
+  const auto caption = fmt::format(
+      "Baseline: {}. Dot: mean of (run − baseline) over the trial indices finished in both; "
+      "line: its 95% Student-t interval (n − 1 degrees of freedom), drawn thick and marked † "
+      "where it excludes 0; n=1: a single pair, no interval. The numbers of "
+      "<code>lowbit table --vs-baseline</code>.",
+      html_escape(group.runs.front().run.record.method));
+  return figure(charts::render_interval_chart(chart), caption);
+}
+
+std::string group_section(const MethodGroup& group) {
+  std::string html = fmt::format("<div class=\"comparison-group\"><h4>{} · {}{} · {}</h4>\n",
+                                 html_escape(group.model), html_escape(group.quantizer),
+                                 group.all_layers ? "*" : "",
+                                 precision_label(group.weight_bits, group.activation_bits));
+  if (group.older_runs > 0) {
+    html += fmt::format(
+        "<p class=\"note\">{} older run(s) of a method shown here left out: each method's newest "
+        "run is compared, as in the table.</p>\n",
+        group.older_runs);
+  }
+  html += "<div class=\"charts\">\n" + overlay_chart(group);
+  if (group.has_baseline()) html += difference_chart(group);
+  html += "</div>\n";
+  if (!group.has_baseline()) {
+    html +=
+        "<p class=\"note\">No baseline (this model, quantizer and precision without strategies) "
+        "has finished trials, so there are no differences to show.</p>\n";
+  }
+  return html + "</div>\n";
+}
+
+/// One experiment's comparisons (one paper table): a group per model, quantizer and precision
+/// with more than one method. "" when the experiment has no finished trials.
+std::string comparison_section(ResultStore& store, const std::string& experiment) {
+  const auto groups = method_groups(store, experiment);
+  if (groups.empty()) return "";
+  std::string body;
+  for (const auto& group : groups) {
+    if (group.runs.size() > 1) body += group_section(group);
+  }
+  if (body.empty()) {
+    body =
+        "<p class=\"note\">No model, quantizer and precision has more than one method with "
+        "finished trials.</p>\n";
+  }
+  return fmt::format(
+      "<section class=\"comparison\" id=\"compare-{0}\"><h3>{0}</h3>\n{1}</section>\n",
+      html_escape(experiment), body);
+}
+
+std::string run_section(const StoredRun& run, const std::vector<TrialRecord>& all_trials) {
+  const auto finished = finished_with_epochs(all_trials);
   std::string failures;
   for (const auto& trial : all_trials) {
-    if (trial.status == TrialStatus::finished && !trial.epochs.empty()) finished.push_back(trial);
     if (trial.status == TrialStatus::failed) {
       failures += fmt::format("<li>trial {} (seed {}): {}</li>", trial.trial_index, trial.seed,
                               html_escape(trial.error));
@@ -291,6 +419,9 @@ table.results th { background: #f3f3f3; } td.num { text-align: right; font-varia
 svg.chart text { font-size: 11px; fill: #333; } svg.chart .title { font-size: 13px; font-weight: bold; }
 svg.chart .grid { stroke: #eee; } svg.chart .axis { stroke: #555; }
 .failures { color: #a00; font-size: 13px; }
+h4 { margin: 16px 0 4px; } figure.chart-box { margin: 0; width: min-content; }
+figcaption { color: #555; font-size: 12px; margin: 4px; }
+svg.chart .missing { fill: #a00; }
 )css";
 
 std::string now_utc() {
@@ -331,103 +462,6 @@ std::string html_escape(const std::string& text) {
   return out;
 }
 
-std::string render_svg_chart(const Chart& chart) {
-  Range xs, ys;
-  for (const auto& s : chart.series) {
-    for (double x : s.x) xs.add(x);
-    for (double y : s.y) ys.add(y);
-  }
-  for (const auto& b : chart.bands) {
-    for (double v : b.low) ys.add(v);
-    for (double v : b.high) ys.add(v);
-  }
-  double x_step = 1, y_step = 1;
-  const Range x_range = padded(xs, 6, x_step);
-  const Range y_range = padded(ys, 5, y_step);
-  x_step = std::max(1.0, x_step);  // epochs are whole numbers
-  const double plot_w = kWidth - kLeft - kRight;
-  const double plot_h = kHeight - kTop - kBottom;
-  auto px = [&](double x) {
-    return kLeft + (x - x_range.low) / (x_range.high - x_range.low) * plot_w;
-  };
-  auto py = [&](double y) {
-    return kTop + plot_h - (y - y_range.low) / (y_range.high - y_range.low) * plot_h;
-  };
-
-  std::ostringstream svg;
-  svg << fmt::format(
-      "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
-      "viewBox=\"0 0 {0} {1}\" role=\"img\" aria-label=\"{2}\">\n",
-      kWidth, kHeight, html_escape(chart.title));
-  svg << fmt::format("<text class=\"title\" x=\"{}\" y=\"16\">{}</text>\n", kLeft,
-                     html_escape(chart.title));
-  // Grid and tick labels.
-  for (double y = std::ceil(y_range.low / y_step - 1e-9) * y_step;
-       y <= y_range.high + y_step * 1e-6; y += y_step) {
-    svg << fmt::format(
-        "<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>"
-        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n",
-        kLeft, kLeft + plot_w, py(y), py(y), kLeft - 6, py(y) + 4, number(y));
-  }
-  for (double x = std::ceil(x_range.low / x_step) * x_step; x <= x_range.high + 1e-9; x += x_step) {
-    svg << fmt::format(
-        "<line class=\"grid\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>"
-        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
-        px(x), px(x), kTop, kTop + plot_h, px(x), kTop + plot_h + 14, number(x));
-  }
-  svg << fmt::format(
-      "<line class=\"axis\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/>"
-      "<line class=\"axis\" x1=\"{0}\" x2=\"{3}\" y1=\"{2}\" y2=\"{2}\"/>\n",
-      kLeft, kTop, kTop + plot_h, kLeft + plot_w);
-  svg << fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
-                     kLeft + plot_w / 2, kHeight - 8, html_escape(chart.x_label));
-  svg << fmt::format(
-      "<text transform=\"translate(14,{:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-      kTop + plot_h / 2, html_escape(chart.y_label));
-
-  for (const auto& band : chart.bands) {
-    if (band.x.empty()) continue;
-    std::string points;
-    for (size_t i = 0; i < band.x.size(); ++i)
-      points += fmt::format("{:.1f},{:.1f} ", px(band.x[i]), py(band.high[i]));
-    for (size_t i = band.x.size(); i-- > 0;)
-      points += fmt::format("{:.1f},{:.1f} ", px(band.x[i]), py(band.low[i]));
-    svg << fmt::format(
-        "<polygon class=\"band\" points=\"{}\" fill=\"{}\" fill-opacity=\"0.18\" "
-        "stroke=\"none\"/>\n",
-        points, band.color);
-  }
-  int legend_row = 0;
-  for (const auto& s : chart.series) {
-    std::string points;
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (s.step && i > 0) points += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i - 1]));
-      points += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i]));
-    }
-    const std::string dash = s.dashed ? " stroke-dasharray=\"6 4\"" : "";
-    if (s.x.size() > 1) {
-      svg << fmt::format(
-          "<polyline class=\"series\" points=\"{}\" fill=\"none\" stroke=\"{}\" "
-          "stroke-width=\"{}\"{}><title>{}</title></polyline>\n",
-          points, s.color, s.width, dash, html_escape(s.label));
-    } else if (s.x.size() == 1) {
-      svg << fmt::format(
-          "<circle class=\"series\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\">"
-          "<title>{}</title></circle>\n",
-          px(s.x[0]), py(s.y[0]), 1.5 + s.width, s.color, html_escape(s.label));
-    }
-    if (!s.legend) continue;
-    const double ly = kTop + 8 + 16 * legend_row++;
-    const double lx = kLeft + plot_w + 10;
-    svg << fmt::format(
-        "<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" "
-        "stroke-width=\"{}\"{}/><text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n",
-        lx, lx + 20, ly, ly, s.color, s.width, dash, lx + 24, ly + 4, html_escape(s.label));
-  }
-  svg << "</svg>";
-  return svg.str();
-}
-
 std::string render_report(ResultStore& store, const ReportOptions& options) {
   std::string html = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -439,6 +473,14 @@ std::string render_report(ResultStore& store, const ReportOptions& options) {
       "<p class=\"note\">Final test accuracy, mean ± sample std over trials; img/s is "
       "training throughput.</p>\n";
   html += results_table(store.summaries(options.experiment));
+  html += "<h2>Method comparison</h2>\n";
+  html +=
+      "<p class=\"note\">Per experiment, the methods of each model, quantizer and precision: "
+      "their curves overlaid, and each strategy run's difference to the baseline.</p>\n";
+  const auto experiments = options.experiment.empty()
+                               ? store.experiment_names()
+                               : std::vector<std::string>{options.experiment};
+  for (const auto& experiment : experiments) html += comparison_section(store, experiment);
   html += "<h2>Training curves</h2>\n";
   const auto runs = store.runs(options.experiment);
   if (runs.empty()) html += "<p class=\"note\">No runs recorded.</p>\n";

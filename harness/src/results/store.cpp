@@ -28,7 +28,8 @@ using sqlite::Transaction;
 /// Bump when the schema changes, and teach open_schema() to migrate from the older versions.
 /// 2: `meta` (the database's identity) and `claims` (trials being trained, with their owners).
 /// 3: trials.started_from, epochs_trained, images_seen (what a trial started from, its cost).
-constexpr int64_t kSchemaVersion = 3;
+/// 4: trials.cpu (the CPU's model: a CPU trial repeats bit for bit only on the same one).
+constexpr int64_t kSchemaVersion = 4;
 
 /// The tables of every version; a file with other tables belongs to another program.
 constexpr const char* kLowbitTables[] = {"experiments", "runs", "trials", "epochs",
@@ -80,6 +81,7 @@ CREATE TABLE IF NOT EXISTS trials (
   started_from TEXT NOT NULL DEFAULT '',
   epochs_trained INTEGER NOT NULL DEFAULT 0,
   images_seen INTEGER NOT NULL DEFAULT 0,
+  cpu TEXT NOT NULL DEFAULT 'unknown',
   UNIQUE (run_id, trial_index)
 );
 CREATE TABLE IF NOT EXISTS epochs (
@@ -226,11 +228,13 @@ bool has_column(sqlite3* db, const std::string& path, const char* table, const c
 }
 
 /// Columns added to tables after their first version, with their definitions; a database of an
-/// older version gains them (its trials keep the defaults: 0 reads as "not recorded").
-constexpr std::array<std::array<const char*, 3>, 3> kAddedColumns{{
+/// older version gains them (its trials keep the defaults: 0 and "unknown" read as "not
+/// recorded").
+constexpr std::array<std::array<const char*, 3>, 4> kAddedColumns{{
     {"trials", "started_from", "TEXT NOT NULL DEFAULT ''"},
     {"trials", "epochs_trained", "INTEGER NOT NULL DEFAULT 0"},
     {"trials", "images_seen", "INTEGER NOT NULL DEFAULT 0"},
+    {"trials", "cpu", "TEXT NOT NULL DEFAULT 'unknown'"},
 }};
 
 void add_missing_columns(sqlite3* db, const std::string& path) {
@@ -377,15 +381,15 @@ int64_t insert_trial(sqlite3* db, const std::string& path, int64_t run_id,
       INSERT INTO trials (run_id, trial_index, seed, status, error, top1, top5, final_loss,
                           wall_seconds, images_per_second, device, torch_version, cuda_version,
                           plugin_hashes_json, extra_json, started_from, epochs_trained,
-                          images_seen)
+                          images_seen, cpu)
       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-              ?18))sql");
+              ?18, ?19))sql");
   // SQLite integers are signed 64-bit; the seed keeps its bit pattern and is cast back on read.
   insert.bind_all(run_id, trial.trial_index, static_cast<int64_t>(trial.seed),
                   to_string(trial.status), trial.error, trial.top1, trial.top5, trial.final_loss,
                   trial.wall_seconds, trial.images_per_second, trial.device, trial.torch_version,
                   trial.cuda_version, trial.plugin_hashes.dump(), metrics_to_json(trial.extra),
-                  trial.started_from, trial.epochs_trained, trial.images_seen);
+                  trial.started_from, trial.epochs_trained, trial.images_seen, trial.cpu);
   insert.run();
   return sqlite3_last_insert_rowid(db);
 }
@@ -542,6 +546,15 @@ bool ResultStore::trial_finished(int64_t run_id, int64_t trial_index) {
   Statement select(db_, path_, R"sql(
       SELECT 1 FROM trials WHERE run_id = ?1 AND trial_index = ?2 AND status = 'finished')sql");
   return select.bind_all(run_id, trial_index).step();
+}
+
+void ResultStore::reopen_trial(int64_t run_id, int64_t trial_index) {
+  Transaction transaction(db_, path_);
+  Statement(db_, path_, "DELETE FROM trials WHERE run_id = ?1 AND trial_index = ?2")
+      .bind_all(run_id, trial_index)
+      .run();
+  refresh_run_stats(db_, path_, run_id);
+  transaction.commit();
 }
 
 void ResultStore::record_trial(int64_t run_id, const TrialRecord& trial) {
@@ -711,15 +724,18 @@ std::vector<StoredRun> ResultStore::runs(const std::string& experiment) {
 }
 
 std::vector<TrialRecord> ResultStore::trials(int64_t run_id) {
+  // Read-only databases of older versions lack later columns: they read as "not recorded".
   const bool has_origin_and_cost = has_column(db_, path_, "trials", "started_from");
+  const bool has_cpu = has_column(db_, path_, "trials", "cpu");
   Statement select(
       db_, path_,
       fmt::format(R"sql(
       SELECT id, trial_index, seed, status, error, top1, top5, final_loss, wall_seconds,
              images_per_second, device, torch_version, cuda_version, plugin_hashes_json,
-             extra_json, {}
+             extra_json, {}, {}
       FROM trials WHERE run_id = ?1 ORDER BY trial_index)sql",
-                  has_origin_and_cost ? "started_from, epochs_trained, images_seen" : "'', 0, 0"));
+                  has_origin_and_cost ? "started_from, epochs_trained, images_seen" : "'', 0, 0",
+                  has_cpu ? "cpu" : "'unknown'"));
   select.bind(1, run_id);
   std::vector<TrialRecord> trials;
   while (select.step()) {
@@ -741,6 +757,7 @@ std::vector<TrialRecord> ResultStore::trials(int64_t run_id) {
     trial.started_from = select.text(15);
     trial.epochs_trained = select.int64(16);
     trial.images_seen = select.int64(17);
+    trial.cpu = select.text(18);
     trial.epochs = read_epochs(db_, path_, select.int64(0));
     trials.push_back(std::move(trial));
   }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -542,6 +543,36 @@ RunSummary as_strategy_column(RunSummary summary) {
   return summary;
 }
 
+/// Strategy columns in the paper's order: under each heading "Baseline" first, then the methods
+/// in the order the experiment file lists their strategies, which is the order their runs entered
+/// the database (the store lists methods by name: "+PP" before "+TS"). A column's place is its
+/// earliest run among the runs the table shows (the first summary of each cell, the newest run),
+/// so the old runs of an edited experiment do not decide it. Experiments, headings and the
+/// summaries of one column keep their order.
+std::vector<RunSummary> in_paper_column_order(std::vector<RunSummary> summaries) {
+  using ColumnKey = std::tuple<std::string, std::string, std::string>;
+  std::map<std::string, size_t> experiment_rank;
+  std::map<std::pair<std::string, std::string>, size_t> heading_rank;
+  std::map<ColumnKey, int64_t> first_run;
+  std::set<std::tuple<ColumnKey, int, int>> shown;
+  for (const RunSummary& s : summaries) {
+    experiment_rank.emplace(s.experiment, experiment_rank.size());
+    heading_rank.emplace(std::make_pair(s.experiment, s.model), heading_rank.size());
+    const ColumnKey column{s.experiment, s.model, s.method};
+    if (!shown.emplace(column, s.weight_bits, s.activation_bits).second) continue;
+    auto [run, added] = first_run.emplace(column, s.run_id);
+    if (!added) run->second = std::min(run->second, s.run_id);
+  }
+  auto place = [&](const RunSummary& s) {
+    return std::make_tuple(
+        experiment_rank.at(s.experiment), heading_rank.at(std::make_pair(s.experiment, s.model)),
+        s.method != "Baseline", first_run.at(ColumnKey{s.experiment, s.model, s.method}));
+  };
+  std::stable_sort(summaries.begin(), summaries.end(),
+                   [&](const RunSummary& a, const RunSummary& b) { return place(a) < place(b); });
+  return summaries;
+}
+
 }  // namespace
 
 TableFormat parse_table_format(const std::string& name) {
@@ -558,6 +589,7 @@ std::string render_table(const std::vector<RunSummary>& given, TableFormat forma
   std::vector<RunSummary> summaries = given;
   if (options.strategy_columns) {
     for (auto& summary : summaries) summary = as_strategy_column(summary);
+    summaries = in_paper_column_order(std::move(summaries));
   }
   if (format == TableFormat::csv) return render_csv(summaries, options.show_cost);
   const std::vector<Grid> grids = make_grids(summaries);
@@ -573,11 +605,18 @@ std::string render_table(const std::vector<RunSummary>& given, TableFormat forma
   const bool latex = format == TableFormat::latex;
   auto note = [&](const std::string& text) { out += (latex ? "% " : "\n") + text + "\n"; };
   if (has_differences(summaries)) {
+    const auto reference =
+        options.reference_method.empty()
+            ? std::string(
+                  "Runs with strategies show their difference to the baseline of the same "
+                  "model and quantizer")
+            : fmt::format("Runs show their difference to {} of the same model and precision",
+                          latex ? latex_escape(options.reference_method)
+                                : markdown_escape(options.reference_method));
     note(
-        fmt::format("Runs with strategies show their difference to the baseline of the same "
-                    "model and quantizer, paired by trial, with its 95% t-interval; {} marks an "
-                    "interval that excludes 0.",
-                    latex ? "$^\\dagger$" : "†"));
+        fmt::format("{}, paired by trial, with its 95% t-interval; {} marks an interval that "
+                    "excludes 0.",
+                    reference, latex ? "$^\\dagger$" : "†"));
   }
   for (const auto& init : starting_points(summaries)) note(init);
   return out;

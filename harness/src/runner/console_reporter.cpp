@@ -85,6 +85,22 @@ void ConsoleReporter::on_trial_failed(const TrialContext& trial, const std::stri
   fmt::print(out_, "{} FAILED: {}\n", trial.label, error);
 }
 
+void ConsoleReporter::on_trial_reused(const TrialContext& trial, const std::string& experiment) {
+  fmt::print(out_, "{} reused: experiment {} finished it under the same run hash\n", trial.label,
+             experiment);
+}
+
+void ConsoleReporter::on_source_trained_again(const TrialContext& trial, const std::string& path,
+                                              const TrialRecord& recorded,
+                                              const TrialRecord& again) {
+  const bool same = recorded.top1 == again.top1 && recorded.final_loss == again.final_loss;
+  fmt::print(out_, "{} trained again, as {} was missing: top-1 {} (recorded {}){}\n", trial.label,
+             path, again.top1, recorded.top1,
+             same ? ", the same to the last bit"
+                  : "; it differs: the trials that started from the recorded weights started "
+                    "from other ones");
+}
+
 void ConsoleReporter::on_trial_end(const TrialContext& trial, const TrialRecord& record) {
   if (record.status != TrialStatus::finished) return;
   fmt::print(out_, "{} finished: top-1 {:.2f}% top-5 {:.2f}% in {:.1f}s ({:.0f} img/s)\n",

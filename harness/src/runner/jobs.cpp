@@ -98,6 +98,8 @@ std::vector<std::string> job_arguments(const JobCommandLine& command) {
   arguments.push_back("run");
   arguments.insert(arguments.end(), command.experiment_files.begin(),
                    command.experiment_files.end());
+  if (!command.profile.empty()) arguments.insert(arguments.end(), {"--profile", command.profile});
+  if (command.reuse) arguments.push_back("--reuse");
   arguments.insert(arguments.end(), {"--db", command.database});
   if (!command.device.empty()) arguments.insert(arguments.end(), {"--device", command.device});
   arguments.insert(arguments.end(), {"--threads", std::to_string(command.threads)});

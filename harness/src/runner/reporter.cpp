@@ -36,6 +36,15 @@ void ReporterList::on_trial_needed_first(const TrialContext& trial) {
   for (auto* reporter : reporters_) reporter->on_trial_needed_first(trial);
 }
 
+void ReporterList::on_trial_reused(const TrialContext& trial, const std::string& experiment) {
+  for (auto* reporter : reporters_) reporter->on_trial_reused(trial, experiment);
+}
+
+void ReporterList::on_source_trained_again(const TrialContext& trial, const std::string& path,
+                                           const TrialRecord& recorded, const TrialRecord& again) {
+  for (auto* reporter : reporters_) reporter->on_source_trained_again(trial, path, recorded, again);
+}
+
 void ReporterList::on_trial_waiting(const TrialContext& trial, const ClaimOwner& holder) {
   for (auto* reporter : reporters_) reporter->on_trial_waiting(trial, holder);
 }

@@ -48,6 +48,10 @@ void validate(const SlurmOptions& options) {
                    "letters, digits and _ . , -");
   require_matching(options.time_limit, std::regex("^[0-9:-]+$"), "time limit",
                    "Slurm times such as 04:00:00 or 1-12:00:00");
+  if (!options.profile.empty() && !is_safe_name(options.profile)) {
+    throw std::invalid_argument(
+        fmt::format("bad profile name {} (allowed: {})", excerpt(options.profile), kSafeNameRule));
+  }
   require_matching(options.device, std::regex("^(auto|cpu|cuda)$"), "device", "auto, cpu, cuda");
   for (const auto* path : {&options.executable, &options.experiment, &options.shard_folder}) {
     if (has_control_characters(*path)) {
@@ -87,12 +91,14 @@ std::string slurm_array_script(const SlurmOptions& options) {
   std::string plugin_arguments;
   for (const auto& folder : options.plugin_dirs)
     plugin_arguments += " --plugin-dir " + quoted(folder);
+  const auto profile_argument =
+      options.profile.empty() ? std::string() : " --profile " + quoted(options.profile);
   script += fmt::format(
-      "exec {}{} run {} --shard \"${{SLURM_ARRAY_TASK_ID}}/{}\" --shard-by trial --threads "
+      "exec {}{} run {}{} --shard \"${{SLURM_ARRAY_TASK_ID}}/{}\" --shard-by trial --threads "
       "\"${{SLURM_CPUS_PER_TASK:-{}}}\" "
       "--device {} --db {}\n",
-      quoted(options.executable), plugin_arguments, quoted(options.experiment), options.shards,
-      options.cpus_per_task, options.device,
+      quoted(options.executable), plugin_arguments, quoted(options.experiment), profile_argument,
+      options.shards, options.cpus_per_task, options.device,
       quoted(options.shard_folder) + "/" + quoted(options.name + "-shard-") +
           "\"${SLURM_ARRAY_TASK_ID}\"" + quoted(".db"));
   return script;

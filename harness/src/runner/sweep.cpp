@@ -9,6 +9,7 @@
 #include <lowbit/training/trainer.h>
 #include <lowbit/training/weights.h>
 #include <lowbit/util/atomic_file.h>
+#include <lowbit/util/cpu.h>
 #include <lowbit/util/exception_message.h>
 
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -154,6 +155,13 @@ class Sweep {
       const RunPlan& run, int64_t t, const std::shared_ptr<const Quantizer>& quantizer,
       const std::string& model, NetworkStart start);
   void load_full_precision_trial(NetworkImpl& network, size_t source, int64_t t);
+  /// Records trial t of run r from another experiment that finished it (--reuse); false when
+  /// none did with this run's plugin files and LibTorch and with its weights present.
+  bool reuse_from_other_experiment(size_t r, int64_t t);
+  bool weights_missing(size_t r, int64_t t) const;
+  /// Trains finished trial t of the 32W32A run `source` again because its weights are missing,
+  /// and says whether it repeated its record.
+  void train_again(size_t source, int64_t t);
   const NamedTensors& checkpoint_tensors();
   void check_checkpoint_fits();
 
@@ -223,7 +231,8 @@ SweepSummary Sweep::run() {
       const auto position = options_.shard_by == ShardBy::trial_index
                                 ? t
                                 : static_cast<int64_t>(r) * experiment_.trials + t;
-      if (position % options_.shard_count != options_.shard_index) {
+      if (position % options_.shard_count != options_.shard_index ||
+          (options_.train_only && !options_.train_only(experiment_.runs[r], t))) {
         ++summary_.trials_elsewhere;
         continue;
       }
@@ -260,7 +269,11 @@ void Sweep::require_finished(size_t source, int64_t t) {
                                           [this](const ClaimOwner& holder, double heartbeat) {
                                             return claims_->alive(holder, heartbeat);
                                           });
-    if (claim.outcome == TrialClaim::Outcome::finished) return;
+    if (claim.outcome == TrialClaim::Outcome::finished) {
+      if (!weights_missing(source, t)) return;
+      train_again(source, t);
+      return;
+    }
     if (claim.outcome == TrialClaim::Outcome::claimed) {
       reporters_.on_trial_needed_first(context(source, t));
       if (train_claimed(source, t) == Outcome::failed)
@@ -396,9 +409,65 @@ TrialSpec Sweep::make_trial_spec(const RunPlan& run, int64_t t,
   return trial_spec;
 }
 
+bool Sweep::weights_missing(size_t r, int64_t t) const {
+  return !boost::filesystem::exists(
+      trial_weights_path(store_.path(), experiment_.runs[r].record.hash, t));
+}
+
+void Sweep::train_again(size_t source, int64_t t) {
+  const auto run_id = run_ids_[source];
+  TrialRecord recorded;
+  for (auto& trial : store_.trials(run_id)) {
+    if (trial.trial_index == t) recorded = std::move(trial);
+  }
+  store_.reopen_trial(run_id, t);
+  const auto claim = store_.claim_trial(run_id, t, claims_->owner(),
+                                        [this](const ClaimOwner& holder, double heartbeat) {
+                                          return claims_->alive(holder, heartbeat);
+                                        });
+  // Another process reopened it first and trains it: wait for it as for any source.
+  if (claim.outcome != TrialClaim::Outcome::claimed) return require_finished(source, t);
+  reporters_.on_trial_needed_first(context(source, t));
+  if (train_claimed(source, t) == Outcome::failed)
+    throw std::runtime_error(failed_.at({source, t}));
+  for (const auto& again : store_.trials(run_id)) {
+    if (again.trial_index == t) {
+      reporters_.on_source_trained_again(
+          context(source, t),
+          trial_weights_path(store_.path(), experiment_.runs[source].record.hash, t), recorded,
+          again);
+    }
+  }
+}
+
+bool Sweep::reuse_from_other_experiment(size_t r, int64_t t) {
+  const auto& run = experiment_.runs[r];
+  if (!boost::filesystem::exists(trial_weights_path(store_.path(), run.record.hash, t)))
+    return false;
+  const auto hashes = plugin_hashes(run, registry_, plugins_);
+  for (const auto& other : store_.runs()) {
+    if (other.record.hash != run.record.hash || other.experiment == experiment_.name) continue;
+    for (auto& trial : store_.trials(other.id)) {
+      if (trial.trial_index != t || trial.status != TrialStatus::finished) continue;
+      if (trial.plugin_hashes != hashes || trial.torch_version != TORCH_VERSION) continue;
+      reporters_.on_trial_reused(context(r, t), other.experiment);
+      try {
+        reporters_.on_trial_end(context(r, t), trial);
+      } catch (const TrialAlreadyFinished& e) {
+        reporters_.on_trial_not_recorded(context(r, t), e.what());
+      }
+      ++summary_.trials_reused;
+      return true;
+    }
+  }
+  return false;
+}
+
 Sweep::Outcome Sweep::train_claimed(size_t r, int64_t t) {
   const auto& run = experiment_.runs[r];
   const int64_t run_id = run_ids_[r];
+  if (options_.reuse_other_experiments && reuse_from_other_experiment(r, t))
+    return Outcome::finished;
   const auto checkpoint_path = trial_checkpoint_path(store_.path(), run.record.hash, t);
   TrialRecord trial;
   try {
@@ -446,6 +515,7 @@ Sweep::Outcome Sweep::train_claimed(size_t r, int64_t t) {
   trial.trial_index = t;
   trial.torch_version = TORCH_VERSION;
   trial.cuda_version = cuda_runtime_version(device_);
+  trial.cpu = cpu_model_name();
   trial.plugin_hashes = plugin_hashes(run, registry_, plugins_);
   try {
     reporters_.on_trial_end(context(r, t), trial);

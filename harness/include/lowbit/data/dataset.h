@@ -43,6 +43,9 @@ struct DataSplits {
   int64_t num_classes = 0;
   int64_t channels = 0;
   int64_t image_size = 0;
+  /// A black (all-zero) pixel after the loader's normalisation, one value per channel: what
+  /// DataOptions::pad pads with. Undefined: 0 (data that is not normalised, e.g. synthetic).
+  torch::Tensor black;
 };
 
 struct DataOptions {
@@ -51,6 +54,10 @@ struct DataOptions {
   std::string root = "/usr/share/datasets/fashion-mnist";
   int64_t limit = 0;       ///< train on the first `limit` images only (0: all)
   int64_t test_limit = 0;  ///< evaluate on the first `test_limit` images only (0: all)
+  /// Pixels of black added on every side of every train and test image when loaded, 0..64
+  /// (2 makes 28x28 Fashion-MNIST 32x32); augmentation's random crop then reads the padded image.
+  /// Not for imagefolder, whose images are cropped as they stream.
+  int64_t pad = 0;
   // Synthetic data only:
   int64_t synthetic_train = 512;
   int64_t synthetic_test = 128;

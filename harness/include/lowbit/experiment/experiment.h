@@ -26,6 +26,10 @@ struct ComponentChoice {
   /// Presentation only: not part of the run's hash.
   std::string label;
   nlohmann::json options = nlohmann::json::object();
+  /// A model's or quantizer's own "precisions" (as written; null when it has none): they replace
+  /// the experiment's for its points, e.g. a deeper KD teacher trained only at 32W32A, or
+  /// Bi-Real at 1W1A beside DoReFa at 2W2A. Not part of the run's hash (the precision is).
+  nlohmann::json precisions;
 };
 
 /// Where a run's weights start ("init").
@@ -77,6 +81,7 @@ struct SkippedRun {
 struct Experiment {
   std::string name;
   std::string file;
+  std::string profile;  ///< the file's profile it was loaded with ("" for none)
   std::string description;
   nlohmann::json spec;  ///< the file as read
   DataOptions data;
@@ -94,8 +99,22 @@ struct Experiment {
 /// Parses and validates; every error is a ConfigError naming file, JSON pointer and allowed values.
 Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
                             const Registry& registry);
-/// Reads `path` and parses it (a missing file or bad JSON is a ConfigError too).
-Experiment load_experiment(const std::string& path, const Registry& registry);
+/// Reads `path`, selects `profile` and parses it (a missing file or bad JSON is a ConfigError
+/// too). `profile` must name one of the file's "profiles" when it has some, and be "" otherwise.
+Experiment load_experiment(const std::string& path, const Registry& registry,
+                           const std::string& profile = "");
+
+/// A file may carry several scales of one experiment (the paper's, a CPU's) as "profiles": an
+/// object of named JSON merge patches (RFC 7386: objects merge key by key, anything else
+/// replaces, null removes) over the rest of the file. Returns the file with `profile` applied,
+/// "profiles" removed and "-<profile>" added to its name, so that each scale is an experiment
+/// of its own in a database and its stored spec parses without a profile. A file without
+/// "profiles" is returned as it is when `profile` is "". ConfigError for a missing, unknown or
+/// malformed profile, naming `file`, the pointer and the profiles there are.
+nlohmann::json select_profile(const nlohmann::json& spec, const std::string& file,
+                              const std::string& profile);
+/// The names of a file's profiles, in the file's order (none when it has no "profiles").
+std::vector<std::string> profile_names(const nlohmann::json& spec);
 
 /// The index in experiment.runs of the 32W32A run without strategies of `model` with `quantizer`
 /// (same options): what a quantized run of them starts from under "init": "full_precision".

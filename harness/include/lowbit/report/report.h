@@ -1,11 +1,16 @@
 #pragma once
 // `lowbit report`: one self-contained HTML page from the results database, for looking at rather
-// than grepping. Result tables (mean ± std over trials per model, method and precision), then
-// per run: test top-1 against epoch for every trial with the mean and a min..max band (the
-// teacher's curve beside the student's when epochs carry "teacher_top1", as KD records it), the
-// bit-width schedule (weight and activation bits per epoch, which progressive strategies change),
-// every other numeric per-epoch extra a strategy recorded (e.g. a quantized fraction), and
-// training throughput. Charts are inline SVG drawn here: no scripts, fonts or network needed.
+// than grepping. Result tables (mean ± std over trials per model, method and precision); then per
+// experiment, for each model, quantizer and precision with several methods (the baseline and its
+// strategy variants), their test top-1 curves overlaid (mean over trials with a min..max band)
+// and each strategy run's final top-1 difference to the baseline, paired by trial with its 95%
+// t-interval as `lowbit table --vs-baseline` computes it (results/paired.h). Then per run: test
+// top-1 against epoch for every trial with the mean and a min..max band (the teacher's curve
+// beside the student's when epochs carry "teacher_top1", as KD records it), the bit-width schedule
+// (weight and activation bits per epoch, which progressive strategies change), every other
+// numeric per-epoch extra a strategy recorded (e.g. a quantized fraction), and training
+// throughput. Charts are inline SVG drawn here (src/report/charts.cpp): no scripts,
+// fonts or network needed.
 
 #include <lowbit/results/store.h>
 
@@ -40,6 +45,7 @@ struct Chart {
   std::string title, x_label, y_label;
   std::vector<ChartBand> bands;
   std::vector<ChartSeries> series;
+  bool legend_below = false;  ///< one legend row per series under the plot (for long labels)
 };
 
 /// An <svg> element (class "chart") drawing the chart with axes, ticks and a legend.

@@ -1,6 +1,7 @@
 #pragma once
 // What a trial produces, as stored in the results database.
 
+#include <lowbit/util/cpu.h>
 #include <lowbit/util/names.h>
 
 #include <nlohmann/json.hpp>
@@ -75,6 +76,9 @@ struct TrialRecord {
   /// full-precision trial it started from not included).
   int64_t epochs_trained = 0;
   int64_t images_seen = 0;
+  /// The CPU's model (util/cpu.h): float kernels differ between models, so a trial repeats bit
+  /// for bit only on the same one. kUnknownCpu when unreadable or not recorded (before schema 4).
+  std::string cpu = kUnknownCpu;
 };
 
 /// An experiment as stored: its name, the file it was last run from and that file's content.

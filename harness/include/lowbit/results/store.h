@@ -64,6 +64,9 @@ class ResultStore {
   /// Returns the run's id, creating it on first use (keyed by experiment and run hash).
   int64_t ensure_run(int64_t experiment_id, const RunRecord& run);
   bool trial_finished(int64_t run_id, int64_t trial_index);
+  /// Removes a finished trial's record (and its epochs) so that it can be trained again: a
+  /// 32W32A trial whose weights file is missing (a database committed without its weights).
+  void reopen_trial(int64_t run_id, int64_t trial_index);
   /// Writes the trial, its epochs and the run's summary in one transaction, and drops its claim.
   /// A trial that was recorded as failed before is replaced; a finished one is never written
   /// twice (throws TrialAlreadyFinished).

@@ -25,6 +25,9 @@ struct TableOptions {
   /// Read by the CLI, which then fills the summaries' baseline differences (results/paired.h);
   /// render_table shows a difference wherever a summary has one.
   bool vs_baseline = false;
+  /// Read by the CLI too (`--vs METHOD`): the differences are to the run of this method label
+  /// (results/paired.h add_method_differences) instead of the baseline; the note says so.
+  std::string reference_method;
   /// A "Cost" row under each precision: the mean epochs trained and training images seen per
   /// trial ("?" for trials recorded before lowbit counted them); CSV gets two columns per column.
   bool show_cost = false;

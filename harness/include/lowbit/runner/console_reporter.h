@@ -26,6 +26,9 @@ class ConsoleReporter : public Reporter {
   void on_trial_needed_first(const TrialContext& trial) override;
   /// Flushed: the sweep may wait a long time after it.
   void on_trial_waiting(const TrialContext& trial, const ClaimOwner& holder) override;
+  void on_trial_reused(const TrialContext& trial, const std::string& experiment) override;
+  void on_source_trained_again(const TrialContext& trial, const std::string& path,
+                               const TrialRecord& recorded, const TrialRecord& again) override;
   void on_trial_failed(const TrialContext& trial, const std::string& error) override;
   /// A finished trial's accuracy and speed; a failed one was said by on_trial_failed.
   void on_trial_end(const TrialContext& trial, const TrialRecord& record) override;

@@ -13,12 +13,14 @@ namespace lowbit {
 struct JobCommandLine {
   std::vector<std::string> plugin_dirs;       ///< the parent's --plugin-dir folders, in order
   std::vector<std::string> experiment_files;  ///< as the parent was given them
+  std::string profile;                        ///< "" for files without profiles
+  bool reuse = false;                         ///< --reuse
   std::string database;
   std::string device;   ///< "" leaves each experiment's own device
   int64_t threads = 1;  ///< always passed: see threads_per_job
 };
 
-/// `[--plugin-dir D]... run FILE... --db DB [--device X] --threads N`.
+/// `[--plugin-dir D]... run FILE... [--profile P] [--reuse] --db DB [--device X] --threads N`.
 std::vector<std::string> job_arguments(const JobCommandLine& command);
 
 /// The hardware threads of this machine (at least 1, also when the count is unknown).

@@ -35,6 +35,7 @@ struct SweepSummary {
   int64_t trials_failed = 0;
   int64_t trials_elsewhere = 0;          ///< left to other shards
   int64_t trials_claimed_elsewhere = 0;  ///< being trained by another live process
+  int64_t trials_reused = 0;             ///< recorded from another experiment (--reuse)
 };
 
 /// Every call has a no-op default. A reporter may throw: the sweep stops, except for
@@ -50,8 +51,16 @@ class Reporter : public TrialReporter {
   virtual void on_trial_taken_over(const TrialContext& /*trial*/, const ClaimOwner& /*stopped*/) {}
   /// A 32W32A trial that the next trial starts from, trained before it.
   virtual void on_trial_needed_first(const TrialContext& /*trial*/) {}
+  /// A finished 32W32A trial that the next trial starts from was trained again, its weights file
+  /// having gone (`path`): `recorded` is what the database held, `again` the new record.
+  virtual void on_source_trained_again(const TrialContext& /*trial*/, const std::string& /*path*/,
+                                       const TrialRecord& /*recorded*/,
+                                       const TrialRecord& /*again*/) {}
   /// The next trial waits for this one, which `holder` trains (said once per wait).
   virtual void on_trial_waiting(const TrialContext& /*trial*/, const ClaimOwner& /*holder*/) {}
+  /// The trial was taken as `experiment` finished it under the same run hash; on_trial_end
+  /// follows with that record.
+  virtual void on_trial_reused(const TrialContext& /*trial*/, const std::string& /*experiment*/) {}
   /// Training the trial threw `error`; on_trial_end follows with its failed record.
   virtual void on_trial_failed(const TrialContext& /*trial*/, const std::string& /*error*/) {}
   /// The trial's record, finished or failed, ready to store.
@@ -78,6 +87,9 @@ class ReporterList : public Reporter {
   void on_trial_taken_over(const TrialContext& trial, const ClaimOwner& stopped) override;
   void on_trial_needed_first(const TrialContext& trial) override;
   void on_trial_waiting(const TrialContext& trial, const ClaimOwner& holder) override;
+  void on_trial_reused(const TrialContext& trial, const std::string& experiment) override;
+  void on_source_trained_again(const TrialContext& trial, const std::string& path,
+                               const TrialRecord& recorded, const TrialRecord& again) override;
   void on_trial_failed(const TrialContext& trial, const std::string& error) override;
   void on_trial_end(const TrialContext& trial, const TrialRecord& record) override;
   void on_trial_not_recorded(const TrialContext& trial, const std::string& reason) override;

@@ -10,6 +10,7 @@ namespace lowbit {
 struct SlurmOptions {
   std::string executable;    ///< absolute path of lowbit on the cluster's nodes
   std::string experiment;    ///< absolute path of the experiment file
+  std::string profile;       ///< the file's profile ("" for a file without profiles)
   std::string shard_folder;  ///< where task i writes <name>-shard-<i>.db
   std::string name;          ///< experiment name (job and file names)
   int shards = 1;

@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -39,10 +40,22 @@ struct SweepOptions {
   int64_t shard_index = 0;
   int64_t shard_count = 1;
   ShardBy shard_by = ShardBy::position;
+  /// When set, this process trains only the trials of its share that this accepts (a run of the
+  /// experiment, a trial index); the others count as left elsewhere. A trial that an accepted
+  /// one starts from is still trained first when the database lacks it. `lowbit verify`
+  /// re-trains chosen trials this way.
+  std::function<bool(const RunPlan& run, int64_t trial_index)> train_only;
   /// Progress lines (ConsoleReporter) go here when it is not null.
   std::ostream* progress = nullptr;
   /// Told of everything too, after the database and the progress lines; must outlive the sweep.
   std::vector<Reporter*> reporters;
+  /// A trial that another experiment of the database finished under the same run hash (the
+  /// same resolved configuration: model, quantizer, strategies, data, training, seed), with the
+  /// same plugin files and LibTorch version, and whose weights are in the database, is recorded
+  /// as it is instead of being trained again (a campaign of tables pretrains each 32W32A trial
+  /// once, and shares identical baselines). The core library is not compared: reuse after
+  /// changing it is the user's call.
+  bool reuse_other_experiments = false;
   /// Heartbeat and staleness of this sweep's claims on its trials.
   ClaimTiming claim_timing;
 };
