@@ -120,6 +120,17 @@ std::string interval_row(const charts::IntervalRow& row, double top, double valu
   return svg;
 }
 
+/// The opening <svg> of a chart, sized and labelled for screen readers, and its title.
+void open_svg(std::ostream& svg, const char* css_class, double width, double height,
+              const std::string& title, double title_x) {
+  svg << fmt::format(
+      "<svg class=\"{3}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
+      "viewBox=\"0 0 {0} {1}\" role=\"img\" aria-label=\"{2}\">\n",
+      width, height, html_escape(title), css_class);
+  svg << fmt::format("<text class=\"title\" x=\"{}\" y=\"16\">{}</text>\n", title_x,
+                     html_escape(title));
+}
+
 }  // namespace
 
 namespace charts {
@@ -155,12 +166,7 @@ std::string render_interval_chart(const IntervalChart& chart) {
   const double height = axis_y + 40;
 
   std::ostringstream svg;
-  svg << fmt::format(
-      "<svg class=\"chart intervals\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
-      "height=\"{1}\" viewBox=\"0 0 {0} {1}\" role=\"img\" aria-label=\"{2}\">\n",
-      kIntervalWidth, height, html_escape(chart.title));
-  svg << fmt::format("<text class=\"title\" x=\"{}\" y=\"16\">{}</text>\n", kIntervalMargin,
-                     html_escape(chart.title));
+  open_svg(svg, "chart intervals", kIntervalWidth, height, chart.title, kIntervalMargin);
   for (double x : ticks(range, step)) {
     svg << fmt::format(
         "<line class=\"grid\" x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1:.1f}\" y2=\"{2:.1f}\"/>"
@@ -214,12 +220,7 @@ std::string render_svg_chart(const Chart& chart) {
   };
 
   std::ostringstream svg;
-  svg << fmt::format(
-      "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
-      "viewBox=\"0 0 {0} {1}\" role=\"img\" aria-label=\"{2}\">\n",
-      kWidth, height, html_escape(chart.title));
-  svg << fmt::format("<text class=\"title\" x=\"{}\" y=\"16\">{}</text>\n", kLeft,
-                     html_escape(chart.title));
+  open_svg(svg, "chart", kWidth, height, chart.title, kLeft);
   // Grid and tick labels.
   for (double y : ticks(y_range, y_step)) {
     svg << fmt::format(
