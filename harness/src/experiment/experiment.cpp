@@ -639,40 +639,34 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
       strategy_sets.push_back(choices);
     }
   }
-  // Every row any point has, so that an entry's own 32W32A row makes full precision the default
-  // start as the experiment's does.
-  auto all_rows = precisions;
+  // Each entry's own rows, read once; every row any point has decides the default start, so
+  // that an entry's own 32W32A row makes full precision the default as the experiment's does.
+  std::vector<std::vector<PrecisionRow>> model_rows, quantizer_rows;
   std::vector<std::pair<int, int>> all_bits;
+  for (const auto& row : precisions) all_bits.push_back(row.bits);
   for (size_t i = 0; i < models.size(); ++i) {
-    for (const auto& row : entry_precisions(models[i], file, item_pointer(root, "models", i)))
-      all_rows.push_back(row);
+    model_rows.push_back(entry_precisions(models[i], file, item_pointer(root, "models", i)));
+    for (const auto& row : model_rows.back()) all_bits.push_back(row.bits);
   }
   for (size_t i = 0; i < quantizers.size(); ++i) {
-    for (const auto& row :
-         entry_precisions(quantizers[i], file, item_pointer(root, "quantizers", i)))
-      all_rows.push_back(row);
+    quantizer_rows.push_back(
+        entry_precisions(quantizers[i], file, item_pointer(root, "quantizers", i)));
+    for (const auto& row : quantizer_rows.back()) all_bits.push_back(row.bits);
   }
-  for (const auto& row : all_rows) all_bits.push_back(row.bits);
   experiment.init = read_init(root, all_bits);
   root.reject_unknown_keys();
 
   for (size_t m = 0; m < models.size(); ++m) {
     const auto& model = models[m].name;
     const auto structure = describe_model(registry.model(model));
-    const auto model_rows = entry_precisions(models[m], file, item_pointer(root, "models", m));
     for (size_t q = 0; q < quantizers.size(); ++q) {
       const auto& quantizer = quantizers[q];
       JsonReader options(quantizer.options, file, "/quantizers");
       const auto instance = registry.quantizer(quantizer.name)(options);
       const auto model_reason = instance->model_incompatibility(structure);
-      const auto rows =
-          point_rows(precisions, model_rows,
-                     entry_precisions(quantizer, file, item_pointer(root, "quantizers", q)));
-      for (const auto& row : rows) {
+      for (const auto& row : point_rows(precisions, model_rows[m], quantizer_rows[q])) {
         const auto& precision = row.bits;
         for (const auto& strategies : strategy_sets) {
-          auto run = make_run(experiment, model, quantizer, precision, strategies,
-                              quantize_all || row.starred, registry);
           // The 32W32A row is the pretrained model the quantized rows start from: strategies
           // train the quantized rows, so such a point is not in the matrix. Left out without a
           // "skipped" line, which would repeat for every strategy list of every file.
@@ -680,6 +674,8 @@ Experiment parse_experiment(const nlohmann::json& spec, const std::string& file,
               !strategies.empty()) {
             continue;
           }
+          auto run = make_run(experiment, model, quantizer, precision, strategies,
+                              quantize_all || row.starred, registry);
           // A point the quantizer cannot run is skipped with its reason rather than failing.
           const auto reason = !model_reason.empty()
                                   ? model_reason
