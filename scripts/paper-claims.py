@@ -11,6 +11,7 @@ applies the verdict rule. Standard library only.
 """
 import argparse
 import csv
+import functools
 import io
 import os
 import sqlite3
@@ -103,9 +104,11 @@ TABLES = {
 }
 
 
-def table_csv(args, experiment, reference):
-    """The Top-1 rows of `lowbit table --format csv` for one experiment, by precision."""
-    command = [args.lowbit, "table", "--db", args.db, "--experiment", experiment, "--format", "csv"]
+@functools.lru_cache(maxsize=None)
+def table_csv(lowbit, db, experiment, reference):
+    """The Top-1 rows of `lowbit table --format csv` for one experiment, by precision (one call
+    per experiment and reference, however many claims read it)."""
+    command = [lowbit, "table", "--db", db, "--experiment", experiment, "--format", "csv"]
     command += ["--vs", reference] if reference else ["--vs-baseline"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -129,7 +132,7 @@ def verdict(n, low, high):
 
 def measure(args, claim):
     experiment = f"{TABLES[claim.table]}-{args.profile}"
-    rows = table_csv(args, experiment, claim.reference)
+    rows = table_csv(args.lowbit, args.db, experiment, claim.reference)
     column = f"{claim.model} {claim.treated}"
     row = (rows or {}).get(claim.precision)
     if row is None or not row.get(column + " diff"):
