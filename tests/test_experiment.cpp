@@ -78,6 +78,15 @@ TEST_CASE("a run's hash depends on what defines it and on nothing else", "[exper
   speed_off["training"]["cudnn_benchmark"] = true;
   CHECK(lowbit::parse_experiment(speed_off, "exp.json", registry()).runs[0].record.hash ==
         base.runs[0].record.hash);
+
+  // Curve points on part of the test split: the same training and the same result.
+  auto part_curves = spec;
+  part_curves["training"]["curve_test_images"] = 1000;
+  auto parsed_part = lowbit::parse_experiment(part_curves, "exp.json", registry());
+  CHECK(parsed_part.training.curve_test_images == 1000);
+  CHECK(parsed_part.runs[0].record.hash == base.runs[0].record.hash);
+  part_curves["training"]["curve_test_images"] = -1;
+  CHECK(error_of(part_curves).pointer() == "/training/curve_test_images");
   for (const auto& [key, value] : {std::pair<std::string, nlohmann::json>{"channels_last", true},
                                    {"mixed_precision", "bf16"}}) {
     auto changed = spec;

@@ -450,6 +450,17 @@ TEST_CASE("with reuse, a trial another experiment finished under the same run ha
     CHECK(runner.run(second, options).trials_skipped == 3);
   }
   SECTION("without --reuse it trains them again") { CHECK(runner.run(second, {}).trials_run == 3); }
+  SECTION("a trial recorded with the same plugin files in another folder is reused") {
+    // A copy of the build (or an install) loads the same code from elsewhere.
+    lowbit::testing::run_shell(
+        fmt::format("sqlite3 '{}' \"UPDATE trials SET plugin_hashes_json = "
+                    "replace(plugin_hashes_json, '/plugins/', '/plugins-copied/')\"",
+                    db));
+    REQUIRE_THAT(only_trial(store, first, 1).plugin_hashes.dump(), Contains("plugins-copied"));
+    lowbit::SweepOptions options;
+    options.reuse_other_experiments = true;
+    CHECK(runner.run(second, options).trials_reused == 2);
+  }
   SECTION("a trial recorded with other plugin files is not reused") {
     lowbit::testing::run_shell(
         fmt::format("sqlite3 '{}' \"UPDATE trials SET plugin_hashes_json = '{{}}'\"", db));

@@ -176,6 +176,54 @@ TEST_CASE("a trial is deterministic for its seed on the CPU", "[trainer]") {
   CHECK(first.epochs.back().train_loss != other.epochs.back().train_loss);
 }
 
+/// Evaluates the network after every epoch through the trainer's services (as KD evaluates its
+/// teacher) and, beside it, on the whole test split and on its first images.
+class EvaluationProbe : public lowbit::Strategy {
+ public:
+  EvaluationProbe(lowbit::Trainer& evaluator, int64_t part) : evaluator_(evaluator), part_(part) {}
+  std::vector<double> through_services, whole, first_images;
+
+  void on_epoch_end(const lowbit::TrainingState& state, std::map<std::string, double>&) override {
+    through_services.push_back(state.services->evaluate(*state.network).first);
+    whole.push_back(evaluator_.evaluate(*state.network).top1);
+    first_images.push_back(evaluator_.evaluate(*state.network, part_).top1);
+  }
+
+ private:
+  lowbit::Trainer& evaluator_;
+  int64_t part_;
+};
+
+TEST_CASE("curve points on part of the test split leave training and the result unchanged",
+          "[trainer]") {
+  auto data = synthetic_data();
+  auto options = tiny_training(3);
+  options.augment = lowbit::AugmentOptions{1, true};
+  lowbit::Trainer whole_curve(options, data, torch::kCPU, nullptr);
+  const auto reference = whole_curve.train(trial_spec(data, 2, 2, 3, 5));
+
+  // Three images: a part's accuracy is a multiple of 33.3%, the whole split's of 100/64 %, so
+  // the two agree only at 0% or 100%, which a barely trained network does not reach.
+  options.curve_test_images = 3;
+  lowbit::Trainer part_curve(options, data, torch::kCPU, nullptr);
+  EvaluationProbe probe(whole_curve, options.curve_test_images);
+  auto spec = trial_spec(data, 2, 2, 3, 5);
+  spec.strategies.push_back(&probe);
+  const auto trial = part_curve.train(spec);
+
+  REQUIRE(trial.epochs.size() == 3);
+  for (size_t e = 0; e < trial.epochs.size(); ++e) {
+    CHECK(trial.epochs[e].train_loss == reference.epochs[e].train_loss);
+    const bool last = e + 1 == trial.epochs.size();
+    const double expected = last ? probe.whole[e] : probe.first_images[e];
+    CHECK(trial.epochs[e].test_top1 == expected);
+    CHECK(probe.through_services[e] == expected);
+  }
+  CHECK(probe.whole[0] != probe.first_images[0]);
+  CHECK(trial.top1 == reference.top1);
+  CHECK(trial.top5 == reference.top5);
+}
+
 TEST_CASE("strategy hooks run in order around the one loop", "[trainer]") {
   auto data = synthetic_data();
   auto options = tiny_training(2);

@@ -274,6 +274,7 @@ void read_training(const JsonReader& reader, TrainingOptions& training) {
   training.batch_size = reader.integer("batch_size", training.batch_size, 1, kMaxBatch);
   training.eval_batch_size =
       reader.integer("eval_batch_size", training.eval_batch_size, 1, kMaxBatch);
+  training.curve_test_images = reader.integer("curve_test_images", 0, 0, int64_t{1} << 30);
   training.max_steps_per_epoch = reader.integer("max_steps_per_epoch", 0, 0, int64_t{1} << 40);
   training.performance.channels_last = reader.boolean("channels_last", false);
   training.performance.mixed_precision =

@@ -50,6 +50,17 @@ nlohmann::json plugin_hashes(const RunPlan& run, const Registry& registry,
   return hashes;
 }
 
+/// Whether two records of plugin hashes name the same code: the same file contents, wherever the
+/// files were loaded from (a copy of the build folder, an install).
+bool same_plugin_code(const nlohmann::json& recorded, const nlohmann::json& loaded) {
+  auto contents = [](const nlohmann::json& hashes) {
+    std::multiset<std::string> sha1s;
+    for (const auto& entry : hashes.items()) sha1s.insert(entry.value().get<std::string>());
+    return sha1s;
+  };
+  return contents(recorded) == contents(loaded);
+}
+
 /// Quantizer name and options as one comparable string.
 std::string component_key(const ComponentChoice& choice) {
   return choice.name + choice.options.dump();
@@ -449,7 +460,8 @@ bool Sweep::reuse_from_other_experiment(size_t r, int64_t t) {
     if (other.record.hash != run.record.hash || other.experiment == experiment_.name) continue;
     for (auto& trial : store_.trials(other.id)) {
       if (trial.trial_index != t || trial.status != TrialStatus::finished) continue;
-      if (trial.plugin_hashes != hashes || trial.torch_version != TORCH_VERSION) continue;
+      if (!same_plugin_code(trial.plugin_hashes, hashes) || trial.torch_version != TORCH_VERSION)
+        continue;
       reporters_.on_trial_reused(context(r, t), other.experiment);
       try {
         reporters_.on_trial_end(context(r, t), trial);

@@ -129,14 +129,14 @@ double Trainer::learning_rate(const Stage& stage, int64_t epoch_in_stage, int64_
   return 0.5 * stage.learning_rate * (1.0 + std::cos(M_PI * done / total));
 }
 
-Accuracy Trainer::evaluate(NetworkImpl& network) {
+Accuracy Trainer::evaluate(NetworkImpl& network, int64_t limit) {
   const bool was_training = network.is_training();
   network.eval();
   torch::NoGradGuard no_grad;
   AutocastScope autocast(device_, options_.performance.autocast_bf16());
   int64_t top1 = 0;
   int64_t top5 = 0;
-  const int64_t total = data_.test.size();
+  const int64_t total = limit > 0 ? std::min(limit, data_.test.size()) : data_.test.size();
   for (int64_t start = 0; start < total; start += options_.eval_batch_size) {
     const int64_t length = std::min(options_.eval_batch_size, total - start);
     auto images = input_layout(data_.test.slice(start, length), options_.performance);
@@ -151,7 +151,7 @@ Accuracy Trainer::evaluate(NetworkImpl& network) {
 }
 
 EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimizer,
-                                 TrainingState& state, const TrialSpec& spec) {
+                                 TrainingState& state, const TrialSpec& spec, int64_t test_images) {
   network.train();
   const int64_t steps = steps_per_epoch();
   const int64_t train_size = data_.train.size();
@@ -203,7 +203,7 @@ EpochRecord Trainer::train_epoch(NetworkImpl& network, torch::optim::SGD& optimi
     throw std::runtime_error(
         fmt::format("training loss diverged ({}) in epoch {}", record.train_loss, record.epoch));
   }
-  auto accuracy = evaluate(network);
+  auto accuracy = evaluate(network, test_images);
   record.test_top1 = accuracy.top1;
   record.test_top5 = accuracy.top5;
   record.seconds = seconds_since(start);
@@ -264,14 +264,16 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
   state.model = spec.model;
   state.quantizer = spec.quantizer.get();
   state.steps_per_epoch = steps_per_epoch();
+  // What this epoch evaluates on, for the model and for what strategies evaluate (a KD teacher).
+  int64_t epoch_test_images = 0;
   const FunctionTrainingServices services(
       [this, &spec](const std::string& model, NetworkStart start) {
         auto other = spec.build_full_precision(model, start);
         if (options_.performance.channels_last) to_channels_last(*other);
         return other;
       },
-      [this](NetworkImpl& other) {
-        auto accuracy = evaluate(other);
+      [this, &epoch_test_images](NetworkImpl& other) {
+        auto accuracy = evaluate(other, epoch_test_images);
         return std::make_pair(accuracy.top1, accuracy.top5);
       });
   state.services = &services;
@@ -306,7 +308,9 @@ TrialRecord Trainer::train(const TrialSpec& spec) {
 
     for (int64_t e = first_epoch; e < stage.epochs; ++e) {
       state.epoch_in_stage = e;
-      auto record = train_epoch(*network, optimizer, state, spec);
+      const bool last_epoch = state.epoch + 1 == state.total_epochs;
+      epoch_test_images = last_epoch ? 0 : options_.curve_test_images;
+      auto record = train_epoch(*network, optimizer, state, spec, epoch_test_images);
       for (auto* strategy : spec.strategies) strategy->on_epoch_end(state, record.extra);
       throughput.add_epoch(images_per_epoch, record.images_per_second);
       trial.epochs.push_back(record);

@@ -63,16 +63,18 @@ class Trainer {
   /// CPU. Throws on failure (e.g. a diverged loss); the caller decides how to record it.
   TrialRecord train(const TrialSpec& spec);
 
-  /// Top-1/top-5 accuracy in percent on the test split; leaves the network's mode as it was.
-  Accuracy evaluate(NetworkImpl& network);
+  /// Top-1/top-5 accuracy in percent on the test split, or on its first `limit` images when
+  /// `limit` is positive; leaves the network's mode as it was.
+  Accuracy evaluate(NetworkImpl& network, int64_t limit = 0);
 
   /// Learning rate at a point of a stage under the configured schedule.
   double learning_rate(const Stage& stage, int64_t epoch_in_stage, int64_t step_in_epoch,
                        int64_t steps_per_epoch) const;
 
  private:
+  /// Trains one epoch, then evaluates on `test_images` of the test split (0: all of it).
   EpochRecord train_epoch(NetworkImpl& network, torch::optim::SGD& optimizer, TrainingState& state,
-                          const TrialSpec& spec);
+                          const TrialSpec& spec, int64_t test_images);
   int64_t steps_per_epoch() const;
   /// The trial's network, with the weights it starts from, on the device.
   std::shared_ptr<NetworkImpl> build_student(const TrialSpec& spec) const;
