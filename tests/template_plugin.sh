@@ -15,7 +15,7 @@ cmake --install "$build_dir" --prefix "$work/prefix" > "$work/install.log"
 configure=(cmake -S "$source_dir/plugins/template" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix")
 if [[ -n "$launcher" ]]; then configure+=(-DCMAKE_CXX_COMPILER_LAUNCHER="$launcher"); fi
 "${configure[@]}" > "$work/configure.log" || { cat "$work/configure.log"; exit 1; }
-cmake --build "$work/build" > "$work/build.log" || { cat "$work/build.log"; exit 1; }
+cmake --build "$work/build" --parallel "$(nproc)" > "$work/build.log" || { cat "$work/build.log"; exit 1; }
 test -f "$work/build/liblowbit_pact.so"
 # The template's own test, built by lowbit_add_plugin_test from the installed package.
 (cd "$work/build" && ctest --output-on-failure) > "$work/test.log" || { cat "$work/test.log"; exit 1; }
