@@ -123,6 +123,9 @@ def table_csv(lowbit, db, experiment, reference):
 def verdict(n, low, high):
     if n < 2:
         return "not run" if n == 0 else "inconclusive (1 trial)"
+    if low == 0 and high == 0:
+        # Every paired trial repeated its reference to the last bit: the treatment did nothing.
+        return "not tested: identical trials"
     if low > 0:
         return "reproduced"
     if high < 0:
