@@ -12,12 +12,12 @@ using lowbit::ConfigError;
 
 namespace {
 
-const lowbit::Registry& registry() { return lowbit::testing::shared_components().registry; }
+using lowbit::testing::shared_registry;
 
 /// The ConfigError a spec raises, so tests can check where it points and what it allows.
 ConfigError error_of(const nlohmann::json& spec) {
   try {
-    lowbit::parse_experiment(spec, "exp.json", registry());
+    lowbit::parse_experiment(spec, "exp.json", shared_registry());
   } catch (const ConfigError& e) {
     return e;
   }
@@ -33,7 +33,7 @@ TEST_CASE("the matrix is the cartesian product of its axes", "[experiment]") {
   spec["precisions"] = {"32W32A", "4W4A", "2W2A"};
   spec["strategies"] = nlohmann::json::array({nlohmann::json::array()});
   spec["init"] = "scratch";
-  auto experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  auto experiment = lowbit::parse_experiment(spec, "exp.json", shared_registry());
   REQUIRE(experiment.runs.size() == 6);
   CHECK(experiment.trials == 2);
   CHECK(experiment.runs[0].model == "resnet20");
@@ -43,7 +43,7 @@ TEST_CASE("the matrix is the cartesian product of its axes", "[experiment]") {
   CHECK(lowbit::precision_label(4, 2) == "4W2A");
   // Starting from full precision, the 32W32A runs the others start from come first.
   spec.erase("init");
-  experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  experiment = lowbit::parse_experiment(spec, "exp.json", shared_registry());
   REQUIRE(experiment.runs.size() == 6);
   CHECK(experiment.runs[0].model == "resnet20");
   CHECK(experiment.runs[1].model == "preresnet20");
@@ -54,20 +54,20 @@ TEST_CASE("the matrix is the cartesian product of its axes", "[experiment]") {
 
 TEST_CASE("a run's hash depends on what defines it and on nothing else", "[experiment]") {
   auto spec = lowbit::testing::tiny_experiment();
-  auto base = lowbit::parse_experiment(spec, "exp.json", registry());
-  auto same = lowbit::parse_experiment(spec, "elsewhere.json", registry());
+  auto base = lowbit::parse_experiment(spec, "exp.json", shared_registry());
+  auto same = lowbit::parse_experiment(spec, "elsewhere.json", shared_registry());
   CHECK(base.runs[0].record.hash == same.runs[0].record.hash);
   CHECK(base.runs[0].record.hash != base.runs[1].record.hash);
 
   auto more_trials = spec;
   more_trials["trials"] = 5;  // more trials extend the same runs
   more_trials["device"] = "auto";
-  CHECK(lowbit::parse_experiment(more_trials, "exp.json", registry()).runs[0].record.hash ==
+  CHECK(lowbit::parse_experiment(more_trials, "exp.json", shared_registry()).runs[0].record.hash ==
         base.runs[0].record.hash);
 
   auto other_lr = spec;
   other_lr["training"]["optimizer"]["lr"] = 0.01;
-  CHECK(lowbit::parse_experiment(other_lr, "exp.json", registry()).runs[0].record.hash !=
+  CHECK(lowbit::parse_experiment(other_lr, "exp.json", shared_registry()).runs[0].record.hash !=
         base.runs[0].record.hash);
 
   // Speed settings: off is what runs had before they existed (same hash); layout and precision
@@ -76,13 +76,13 @@ TEST_CASE("a run's hash depends on what defines it and on nothing else", "[exper
   speed_off["training"]["channels_last"] = false;
   speed_off["training"]["mixed_precision"] = "off";
   speed_off["training"]["cudnn_benchmark"] = true;
-  CHECK(lowbit::parse_experiment(speed_off, "exp.json", registry()).runs[0].record.hash ==
+  CHECK(lowbit::parse_experiment(speed_off, "exp.json", shared_registry()).runs[0].record.hash ==
         base.runs[0].record.hash);
 
   // Curve points on part of the test split: the same training and the same result.
   auto part_curves = spec;
   part_curves["training"]["curve_test_images"] = 1000;
-  auto parsed_part = lowbit::parse_experiment(part_curves, "exp.json", registry());
+  auto parsed_part = lowbit::parse_experiment(part_curves, "exp.json", shared_registry());
   CHECK(parsed_part.training.curve_test_images == 1000);
   CHECK(parsed_part.runs[0].record.hash == base.runs[0].record.hash);
   part_curves["training"]["curve_test_images"] = -1;
@@ -91,7 +91,7 @@ TEST_CASE("a run's hash depends on what defines it and on nothing else", "[exper
                                    {"mixed_precision", "bf16"}}) {
     auto changed = spec;
     changed["training"][key] = value;
-    auto parsed = lowbit::parse_experiment(changed, "exp.json", registry());
+    auto parsed = lowbit::parse_experiment(changed, "exp.json", shared_registry());
     CHECK(parsed.runs[0].record.hash != base.runs[0].record.hash);
     CHECK(parsed.runs[0].record.config["training"][key] == value);
   }
@@ -182,10 +182,10 @@ TEST_CASE("quantizer options are validated by the plugin before anything runs", 
 
 TEST_CASE("missing files and broken JSON are errors naming the file", "[experiment]") {
   lowbit::testing::TemporaryFolder folder;
-  CHECK_THROWS_WITH(lowbit::load_experiment(folder.file("absent.json"), registry()),
+  CHECK_THROWS_WITH(lowbit::load_experiment(folder.file("absent.json"), shared_registry()),
                     Contains("absent.json") && Contains("cannot open"));
   std::ofstream(folder.file("broken.json")) << "{\"name\": \"x\",";
-  CHECK_THROWS_WITH(lowbit::load_experiment(folder.file("broken.json"), registry()),
+  CHECK_THROWS_WITH(lowbit::load_experiment(folder.file("broken.json"), shared_registry()),
                     Contains("broken.json") && Contains("not valid JSON"));
 }
 
@@ -194,7 +194,7 @@ TEST_CASE("every shipped experiment file is valid", "[experiment]") {
        boost::filesystem::directory_iterator(std::string(LOWBIT_SOURCE_DIR) + "/experiments")) {
     if (entry.path().extension() != ".json") continue;
     INFO(entry.path().string());
-    auto experiment = lowbit::load_experiment(entry.path().string(), registry());
+    auto experiment = lowbit::load_experiment(entry.path().string(), shared_registry());
     CHECK_FALSE(experiment.runs.empty());
   }
 }
@@ -217,8 +217,8 @@ TEST_CASE("a profile is a merge patch over the file, chosen by name", "[experime
   CHECK(lowbit::profile_names(spec) == std::vector<std::string>{"cpu", "paper"});
 
   // The two scales are two experiments whose runs differ where the scales do.
-  const auto small = lowbit::parse_experiment(cpu, "exp.json", registry());
-  const auto large = lowbit::parse_experiment(paper, "exp.json", registry());
+  const auto small = lowbit::parse_experiment(cpu, "exp.json", shared_registry());
+  const auto large = lowbit::parse_experiment(paper, "exp.json", shared_registry());
   CHECK(small.name == "scaled-cpu");
   CHECK(small.runs[0].record.hash != large.runs[0].record.hash);
   // Without profiles the file is as it was.
@@ -264,9 +264,10 @@ TEST_CASE("a missing, unknown or malformed profile names the file and the profil
   auto bad_value = spec;
   bad_value["profiles"]["cpu"] = {{"trials", 0}};
   std::ofstream(folder.file("scaled.json")) << bad_value.dump();
-  CHECK_THROWS_WITH(lowbit::load_experiment(folder.file("scaled.json"), registry(), "cpu"),
+  CHECK_THROWS_WITH(lowbit::load_experiment(folder.file("scaled.json"), shared_registry(), "cpu"),
                     Contains("scaled.json (profile cpu)") && Contains("/trials"));
-  const auto loaded = lowbit::load_experiment(folder.file("scaled.json"), registry(), "paper");
+  const auto loaded =
+      lowbit::load_experiment(folder.file("scaled.json"), shared_registry(), "paper");
   CHECK(loaded.profile == "paper");
   CHECK(loaded.file == folder.file("scaled.json"));
   CHECK_FALSE(loaded.spec.contains("profiles"));
@@ -276,7 +277,7 @@ TEST_CASE("a starred precision quantizes the first and last layers beside the pl
           "[experiment]") {
   auto spec = lowbit::testing::tiny_experiment();
   spec["precisions"] = {"32W32A", "2W2A", "2W2A*"};
-  const auto experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  const auto experiment = lowbit::parse_experiment(spec, "exp.json", shared_registry());
   REQUIRE(experiment.runs.size() == 3);
   CHECK_FALSE(experiment.runs[1].precision.quantize_all);
   CHECK(experiment.runs[2].precision.quantize_all);
@@ -296,7 +297,7 @@ TEST_CASE("a model or quantizer may carry precisions of its own", "[experiment]"
   // A deeper KD teacher is trained at 32W32A only; the student has every row.
   spec["models"] = {"resnet20", {{"name", "resnet32"}, {"precisions", {"32W32A"}}}};
   spec["quantizers"] = {"dorefa"};
-  auto experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  auto experiment = lowbit::parse_experiment(spec, "exp.json", shared_registry());
   REQUIRE(experiment.runs.size() == 3);
   CHECK(experiment.runs[2].model == "resnet32");
   CHECK(experiment.runs[2].record.weight_bits == 32);
@@ -309,7 +310,7 @@ TEST_CASE("a model or quantizer may carry precisions of its own", "[experiment]"
   spec["precisions"] = {"32W32A"};
   spec["quantizers"] = {{{"name", "dorefa"}, {"precisions", {"32W32A", "2W2A"}}},
                         {{"name", "lqnet"}, {"precisions", {"32W32A", "3W3A"}}}};
-  experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  experiment = lowbit::parse_experiment(spec, "exp.json", shared_registry());
   REQUIRE(experiment.runs.size() == 4);
   CHECK(experiment.runs[1].record.quantizer == "lqnet");
   CHECK(experiment.runs[1].record.weight_bits == 32);
@@ -321,7 +322,7 @@ TEST_CASE("a model or quantizer may carry precisions of its own", "[experiment]"
   CHECK(experiment.runs[2].full_precision_source == 0);
   CHECK(experiment.runs[3].full_precision_source == 1);
   spec["models"] = {{{"name", "resnet20"}, {"precisions", {"32W32A", "3W3A"}}}};
-  experiment = lowbit::parse_experiment(spec, "exp.json", registry());
+  experiment = lowbit::parse_experiment(spec, "exp.json", shared_registry());
   REQUIRE(experiment.runs.size() == 3);
   CHECK(experiment.runs[2].record.quantizer == "lqnet");
   CHECK(experiment.runs[2].record.weight_bits == 3);

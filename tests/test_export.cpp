@@ -29,9 +29,9 @@ c10::impl::GenericDict read_export(const std::string& path) {
 }
 
 /// One run of the tiny experiment (2W2A DoReFa unless told), one trial.
-std::string train_tiny(const lowbit::testing::TemporaryFolder& folder,
-                       const std::string& quantizer = "dorefa",
-                       const std::string& precision = "2W2A") {
+std::string trained_tiny_database(const lowbit::testing::TemporaryFolder& folder,
+                                  const std::string& quantizer = "dorefa",
+                                  const std::string& precision = "2W2A") {
   auto spec = lowbit::testing::tiny_experiment("export");
   spec["quantizers"] = {quantizer};
   spec["precisions"] = {precision};
@@ -82,7 +82,7 @@ TEST_CASE("uniform codes: DoReFa's grid, an offset grid, and values on no grid",
 TEST_CASE("export writes a trained trial's tensors and codes that reproduce its quantized weights",
           "[export][e2e][python]") {
   lowbit::testing::TemporaryFolder folder;
-  const auto db = train_tiny(folder);
+  const auto db = trained_tiny_database(folder);
   const auto output = folder.file("trial0.pt");
   auto dict = exported_trial(db, "2W2A", output);
   CHECK_THAT(dict.at("__format__").toStringRef(), Contains("weight_codes"));
@@ -153,7 +153,7 @@ print("layers", len(codes), "worst", worst, "fc", tuple(d["fc.weight"].shape))
 
 TEST_CASE("export rebuilds a run with its quantizer's structure (Bi-Real units)", "[export][e2e]") {
   lowbit::testing::TemporaryFolder folder;
-  const auto db = train_tiny(folder, "bireal", "1W1A");
+  const auto db = trained_tiny_database(folder, "bireal", "1W1A");
   auto dict = exported_trial(db, "1W1A", folder.file("bireal.pt"));
   // Each block became two units, each a binary conv with its BN and a real shortcut.
   CHECK(dict.contains("layer1.0.unit1.conv.weight"));
@@ -163,7 +163,7 @@ TEST_CASE("export rebuilds a run with its quantizer's structure (Bi-Real units)"
 
 TEST_CASE("export errors name what is missing", "[export][e2e]") {
   lowbit::testing::TemporaryFolder folder;
-  const auto db = train_tiny(folder);
+  const auto db = trained_tiny_database(folder);
   auto no_match =
       lowbit_cli(fmt::format("export --db '{}' --model resnet56 -o '{}'", db, folder.file("x.pt")));
   CHECK(no_match.exit_code != 0);

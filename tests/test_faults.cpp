@@ -32,14 +32,9 @@ using lowbit::testing::write_experiment;
 
 namespace {
 
-const lowbit::Registry& registry() { return lowbit::testing::shared_components().registry; }
+using lowbit::testing::shared_registry;
 
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
+using lowbit::testing::file_bytes;
 
 std::vector<std::string> folder_entries(const std::string& folder) {
   std::vector<std::string> names;
@@ -120,7 +115,7 @@ lowbit::TrialSpec checkpointed_trial(const lowbit::DataSplits& data, const std::
                                      const std::string& database_id) {
   nlohmann::json no_options = nlohmann::json::object();
   std::shared_ptr<const lowbit::Quantizer> quantizer =
-      registry().quantizer("dorefa")(lowbit::JsonReader(no_options, "test"));
+      shared_registry().quantizer("dorefa")(lowbit::JsonReader(no_options, "test"));
   lowbit::ModelSpec model{data.channels, data.num_classes, data.image_size};
   lowbit::TrialSpec spec;
   spec.seed = 4;
@@ -130,7 +125,7 @@ lowbit::TrialSpec checkpointed_trial(const lowbit::DataSplits& data, const std::
   spec.database_id = database_id;
   spec.build_network = [quantizer, model] {
     lowbit::QuantizedLayerFactory layers(quantizer, {2, 2, false});
-    return registry().model("resnet20")(model, layers);
+    return shared_registry().model("resnet20")(model, layers);
   };
   return spec;
 }
@@ -160,7 +155,7 @@ TEST_CASE("a sweep that cannot write its files stops, keeps its database consist
   const auto db = folder.file("results.db");
   const auto spec = one_trial_experiment();
   const auto file = write_experiment(folder, "full.json", spec);
-  const auto experiment = lowbit::parse_experiment(spec, file, registry());
+  const auto experiment = lowbit::parse_experiment(spec, file, shared_registry());
   const auto checkpoint = lowbit::trial_checkpoint_path(db, experiment.runs[0].record.hash, 0);
   // The child's temporary file name holds its pid, so the write error comes from a file-size
   // limit instead of /dev/full: 400 kB take the database and its WAL but not the first
@@ -228,7 +223,7 @@ TEST_CASE("a checkpoint left behind by a recorded trial is cleaned on the next r
   const auto spec = one_trial_experiment();
   const auto file = write_experiment(folder, "left.json", spec);
   REQUIRE(lowbit_cli(fmt::format("run '{}' --db '{}' --threads 1", file, db)).exit_code == 0);
-  const auto experiment = lowbit::parse_experiment(spec, file, registry());
+  const auto experiment = lowbit::parse_experiment(spec, file, shared_registry());
   const auto checkpoint = lowbit::trial_checkpoint_path(db, experiment.runs[0].record.hash, 0);
   lowbit::write_text_atomically(checkpoint, "left between the commit and the removal");
   auto again = lowbit_cli(fmt::format("run '{}' --db '{}' --threads 1", file, db));
@@ -240,7 +235,7 @@ TEST_CASE("a claim is held by a live owner and taken over from a dead one", "[fa
   lowbit::testing::TemporaryFolder folder;
   lowbit::ResultStore store(folder.file("claims.db"));
   const auto experiment =
-      lowbit::parse_experiment(lowbit::testing::tiny_experiment(), "c.json", registry());
+      lowbit::parse_experiment(lowbit::testing::tiny_experiment(), "c.json", shared_registry());
   const int64_t experiment_id = store.ensure_experiment("tiny", "c.json", nlohmann::json::object());
   const int64_t run_id = store.ensure_run(experiment_id, experiment.runs[0].record);
   const lowbit::ClaimOwner first{"node1", 100, "token-1"};

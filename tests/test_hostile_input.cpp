@@ -22,11 +22,11 @@ using lowbit::testing::write_experiment;
 
 namespace {
 
-const lowbit::Registry& registry() { return lowbit::testing::shared_components().registry; }
+using lowbit::testing::shared_registry;
 
-std::string error_of(const nlohmann::json& spec) {
+std::string error_message_of(const nlohmann::json& spec) {
   try {
-    lowbit::parse_experiment(spec, "hostile.json", registry());
+    lowbit::parse_experiment(spec, "hostile.json", shared_registry());
   } catch (const lowbit::ConfigError& e) {
     return e.what();
   }
@@ -63,7 +63,7 @@ TEST_CASE("experiment names are held to a safe character set when the file is re
     INFO(bad);
     auto spec = lowbit::testing::tiny_experiment();
     spec["name"] = bad;
-    const auto message = error_of(spec);
+    const auto message = error_message_of(spec);
     CHECK_THAT(message, Contains("hostile.json: /name: bad name"));
     CHECK_THAT(message, Contains("A-Z a-z 0-9 . _ -"));
   }
@@ -71,7 +71,7 @@ TEST_CASE("experiment names are held to a safe character set when the file is re
        std::vector<std::string>{"table2_sp", "T1.v2-b", "0", std::string(100, 'a')}) {
     auto spec = lowbit::testing::tiny_experiment();
     spec["name"] = good;
-    CHECK(lowbit::parse_experiment(spec, "ok.json", registry()).name == good);
+    CHECK(lowbit::parse_experiment(spec, "ok.json", shared_registry()).name == good);
   }
 }
 
@@ -80,11 +80,11 @@ TEST_CASE("labels with control characters are refused; others are escaped in eve
   auto spec = lowbit::testing::tiny_experiment();
   spec["strategies"] =
       nlohmann::json::parse(R"([[{"name": "kd", "label": "KD\n\\input{/etc/passwd}"}]])");
-  CHECK_THAT(error_of(spec), Contains("/strategies/0/0/label: bad label"));
+  CHECK_THAT(error_message_of(spec), Contains("/strategies/0/0/label: bad label"));
   spec["strategies"][0][0]["label"] = std::string(65, 'x');
-  CHECK_THAT(error_of(spec), Contains("bad label"));
+  CHECK_THAT(error_message_of(spec), Contains("bad label"));
   spec["strategies"][0][0]["label"] = "KD(\\input{x}) | <b>";
-  CHECK(lowbit::parse_experiment(spec, "ok.json", registry()).runs[0].record.method ==
+  CHECK(lowbit::parse_experiment(spec, "ok.json", shared_registry()).runs[0].record.method ==
         "dorefa+KD(\\input{x}) | <b>");
 
   // A database from elsewhere may still hold such text: it comes out inert.
@@ -180,7 +180,7 @@ TEST_CASE("duplicate keys, huge numbers and oversized values are clear errors", 
 
   auto spec = lowbit::testing::tiny_experiment();
   spec["trials"] = std::string(50 * 1000 * 1000, 'x');
-  const auto message = error_of(spec);
+  const auto message = error_message_of(spec);
   CHECK_THAT(message, Contains("hostile.json: /trials: expected an integer"));
   CHECK_THAT(message, Contains("(50000002 characters in all)"));
   CHECK(message.size() < 400);
@@ -191,7 +191,7 @@ TEST_CASE("precisions with long numbers are a clear error, not \"stoi\"", "[host
     INFO(bad);
     auto spec = lowbit::testing::tiny_experiment();
     spec["precisions"] = {bad};
-    const auto message = error_of(spec);
+    const auto message = error_message_of(spec);
     CHECK_THAT(message, Contains("hostile.json: /precisions/0:"));
     CHECK_THAT(message, Contains("bit-widths 1..32"));
   }
@@ -200,9 +200,10 @@ TEST_CASE("precisions with long numbers are a clear error, not \"stoi\"", "[host
 TEST_CASE("model options are refused instead of silently dropped", "[hostile]") {
   auto spec = lowbit::testing::tiny_experiment();
   spec["models"] = nlohmann::json::parse(R"([{"name": "resnet20", "options": {"width": 2}}])");
-  CHECK_THAT(error_of(spec), Contains("/models/0/options: the zoo's models take no options"));
+  CHECK_THAT(error_message_of(spec),
+             Contains("/models/0/options: the zoo's models take no options"));
   spec["models"] = nlohmann::json::parse(R"([{"name": "resnet20", "options": {}}])");
-  CHECK_NOTHROW(lowbit::parse_experiment(spec, "ok.json", registry()));
+  CHECK_NOTHROW(lowbit::parse_experiment(spec, "ok.json", shared_registry()));
 }
 
 TEST_CASE("a KD teacher the zoo lacks and a missing teacher file fail with the matrix",
@@ -210,14 +211,14 @@ TEST_CASE("a KD teacher the zoo lacks and a missing teacher file fail with the m
   auto spec = lowbit::testing::tiny_experiment();
   spec["strategies"] =
       nlohmann::json::parse(R"([[{"name": "kd", "options": {"teacher": "resnet999"}}]])");
-  const auto teacher = error_of(spec);
+  const auto teacher = error_message_of(spec);
   CHECK_THAT(teacher, Contains("/strategies/0/0/options: kd needs the model \"resnet999\""));
   CHECK_THAT(teacher, Contains("resnet32"));  // the allowed names
   spec["strategies"][0][0]["options"] = {{"teacher_checkpoint", "/nonexistent/t.pt"}};
-  CHECK_THAT(error_of(spec),
+  CHECK_THAT(error_message_of(spec),
              Contains("/strategies/0/0/options/teacher_checkpoint: no readable file"));
   spec["strategies"][0][0]["options"] = {{"student_checkpoint", "/nonexistent/s.pt"}};
-  CHECK_THAT(error_of(spec), Contains("/options/student_checkpoint: no readable file"));
+  CHECK_THAT(error_message_of(spec), Contains("/options/student_checkpoint: no readable file"));
 
   lowbit::testing::TemporaryFolder folder;
   spec["strategies"][0][0]["options"] = {{"teacher", "resnet999"}};

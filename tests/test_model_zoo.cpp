@@ -13,27 +13,15 @@
 
 namespace {
 
-int64_t parameter_count(torch::nn::Module& module) {
-  int64_t count = 0;
-  for (const auto& parameter : module.parameters()) count += parameter.numel();
-  return count;
-}
+using lowbit::testing::build_model;
+using lowbit::testing::default_quantizer;
+using lowbit::testing::parameter_count;
 
-lowbit::testing::Components& components() { return lowbit::testing::shared_components(); }
-
-std::shared_ptr<lowbit::NetworkImpl> build(const std::string& model, lowbit::LayerFactory& layers,
-                                           lowbit::ModelSpec spec) {
-  return components().registry.model(model)(spec, layers);
-}
+using lowbit::testing::shared_components;
 
 int64_t count(const std::string& model, lowbit::ModelSpec spec) {
   lowbit::QuantizedLayerFactory full_precision(nullptr, {});
-  return parameter_count(*build(model, full_precision, spec));
-}
-
-std::shared_ptr<const lowbit::Quantizer> dorefa() {
-  nlohmann::json options = nlohmann::json::object();
-  return components().registry.quantizer("dorefa")(lowbit::JsonReader(options, "test"));
+  return parameter_count(*build_model(model, full_precision, spec));
 }
 
 struct QuantizerCensus {
@@ -43,8 +31,8 @@ struct QuantizerCensus {
 };
 
 QuantizerCensus census(const std::string& model, bool quantize_all, lowbit::ModelSpec spec) {
-  lowbit::QuantizedLayerFactory layers(dorefa(), {2, 2, quantize_all});
-  auto network = build(model, layers, spec);
+  lowbit::QuantizedLayerFactory layers(default_quantizer("dorefa"), {2, 2, quantize_all});
+  auto network = build_model(model, layers, spec);
   QuantizerCensus result;
   for (const auto& quantizer : lowbit::tensor_quantizers(*network)) {
     result.names.insert(quantizer->context().name);
@@ -142,7 +130,7 @@ void check_forward_backward(const std::string& model,
                       lowbit::PrecisionPolicy{1, 2, true}}) {
     INFO(model << " " << policy.weight_bits << "W" << policy.activation_bits << "A"
                << (policy.quantize_all ? "*" : ""));
-    lowbit::QuantizedLayerFactory layers(dorefa(), policy);
+    lowbit::QuantizedLayerFactory layers(default_quantizer("dorefa"), policy);
     auto network = make(layers, {3, 5, size});
     auto output = network->forward(torch::randn({2, 3, size, size}));
     REQUIRE(output.logits.sizes() == torch::IntArrayRef({2, 5}));
@@ -159,7 +147,7 @@ void check_zoo_model(const std::string& model, int64_t size) {
   check_forward_backward(
       model,
       [&](lowbit::LayerFactory& layers, lowbit::ModelSpec spec) {
-        return build(model, layers, spec);
+        return build_model(model, layers, spec);
       },
       size, 4);
 }
@@ -216,7 +204,7 @@ TEST_CASE("alexnet_bn_cifar_small is alexnet_bn_cifar at a quarter of the width"
   CHECK(all.names.count("act7") == 1);
 
   lowbit::QuantizedLayerFactory full_precision(nullptr, {});
-  auto output = build("alexnet_bn_cifar_small", full_precision, {1, 10, 32})
+  auto output = build_model("alexnet_bn_cifar_small", full_precision, {1, 10, 32})
                     ->forward(torch::randn({2, 1, 32, 32}));
   CHECK(output.logits.sizes() == torch::IntArrayRef({2, 10}));
   REQUIRE(output.stage_features.size() == 3);
@@ -227,7 +215,7 @@ TEST_CASE("alexnet_bn_cifar_small is alexnet_bn_cifar at a quarter of the width"
   check_forward_backward(
       "alexnet_bn_cifar_small",
       [](lowbit::LayerFactory& layers, lowbit::ModelSpec spec) {
-        return build("alexnet_bn_cifar_small", layers, spec);
+        return build_model("alexnet_bn_cifar_small", layers, spec);
       },
       32, 3);
 

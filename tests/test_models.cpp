@@ -7,22 +7,9 @@
 
 namespace {
 
-int64_t parameter_count(torch::nn::Module& module) {
-  int64_t count = 0;
-  for (const auto& parameter : module.parameters()) count += parameter.numel();
-  return count;
-}
-
-std::shared_ptr<lowbit::NetworkImpl> build(const std::string& model, lowbit::LayerFactory& layers,
-                                           lowbit::ModelSpec spec = {3, 10, 32}) {
-  return lowbit::testing::shared_components().registry.model(model)(spec, layers);
-}
-
-std::shared_ptr<const lowbit::Quantizer> dorefa() {
-  nlohmann::json options = nlohmann::json::object();
-  return lowbit::testing::shared_components().registry.quantizer("dorefa")(
-      lowbit::JsonReader(options, "test"));
-}
+using lowbit::testing::build_model;
+using lowbit::testing::default_quantizer;
+using lowbit::testing::parameter_count;
 
 }  // namespace
 
@@ -30,15 +17,15 @@ TEST_CASE("CIFAR ResNet-20 has the standard size", "[models]") {
   lowbit::QuantizedLayerFactory full_precision(nullptr, {});
   // He et al.'s ResNet-20 has 269,722 parameters with identity (option A) shortcuts; the two
   // projection shortcuts add 16*32 + 32*64 conv weights and 2*(32+64) BN parameters.
-  CHECK(parameter_count(*build("resnet20", full_precision)) == 269722 + 512 + 2048 + 192);
-  CHECK(parameter_count(*build("resnet56", full_precision)) == 853018 + 512 + 2048 + 192);
+  CHECK(parameter_count(*build_model("resnet20", full_precision)) == 269722 + 512 + 2048 + 192);
+  CHECK(parameter_count(*build_model("resnet56", full_precision)) == 853018 + 512 + 2048 + 192);
   // Pre-activation moves BN in front of the convs: one BN per block input plus the final one.
-  CHECK(parameter_count(*build("preresnet20", full_precision)) > 0);
+  CHECK(parameter_count(*build_model("preresnet20", full_precision)) > 0);
 }
 
 TEST_CASE("quantized models keep first conv and classifier at full precision", "[models]") {
-  lowbit::QuantizedLayerFactory layers(dorefa(), {2, 2, false});
-  auto network = build("resnet20", layers);
+  lowbit::QuantizedLayerFactory layers(default_quantizer("dorefa"), {2, 2, false});
+  auto network = build_model("resnet20", layers);
   auto quantizers = lowbit::tensor_quantizers(*network);
   int weights = 0;
   int activations = 0;
@@ -57,8 +44,8 @@ TEST_CASE("quantized models keep first conv and classifier at full precision", "
 }
 
 TEST_CASE("quantize_all quantizes the first and last layers too", "[models]") {
-  lowbit::QuantizedLayerFactory layers(dorefa(), {2, 2, true});
-  auto network = build("resnet20", layers);
+  lowbit::QuantizedLayerFactory layers(default_quantizer("dorefa"), {2, 2, true});
+  auto network = build_model("resnet20", layers);
   std::set<std::string> names;
   for (const auto& quantizer : lowbit::tensor_quantizers(*network)) {
     names.insert(quantizer->context().name);
@@ -72,8 +59,9 @@ TEST_CASE("every model runs forward and backward at each precision", "[models]")
   for (const std::string model : {"resnet20", "preresnet20"}) {
     for (auto precision : {std::pair{32, 32}, std::pair{4, 4}, std::pair{2, 2}, std::pair{1, 2}}) {
       INFO(model << " " << precision.first << "W" << precision.second << "A");
-      lowbit::QuantizedLayerFactory layers(dorefa(), {precision.first, precision.second, false});
-      auto network = build(model, layers, {1, 10, 16});
+      lowbit::QuantizedLayerFactory layers(default_quantizer("dorefa"),
+                                           {precision.first, precision.second, false});
+      auto network = build_model(model, layers, {1, 10, 16});
       auto output = network->forward(torch::randn({4, 1, 16, 16}));
       REQUIRE(output.logits.sizes() == torch::IntArrayRef({4, 10}));
       CHECK(output.stage_features.size() == 3);
@@ -87,8 +75,8 @@ TEST_CASE("every model runs forward and backward at each precision", "[models]")
 }
 
 TEST_CASE("quantized weights take 2^k levels in the forward pass", "[models]") {
-  lowbit::QuantizedLayerFactory layers(dorefa(), {2, 2, false});
-  auto network = build("resnet20", layers);
+  lowbit::QuantizedLayerFactory layers(default_quantizer("dorefa"), {2, 2, false});
+  auto network = build_model("resnet20", layers);
   for (const auto& module : network->modules()) {
     if (auto conv = std::dynamic_pointer_cast<lowbit::QuantConv2dImpl>(module)) {
       auto levels = std::get<0>(torch::_unique(conv->weight_quantizer().forward(conv->weight)));

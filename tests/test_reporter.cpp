@@ -84,14 +84,14 @@ class RecordingReporter : public lowbit::Reporter {
   }
 };
 
-lowbit::testing::Components& components() { return lowbit::testing::shared_components(); }
+using lowbit::testing::shared_components;
 
 /// A 2W2A DoReFa ResNet-20 trial of three epochs that keeps its checkpoint at `checkpoint`.
 lowbit::TrialSpec checkpointed_trial(const lowbit::DataSplits& data,
                                      const std::string& checkpoint) {
   nlohmann::json no_options = nlohmann::json::object();
   std::shared_ptr<const lowbit::Quantizer> quantizer =
-      components().registry.quantizer("dorefa")(lowbit::JsonReader(no_options, "test"));
+      shared_components().registry.quantizer("dorefa")(lowbit::JsonReader(no_options, "test"));
   const lowbit::ModelSpec model{data.channels, data.num_classes, data.image_size};
   lowbit::TrialSpec spec;
   spec.seed = 3;
@@ -100,7 +100,7 @@ lowbit::TrialSpec checkpointed_trial(const lowbit::DataSplits& data,
   spec.checkpoint_path = checkpoint;
   spec.database_id = "A";
   spec.build_network = [quantizer, model] {
-    return lowbit::build_network(components().registry.model("resnet20"), model, quantizer,
+    return lowbit::build_network(shared_components().registry.model("resnet20"), model, quantizer,
                                  lowbit::PrecisionPolicy{2, 2, false});
   };
   return spec;
@@ -150,11 +150,12 @@ TEST_CASE("a sweep tells its reporters everything in order, the database first",
           "[reporter][e2e]") {
   auto spec = lowbit::testing::tiny_experiment("reported");
   spec["trials"] = 1;
-  const auto experiment = lowbit::parse_experiment(spec, "reported.json", components().registry);
+  const auto experiment =
+      lowbit::parse_experiment(spec, "reported.json", shared_components().registry);
   REQUIRE(experiment.runs.size() == 2);
   lowbit::testing::TemporaryFolder folder;
   lowbit::ResultStore store(folder.file("results.db"));
-  lowbit::SweepRunner runner(components().registry, components().plugins, store);
+  lowbit::SweepRunner runner(shared_components().registry, shared_components().plugins, store);
   RecordingReporter reporter;
   reporter.stored = [&](const lowbit::TrialContext& trial) {
     return stored_finished(store, experiment, trial);

@@ -25,9 +25,9 @@ namespace {
 
 using nlohmann::json;
 
-lowbit::testing::Components& components() { return lowbit::testing::shared_components(); }
+using lowbit::testing::shared_components;
 
-lowbit::DataSplits synthetic_data() { return lowbit::testing::tiny_synthetic_data(96, 32); }
+lowbit::DataSplits strategy_test_data() { return lowbit::testing::tiny_synthetic_data(96, 32); }
 
 /// Throws at the start of a given epoch while armed: a run killed mid-trial.
 class Killer : public lowbit::Strategy {
@@ -53,23 +53,24 @@ std::unique_ptr<StrategyRun> strategy_run(const lowbit::DataSplits& data) {
       {"kd", {{"teacher", "resnet20"}}}};
   run->spec.strategies.push_back(&run->killer);
   for (const auto& [name, options] : choices) {
-    run->owned.push_back(components().registry.strategy(name)(lowbit::JsonReader(options, "t")));
+    run->owned.push_back(
+        shared_components().registry.strategy(name)(lowbit::JsonReader(options, "t")));
     run->spec.strategies.push_back(run->owned.back().get());
   }
   json none = json::object();
   std::shared_ptr<const lowbit::Quantizer> quantizer =
-      components().registry.quantizer("dorefa")(lowbit::JsonReader(none, "t"));
+      shared_components().registry.quantizer("dorefa")(lowbit::JsonReader(none, "t"));
   lowbit::ModelSpec model{data.channels, data.num_classes, data.image_size};
   run->spec.seed = 9;
   run->spec.model = "resnet20";
   run->spec.target = lowbit::Stage{"main", 2, 0.05, 2, 2};  // TS: 1 extra epoch, then these 2
   run->spec.build_network = [quantizer, model] {
     lowbit::QuantizedLayerFactory layers(quantizer, {2, 2, false});
-    return components().registry.model("resnet20")(model, layers);
+    return shared_components().registry.model("resnet20")(model, layers);
   };
   run->spec.build_full_precision = [model](const std::string& name, lowbit::NetworkStart) {
     lowbit::QuantizedLayerFactory layers(nullptr, lowbit::PrecisionPolicy{});
-    return components().registry.model(name)(model, layers);
+    return shared_components().registry.model(name)(model, layers);
   };
   return run;
 }
@@ -86,7 +87,7 @@ lowbit::TrainingOptions tiny_training() {
 
 TEST_CASE("a killed trial resumes from its last epoch and ends as an uninterrupted one",
           "[strategies][checkpoint]") {
-  auto data = synthetic_data();
+  auto data = strategy_test_data();
   lowbit::Trainer trainer(tiny_training(), data, torch::kCPU, nullptr);
   auto reference_run = strategy_run(data);
   const auto reference = trainer.train(reference_run->spec);
@@ -147,7 +148,7 @@ TEST_CASE("tiny sweeps of SP+KD and TS+PP+KD record teacher accuracy and paper-s
      {"name": "progressive", "options": {"sequence": [32, 4], "epochs": 1}},
      {"name": "kd", "options": {"loss": "posterior", "teacher": "resnet32"}}]
   ])");
-  auto experiment = lowbit::parse_experiment(spec, "strategies.json", components().registry);
+  auto experiment = lowbit::parse_experiment(spec, "strategies.json", shared_components().registry);
   REQUIRE(experiment.runs.size() == 3);
   CHECK(experiment.runs[0].record.method == "dorefa");
   CHECK(experiment.runs[1].record.method == "dorefa+SP+KD");
@@ -155,7 +156,7 @@ TEST_CASE("tiny sweeps of SP+KD and TS+PP+KD record teacher accuracy and paper-s
 
   lowbit::testing::TemporaryFolder folder;
   lowbit::ResultStore store(folder.file("results.db"));
-  lowbit::SweepRunner runner(components().registry, components().plugins, store);
+  lowbit::SweepRunner runner(shared_components().registry, shared_components().plugins, store);
   auto summary = runner.run(experiment, {});
   CHECK(summary.trials_run == 3);
   CHECK(summary.trials_failed == 0);
@@ -215,13 +216,13 @@ TEST_CASE("an experiment may label a strategy's column; the label is not part of
     [{"name": "stochastic", "options": {"fragment": "layer"}}],
     [{"name": "stochastic", "label": "SP(layer)", "options": {"fragment": "layer"}}]
   ])json");
-  auto experiment = lowbit::parse_experiment(spec, "labels.json", components().registry);
+  auto experiment = lowbit::parse_experiment(spec, "labels.json", shared_components().registry);
   REQUIRE(experiment.runs.size() == 2);
   CHECK(experiment.runs[0].record.method == "dorefa+SP");
   CHECK(experiment.runs[1].record.method == "dorefa+SP(layer)");
   CHECK(experiment.runs[0].record.hash == experiment.runs[1].record.hash);
   spec["strategies"] = json::parse(R"([[{"name": "stochastic", "lable": "x"}]])");
-  CHECK_THROWS_WITH(lowbit::parse_experiment(spec, "labels.json", components().registry),
+  CHECK_THROWS_WITH(lowbit::parse_experiment(spec, "labels.json", shared_components().registry),
                     Catch::Contains("lable"));
 }
 
@@ -229,7 +230,7 @@ TEST_CASE(
     "KD starts a quantized student from a full-precision trial's weights and a teacher "
     "from a quantized run's file",
     "[strategies][kd]") {
-  auto data = synthetic_data();
+  auto data = strategy_test_data();
   auto run = strategy_run(data);
   lowbit::testing::TemporaryFolder folder;
   // A full-precision network (no quantizer modules) and a quantized one (with them), saved as the
@@ -246,7 +247,7 @@ TEST_CASE(
 
   json options = {{"student_checkpoint", folder.file("fp.pt")},
                   {"teacher_checkpoint", folder.file("q.pt")}};
-  auto kd = components().registry.strategy("kd")(lowbit::JsonReader(options, "t"));
+  auto kd = shared_components().registry.strategy("kd")(lowbit::JsonReader(options, "t"));
   auto student = run->spec.build_network();
   lowbit::TrainingState state;
   state.network = student.get();
@@ -275,6 +276,6 @@ TEST_CASE(
   json wrong = {{"student_checkpoint", folder.file("fp.pt")},
                 {"teacher", "resnet32"},
                 {"teacher_checkpoint", folder.file("fp.pt")}};
-  auto mismatched = components().registry.strategy("kd")(lowbit::JsonReader(wrong, "t"));
+  auto mismatched = shared_components().registry.strategy("kd")(lowbit::JsonReader(wrong, "t"));
   CHECK_THROWS_WITH(mismatched->on_trial_begin(state), Catch::Contains("fp.pt"));
 }

@@ -5,6 +5,7 @@
 #include <lowbit/data/dataset.h>
 #include <lowbit/models/zoo.h>
 #include <lowbit/plugins/plugin_loader.h>
+#include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/registry.h>
 #include <lowbit/sdk/testing/skip.h>
 
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +48,32 @@ inline std::unique_ptr<Components> load_components() {
 inline Components& shared_components() {
   static const auto loaded = load_components();
   return *loaded;
+}
+
+inline const Registry& shared_registry() { return shared_components().registry; }
+
+inline int64_t parameter_count(torch::nn::Module& module) {
+  int64_t count = 0;
+  for (const auto& parameter : module.parameters()) count += parameter.numel();
+  return count;
+}
+
+/// A zoo model built through `layers` (3-channel 32x32 images, 10 classes unless told).
+inline std::shared_ptr<NetworkImpl> build_model(const std::string& model, LayerFactory& layers,
+                                                ModelSpec spec = {3, 10, 32}) {
+  return shared_registry().model(model)(spec, layers);
+}
+
+/// A quantizer plugin with its default options.
+inline std::shared_ptr<const Quantizer> default_quantizer(const std::string& name) {
+  nlohmann::json options = nlohmann::json::object();
+  return shared_registry().quantizer(name)(JsonReader(options, "test"));
+}
+
+/// A file's whole contents, byte for byte.
+inline std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 /// A tiny synthetic set (4 classes of 8x8 one-channel images) that a CNN learns in seconds.

@@ -12,9 +12,9 @@
 
 namespace {
 
-lowbit::testing::Components& components() { return lowbit::testing::shared_components(); }
+using lowbit::testing::shared_components;
 
-lowbit::DataSplits synthetic_data() { return lowbit::testing::tiny_synthetic_data(128, 64); }
+lowbit::DataSplits trainer_test_data() { return lowbit::testing::tiny_synthetic_data(128, 64); }
 
 lowbit::TrainingOptions tiny_training(int64_t epochs) {
   lowbit::TrainingOptions options;
@@ -28,14 +28,14 @@ lowbit::TrialSpec trial_spec(const lowbit::DataSplits& data, int weight_bits, in
                              int64_t epochs, uint64_t seed) {
   nlohmann::json no_options = nlohmann::json::object();
   std::shared_ptr<const lowbit::Quantizer> quantizer =
-      components().registry.quantizer("dorefa")(lowbit::JsonReader(no_options, "test"));
+      shared_components().registry.quantizer("dorefa")(lowbit::JsonReader(no_options, "test"));
   lowbit::ModelSpec model{data.channels, data.num_classes, data.image_size};
   lowbit::TrialSpec spec;
   spec.seed = seed;
   spec.target = lowbit::Stage{"main", epochs, 0.05, weight_bits, activation_bits};
   spec.build_network = [quantizer, model, weight_bits, activation_bits] {
     lowbit::QuantizedLayerFactory layers(quantizer, {weight_bits, activation_bits, false});
-    return components().registry.model("resnet20")(model, layers);
+    return shared_components().registry.model("resnet20")(model, layers);
   };
   return spec;
 }
@@ -102,7 +102,7 @@ class BatchRecorder : public lowbit::Strategy {
 
 TEST_CASE("trial i of every row sees the same batches, whatever its strategies drew at the start",
           "[trainer]") {
-  auto data = synthetic_data();
+  auto data = trainer_test_data();
   auto options = tiny_training(1);
   options.max_steps_per_epoch = 3;
   options.augment = lowbit::AugmentOptions{1, true};
@@ -122,7 +122,7 @@ TEST_CASE("trial i of every row sees the same batches, whatever its strategies d
 }
 
 TEST_CASE("the learning-rate schedules", "[trainer]") {
-  auto data = synthetic_data();
+  auto data = trainer_test_data();
   auto options = tiny_training(10);
   lowbit::Stage stage{"main", 10, 0.1, 2, 2};
   lowbit::Trainer cosine(options, data, torch::kCPU, nullptr);
@@ -144,7 +144,7 @@ TEST_CASE("training learns the synthetic task at full and low precision", "[trai
   // seed 3 at 35.9% on that CPU, so a 45% bound passed or failed on a CPU's rounding. At 20
   // epochs 2-bit reached at least 71.9% (mean 94%, seed 3 96.9-98.4%) with its last epoch's loss
   // at most 0.41 of the first's; full precision 100% everywhere. Chance is 25%.
-  auto data = synthetic_data();
+  auto data = trainer_test_data();
   lowbit::Trainer trainer(tiny_training(20), data, torch::kCPU, nullptr);
   for (auto bits : {32, 2}) {
     INFO(bits << "-bit");
@@ -162,7 +162,7 @@ TEST_CASE("training learns the synthetic task at full and low precision", "[trai
 }
 
 TEST_CASE("a trial is deterministic for its seed on the CPU", "[trainer]") {
-  auto data = synthetic_data();
+  auto data = trainer_test_data();
   auto options = tiny_training(2);
   options.augment = lowbit::AugmentOptions{1, true};
   lowbit::Trainer trainer(options, data, torch::kCPU, nullptr);
@@ -196,7 +196,7 @@ class EvaluationProbe : public lowbit::Strategy {
 
 TEST_CASE("curve points on part of the test split leave training and the result unchanged",
           "[trainer]") {
-  auto data = synthetic_data();
+  auto data = trainer_test_data();
   auto options = tiny_training(3);
   options.augment = lowbit::AugmentOptions{1, true};
   lowbit::Trainer whole_curve(options, data, torch::kCPU, nullptr);
@@ -225,7 +225,7 @@ TEST_CASE("curve points on part of the test split leave training and the result 
 }
 
 TEST_CASE("strategy hooks run in order around the one loop", "[trainer]") {
-  auto data = synthetic_data();
+  auto data = trainer_test_data();
   auto options = tiny_training(2);
   options.max_steps_per_epoch = 2;
   std::ostringstream progress;
@@ -250,7 +250,7 @@ TEST_CASE("strategy hooks run in order around the one loop", "[trainer]") {
 }
 
 TEST_CASE("a finished trial's weights reload into the same architecture", "[trainer]") {
-  auto data = synthetic_data();
+  auto data = trainer_test_data();
   auto options = tiny_training(1);
   options.max_steps_per_epoch = 2;
   lowbit::Trainer trainer(options, data, torch::kCPU, nullptr);
@@ -267,7 +267,7 @@ TEST_CASE("a finished trial's weights reload into the same architecture", "[trai
 }
 
 TEST_CASE("a diverging trial fails with a reason", "[trainer]") {
-  auto data = synthetic_data();
+  auto data = trainer_test_data();
   auto options = tiny_training(1);
   lowbit::Trainer trainer(options, data, torch::kCPU, nullptr);
   auto spec = trial_spec(data, 32, 32, 1, 1);
@@ -304,7 +304,7 @@ class LayoutProbe : public lowbit::Strategy {
 
 TEST_CASE("channels-last training keeps NHWC and learns what NCHW learns",
           "[trainer][performance]") {
-  auto data = synthetic_data();
+  auto data = trainer_test_data();
   auto options = tiny_training(3);
   // Full precision: at 2 bits a last-bit difference can move a value to another level, and the
   // runs drift apart for that reason alone.
@@ -335,7 +335,7 @@ TEST_CASE("channels-last training keeps NHWC and learns what NCHW learns",
 
 TEST_CASE("bf16 mixed precision runs the forward pass in bfloat16 and still learns",
           "[trainer][performance]") {
-  auto data = synthetic_data();
+  auto data = trainer_test_data();
   auto options = tiny_training(8);
   options.performance.mixed_precision = lowbit::MixedPrecision::bf16;
   LayoutProbe probe;

@@ -69,14 +69,11 @@ double query_real(const std::string& db, const std::string& sql) {
   return value;
 }
 
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using lowbit::testing::file_bytes;
 
 /// The tiny experiment (32W32A and DoReFa 2W2A fine-tuned from it, 2 trials each) trained into
 /// `db` at one thread, its file removed afterwards: verify reads the stored spec only.
-void train_tiny(const TemporaryFolder& folder, const std::string& db) {
+void train_tiny_trials(const TemporaryFolder& folder, const std::string& db) {
   const auto file = write_experiment(folder, "tiny.json", lowbit::testing::tiny_experiment());
   auto run = lowbit_cli(fmt::format("run '{}' --db '{}' --threads 1", file, db));
   INFO(run.output);
@@ -168,7 +165,7 @@ TEST_CASE("a version-3 database reads its trials' CPU as unknown; a writer migra
 TEST_CASE("verify re-trains a stored trial bit for bit from the stored spec", "[verify][e2e]") {
   TemporaryFolder folder;
   const auto db = folder.file("results.db");
-  train_tiny(folder, db);
+  train_tiny_trials(folder, db);
   CHECK(query_text(db, "SELECT DISTINCT cpu FROM trials") == lowbit::cpu_model_name());
   const auto before = file_bytes(db);
 
@@ -194,7 +191,7 @@ TEST_CASE("verify re-trains a stored trial bit for bit from the stored spec", "[
 TEST_CASE("verify names a tampered trial, expected and got, and fails", "[verify][e2e]") {
   TemporaryFolder folder;
   const auto db = folder.file("results.db");
-  train_tiny(folder, db);
+  train_tiny_trials(folder, db);
   const double top1 =
       query_real(db, fmt::format("SELECT top1 FROM trials WHERE {}", kFullPrecisionTrial0));
   execute(db, fmt::format("UPDATE trials SET top1 = 12.5 WHERE {}", kFullPrecisionTrial0));
@@ -213,7 +210,7 @@ TEST_CASE("verify names a tampered trial, expected and got, and fails", "[verify
 TEST_CASE("a trial recorded on another CPU is held to its run's spread", "[verify][e2e]") {
   TemporaryFolder folder;
   const auto db = folder.file("results.db");
-  train_tiny(folder, db);
+  train_tiny_trials(folder, db);
   execute(db, fmt::format("UPDATE trials SET cpu = 'Imaginary CPU 9000' WHERE {}",
                           kFullPrecisionTrial0));
 
@@ -241,7 +238,7 @@ TEST_CASE("a quantized trial starts from its source's stored weights and trains 
           "[verify]") {
   TemporaryFolder folder;
   const auto db = folder.file("results.db");
-  train_tiny(folder, db);
+  train_tiny_trials(folder, db);
   auto& components = lowbit::testing::shared_components();
   lowbit::ResultStore stored(db, lowbit::StoreAccess::read_only);
   const auto experiment = lowbit::stored_experiment(stored, "tiny", components.registry);

@@ -3,9 +3,12 @@
 #include <lowbit/sdk/abi.h>
 #include <lowbit/sdk/registry.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <random>
+#include <stdexcept>
 
 namespace lowbit::stochastic {
 
@@ -47,7 +50,7 @@ void StochasticStrategy::on_trial_begin(const TrainingState& state) {
   }
   for (auto& quantizer : quantizers) {
     const auto& context = quantizer->context();
-    if (context.fragment.empty()) continue;
+    if (options_.by_block && context.fragment.empty()) continue;
     const auto reader = layer_reading.find(context.name);
     const std::string key = options_.by_block               ? context.fragment
                             : reader != layer_reading.end() ? reader->second
@@ -59,6 +62,14 @@ void StochasticStrategy::on_trial_begin(const TrainingState& state) {
     } else {
       fragment.activations.push_back(quantizer);
     }
+  }
+  if (fragment_names_.empty() && !quantizers.empty()) {
+    // Silently training the baseline under an SP label would be a wrong table row.
+    throw std::invalid_argument(fmt::format(
+        "SP with \"fragment\": \"block\" found no residual block among the network's {} "
+        "quantized layers (a network without blocks, such as AlexNet*); use \"fragment\": "
+        "\"layer\"",
+        quantizers.size()));
   }
 }
 

@@ -5,7 +5,10 @@
 // that feeds it, LayerContext::input_activation; an activation no quantized layer reads is a
 // fragment alone). With "wa": false a layer and its input are kept or quantized together, with
 // "wa": true each on its own draw: the paper's Table 3 "layer" and "layer, W/A".
-// Quantizers outside any block (fragment "") are not fragments and always quantize.
+// Quantizers outside any block (fragment "": AlexNet*'s layers, a starred ResNet's stem and
+// classifier, a post-activation ResNet's stem activation) are layer fragments like any other under
+// "layer", and always quantize under "block", which draws blocks only (blockdrop). "block" refuses
+// a network with no block, where it would silently train the baseline.
 // Each training step, each fragment is quantized with probability 1−δ and kept at full precision
 // otherwise; with "wa": true (the default, the paper's Table 2 setting) the draw is made separately
 // for its weights and its activations.

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 extern "C" const lowbit_plugin_info* lowbit_plugin_entry();
@@ -46,6 +47,16 @@ class TinyNetwork : public lowbit::NetworkImpl {
     add("layer1.0.act1", "layer1.0", false);
     add("layer1.1.conv1", "layer1.1", true, "layer1.0.act1");
     add("layer1.1.act1", "layer1.1", false);
+  }
+  /// Layers named "act…" are activation quantizers, the others weight quantizers reading the
+  /// activation before them.
+  explicit TinyNetwork(const std::vector<std::pair<std::string, std::string>>& layers) {
+    std::string previous_activation;
+    for (const auto& [name, fragment] : layers) {
+      const bool weights = name.rfind("act", 0) != 0;
+      add(name, fragment, weights, weights ? previous_activation : "");
+      if (!weights) previous_activation = name;
+    }
   }
   lowbit::NetworkOutput forward(torch::Tensor images) override { return {images, {}}; }
 
@@ -102,7 +113,8 @@ TEST_CASE("SP: delta decays linearly from 0.5 to 0 at the configured epoch", "[s
   CHECK(lowbit::stochastic::delta_at(options, 4, 40) == 0.0);
 }
 
-TEST_CASE("SP: fragments are residual blocks or single layers; the stem is none", "[stochastic]") {
+TEST_CASE("SP: fragments are residual blocks or single layers; a block fragment skips the stem",
+          "[stochastic]") {
   TinyNetwork network;
   auto state = state_for(network, 4);
   auto blocks = make(json::object());
@@ -111,11 +123,33 @@ TEST_CASE("SP: fragments are residual blocks or single layers; the stem is none"
   auto layers = make({{"fragment", "layer"}});
   layers->on_trial_begin(state);
   // A layer and the activation that feeds it are one fragment; an activation no quantized
-  // layer reads is one alone.
+  // layer reads is one alone. A quantized layer outside every block is a layer like any other.
   CHECK(layers->fragments() ==
-        std::vector<std::string>{"layer1.0.conv1", "layer1.1.conv1", "layer1.1.act1"});
+        std::vector<std::string>{"stem.conv", "layer1.0.conv1", "layer1.1.conv1", "layer1.1.act1"});
   CHECK_THROWS_WITH(make({{"fragment", "stage"}}),
                     Catch::Contains("/fragment") && Catch::Contains("block, layer"));
+}
+
+TEST_CASE("SP on a network without blocks: every layer is a fragment, and \"block\" refuses",
+          "[stochastic]") {
+  // AlexNet*: no layer names a block. Before this, SP found no fragment there and trained the
+  // baseline under an SP label.
+  TinyNetwork network({{"conv2", ""}, {"act2", ""}, {"fc6", ""}});
+  auto state = state_for(network, 4);
+  state.seed = 11;
+  auto layers = make({{"fragment", "layer"}, {"wa", false}});
+  layers->on_trial_begin(state);
+  CHECK(layers->fragments() == std::vector<std::string>{"conv2", "fc6"});
+  int64_t kept_full_precision = 0;
+  for (; state.global_step < 100; ++state.global_step) {
+    layers->on_step_begin(state, {});
+    kept_full_precision += !network.quantizers[2]->is_quantizing();
+    CHECK(network.quantizers[1]->is_quantizing() == network.quantizers[2]->is_quantizing());
+    layers->on_step_end(state);
+  }
+  CHECK(kept_full_precision > 0);
+  CHECK_THROWS_WITH(make(json::object())->on_trial_begin(state),
+                    Catch::Contains("no residual block") && Catch::Contains("\"layer\""));
 }
 
 TEST_CASE("SP: each step quantizes each fragment with probability 1-delta", "[stochastic]") {
@@ -247,7 +281,7 @@ TEST_CASE("SP counts only the draws that take effect", "[stochastic]") {
   }
   std::map<std::string, double> metrics;
   strategy->on_epoch_end(state, metrics);
-  CHECK(effective == 300 * 4);
+  CHECK(effective == 300 * 5);  // stem.conv: a weight draw only
   CHECK(metrics.at("sp_quantized_fraction") ==
         Approx(static_cast<double>(quantized) / effective).epsilon(1e-12));
 }

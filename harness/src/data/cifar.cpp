@@ -11,8 +11,8 @@
 namespace lowbit {
 namespace {
 
-constexpr int64_t kImageSize = 32;
-constexpr int64_t kPixelBytes = 3 * kImageSize * kImageSize;
+constexpr int64_t kCifarImageSize = 32;
+constexpr int64_t kPixelBytes = 3 * kCifarImageSize * kCifarImageSize;
 
 std::string resolve_root(const std::string& root, const std::string& archive_folder,
                          const std::string& marker, const std::string& data_set) {
@@ -51,7 +51,7 @@ DataSplits finish(std::string name, TensorDataset train, TensorDataset test, int
   splits.test = std::move(test);
   splits.num_classes = classes;
   splits.channels = 3;
-  splits.image_size = kImageSize;
+  splits.image_size = kCifarImageSize;
   return splits;
 }
 
@@ -78,7 +78,7 @@ TensorDataset read_cifar_file(const std::string& path, int label_bytes, int labe
         fmt::format("CIFAR: {} holds label {}; allowed 0..{}", path, largest, classes - 1));
   }
   auto images = raw.narrow(1, label_bytes, kPixelBytes)
-                    .reshape({count, 3, kImageSize, kImageSize})
+                    .reshape({count, 3, kCifarImageSize, kCifarImageSize})
                     .to(torch::kFloat32)
                     .div_(255.0);
   return {images, labels};

@@ -13,7 +13,7 @@ namespace lowbit {
 namespace {
 
 constexpr int64_t kClasses = 10;
-constexpr int64_t kImageSize = 28;
+constexpr int64_t kFashionMnistImageSize = 28;
 
 // Debian ships the files gzipped; a hand-downloaded copy may be unpacked. Either will do.
 std::string find_file(const std::string& root, const std::string& stem) {
@@ -27,10 +27,11 @@ std::string find_file(const std::string& root, const std::string& stem) {
 
 torch::Tensor read_images(const std::string& path) {
   torch::Tensor raw = read_idx(path);
-  if (raw.dim() != 3 || raw.size(1) != kImageSize || raw.size(2) != kImageSize) {
+  if (raw.dim() != 3 || raw.size(1) != kFashionMnistImageSize ||
+      raw.size(2) != kFashionMnistImageSize) {
     throw std::runtime_error(fmt::format("Fashion-MNIST: {} has shape {}, expected [N, {}, {}]",
-                                         path, fmt::join(raw.sizes().vec(), ", "), kImageSize,
-                                         kImageSize));
+                                         path, fmt::join(raw.sizes().vec(), ", "),
+                                         kFashionMnistImageSize, kFashionMnistImageSize));
   }
   return raw.unsqueeze(1).to(torch::kFloat32).div_(255.0);
 }
@@ -69,7 +70,7 @@ DataSplits load_fashion_mnist(const std::string& root) {
   splits.test = read_split(root, "t10k");
   splits.num_classes = kClasses;
   splits.channels = 1;
-  splits.image_size = kImageSize;
+  splits.image_size = kFashionMnistImageSize;
 
   // Statistics come from the training set only, so the test set tells us nothing it should not.
   if (splits.train.size() == 0) {

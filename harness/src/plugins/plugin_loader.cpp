@@ -14,7 +14,7 @@
 #include <dlfcn.h>
 
 namespace lowbit {
-namespace fs = boost::filesystem;
+namespace bfs = boost::filesystem;
 
 namespace {
 
@@ -60,8 +60,8 @@ PluginError::PluginError(const std::string& path, const std::string& reason)
 LoadedPlugin PluginLoader::load(const std::string& path) {
   boost::system::error_code error;
   // Boost.DLL reports a missing file as "Bad file descriptor"; say what is wrong instead.
-  if (!fs::is_regular_file(path, error)) throw PluginError(path, "no such file");
-  const std::string canonical = fs::canonical(path).string();
+  if (!bfs::is_regular_file(path, error)) throw PluginError(path, "no such file");
+  const std::string canonical = bfs::canonical(path).string();
   auto known = std::find_if(loaded_.begin(), loaded_.end(),
                             [&](const LoadedPlugin& plugin) { return plugin.path == canonical; });
   if (known != loaded_.end()) return *known;
@@ -96,11 +96,11 @@ LoadedPlugin PluginLoader::load(const std::string& path) {
 
 std::vector<PluginFailure> PluginLoader::load_directory(const std::string& directory) {
   boost::system::error_code error;
-  if (!fs::is_directory(directory, error)) {
+  if (!bfs::is_directory(directory, error)) {
     return {PluginFailure{directory, "plugin folder does not exist"}};
   }
   std::vector<std::string> files;
-  for (const auto& entry : fs::directory_iterator(directory)) {
+  for (const auto& entry : bfs::directory_iterator(directory)) {
     if (entry.path().extension() == ".so") files.push_back(entry.path().string());
   }
   std::sort(files.begin(), files.end());
@@ -127,7 +127,7 @@ std::vector<std::string> PluginLoader::search_path(const std::vector<std::string
   boost::system::error_code error;
   const auto beside_binary = boost::dll::program_location(error).parent_path().parent_path() /
                              LOWBIT_INSTALL_LIBDIR / "lowbit" / "plugins";
-  if (!error && fs::is_directory(beside_binary, error)) folders.push_back(beside_binary.string());
+  if (!error && bfs::is_directory(beside_binary, error)) folders.push_back(beside_binary.string());
   if (const char* env = std::getenv("LOWBIT_PLUGIN_PATH")) {
     std::string list(env);
     size_t start = 0;
@@ -135,7 +135,7 @@ std::vector<std::string> PluginLoader::search_path(const std::vector<std::string
       size_t end = list.find(':', start);
       if (end == std::string::npos) end = list.size();
       std::string folder = list.substr(start, end - start);
-      if (!folder.empty() && fs::is_directory(folder, error)) folders.push_back(folder);
+      if (!folder.empty() && bfs::is_directory(folder, error)) folders.push_back(folder);
       start = end + 1;
     }
   }

@@ -10,12 +10,12 @@
 #include <vector>
 
 namespace lowbit {
-namespace fs = boost::filesystem;
+namespace bfs = boost::filesystem;
 namespace {
 
 /// Copies a file the source database keeps beside it, if it has one and the target does not.
 void copy_beside(const std::string& from, const std::string& to) {
-  if (!fs::is_regular_file(from) || fs::exists(to)) return;
+  if (!bfs::is_regular_file(from) || bfs::exists(to)) return;
   std::ifstream in(from, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("{}: cannot read", from));
   write_file_atomically(to, [&](const ByteSink& sink) {
@@ -30,7 +30,7 @@ void copy_beside(const std::string& from, const std::string& to) {
 }  // namespace
 
 void refuse_self_merge(const ResultStore& target, const std::string& source) {
-  if (fs::canonical(source) == fs::canonical(target.path())) {
+  if (bfs::canonical(source) == bfs::canonical(target.path())) {
     throw std::invalid_argument(fmt::format("{}: cannot merge a database into itself", source));
   }
 }

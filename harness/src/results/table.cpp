@@ -1,4 +1,5 @@
 #include <lowbit/results/table.h>
+#include <lowbit/sdk/json_reader.h>
 #include <lowbit/sdk/precision.h>
 
 #include <fmt/format.h>
@@ -225,15 +226,6 @@ std::vector<std::string> row_cells(const Grid& grid, const Precision& precision,
     cells.push_back(cell_text(grid, c, precision, metric, bold[c], dialect));
   }
   return cells;
-}
-
-std::string join(const std::vector<std::string>& parts, const std::string& separator) {
-  std::string joined;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0) joined += separator;
-    joined += parts[i];
-  }
-  return joined;
 }
 
 /// A label stays on its line in every format: names are checked when an experiment is read, but a

@@ -21,7 +21,7 @@
 #include <vector>
 
 namespace lowbit {
-namespace fs = boost::filesystem;
+namespace bfs = boost::filesystem;
 namespace {
 
 /// A trial in both databases: run hash and trial index.
@@ -31,12 +31,12 @@ using TrialKey = std::pair<std::string, int64_t>;
 class ScratchFolder {
  public:
   ScratchFolder()
-      : path_(fs::temp_directory_path() / fs::unique_path("lowbit-verify-%%%%-%%%%-%%%%")) {
-    fs::create_directories(path_);
+      : path_(bfs::temp_directory_path() / bfs::unique_path("lowbit-verify-%%%%-%%%%-%%%%")) {
+    bfs::create_directories(path_);
   }
   ~ScratchFolder() {
     boost::system::error_code ignored;
-    fs::remove_all(path_, ignored);
+    bfs::remove_all(path_, ignored);
   }
   ScratchFolder(const ScratchFolder&) = delete;
   ScratchFolder& operator=(const ScratchFolder&) = delete;
@@ -44,7 +44,7 @@ class ScratchFolder {
   std::string file(const std::string& name) const { return (path_ / name).string(); }
 
  private:
-  fs::path path_;
+  bfs::path path_;
 };
 
 std::string short_hash(const std::string& hash) { return hash.substr(0, 12); }
@@ -148,8 +148,8 @@ std::vector<std::string> setting_differences(const TrialRecord& expected, const 
 void copy_source_trial(ResultStore& scratch, int64_t experiment_id, const StoredRun& run,
                        const TrialRecord& trial, const std::string& weights) {
   const auto target = trial_weights_path(scratch.path(), run.record.hash, trial.trial_index);
-  fs::create_directories(fs::path(target).parent_path());
-  fs::copy_file(weights, target);
+  bfs::create_directories(bfs::path(target).parent_path());
+  bfs::copy_file(weights, target);
   scratch.record_trial(scratch.ensure_run(experiment_id, run.record), trial);
 }
 
@@ -319,7 +319,7 @@ VerifyReport verify_trials(const Registry& registry, const PluginLoader& plugins
       const auto record = stored_run == runs.end()
                               ? std::nullopt
                               : finished_trial(stored, stored_run->second.id, t);
-      if (record && fs::is_regular_file(weights)) {
+      if (record && bfs::is_regular_file(weights)) {
         copy_source_trial(scratch, experiment_id, stored_run->second, *record, weights);
         copied.insert(key);
         if (own) notes[i] = "started from the stored weights of " + origin;

@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 namespace lowbit {
-namespace fs = boost::filesystem;
+namespace bfs = boost::filesystem;
 namespace {
 
 torch::Tensor generator_state(at::Generator generator) {
@@ -225,21 +225,21 @@ void save_archive_atomically(torch::serialize::OutputArchive& archive, const std
 void remove_checkpoint(const std::string& path) {
   if (path.empty()) return;
   boost::system::error_code ignored;
-  fs::remove(path, ignored);
+  bfs::remove(path, ignored);
   // Temporaries of writers killed mid-save: "<name>.tmp-<pid>".
-  const auto folder = fs::path(path).parent_path();
-  const auto prefix = fs::path(path).filename().string() + ".tmp-";
-  if (fs::is_directory(folder, ignored)) {
-    for (fs::directory_iterator it(folder, ignored), end; it != end; it.increment(ignored)) {
-      if (it->path().filename().string().rfind(prefix, 0) == 0) fs::remove(it->path(), ignored);
+  const auto folder = bfs::path(path).parent_path();
+  const auto prefix = bfs::path(path).filename().string() + ".tmp-";
+  if (bfs::is_directory(folder, ignored)) {
+    for (bfs::directory_iterator it(folder, ignored), end; it != end; it.increment(ignored)) {
+      if (it->path().filename().string().rfind(prefix, 0) == 0) bfs::remove(it->path(), ignored);
     }
   }
-  // The run's folder goes too once its last checkpoint has (fs::remove leaves a non-empty one).
-  fs::remove(fs::path(path).parent_path(), ignored);
+  // The run's folder goes too once its last checkpoint has (bfs::remove leaves a non-empty one).
+  bfs::remove(bfs::path(path).parent_path(), ignored);
 }
 
 bool checkpoint_exists(const std::string& path) {
-  return !path.empty() && fs::is_regular_file(path);
+  return !path.empty() && bfs::is_regular_file(path);
 }
 
 }  // namespace lowbit

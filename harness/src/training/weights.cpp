@@ -9,7 +9,7 @@
 #include <fstream>
 
 namespace lowbit {
-namespace fs = boost::filesystem;
+namespace bfs = boost::filesystem;
 
 void save_weights(torch::nn::Module& module, const std::string& path) {
   torch::serialize::OutputArchive archive;
@@ -18,7 +18,7 @@ void save_weights(torch::nn::Module& module, const std::string& path) {
 }
 
 void load_weights(torch::nn::Module& module, const std::string& path) {
-  if (!fs::is_regular_file(path)) {
+  if (!bfs::is_regular_file(path)) {
     throw std::runtime_error(fmt::format("{}: no saved weights there", path));
   }
   torch::serialize::InputArchive archive;

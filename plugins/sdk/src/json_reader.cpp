@@ -125,9 +125,9 @@ const nlohmann::json JsonReader::empty_object_ = nlohmann::json::object();
 
 std::string join(const std::vector<std::string>& values, const std::string& separator) {
   std::string out;
-  for (const auto& value : values) {
-    if (!out.empty()) out += separator;
-    out += value;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += separator;  // an empty value still takes its place
+    out += values[i];
   }
   return out;
 }
