@@ -81,7 +81,7 @@ endfunction()
 # lowbit_register_catch_tests(<target>)
 #   Registers a Catch2 test executable with CTest: one CTest test per source file, which runs that
 #   file's test cases in one process ("-# [#<file>]": Catch2's file-name tags), since LibTorch's
-#   start-up costs about a second of CPU in every process (a third of the suite's CPU time when
+#   start-up costs about a second of CPU in every process (a quarter of the suite's CPU time when
 #   each test case was a process). A file that can skip a test case (LOWBIT_SKIP,
 #   lowbit/sdk/testing/skip.h) keeps one CTest test per test case instead, so that a skip shows as
 #   Skipped in CTest's summary without covering its neighbours' results.
