@@ -32,9 +32,8 @@ using lowbit::testing::write_experiment;
 
 namespace {
 
-using lowbit::testing::shared_registry;
-
 using lowbit::testing::file_bytes;
+using lowbit::testing::shared_registry;
 
 std::vector<std::string> folder_entries(const std::string& folder) {
   std::vector<std::string> names;
@@ -113,9 +112,7 @@ nlohmann::json slow_experiment(int64_t trials, int64_t epochs) {
 
 lowbit::TrialSpec checkpointed_trial(const lowbit::DataSplits& data, const std::string& checkpoint,
                                      const std::string& database_id) {
-  nlohmann::json no_options = nlohmann::json::object();
-  std::shared_ptr<const lowbit::Quantizer> quantizer =
-      shared_registry().quantizer("dorefa")(lowbit::JsonReader(no_options, "test"));
+  const auto quantizer = lowbit::testing::default_quantizer("dorefa");
   lowbit::ModelSpec model{data.channels, data.num_classes, data.image_size};
   lowbit::TrialSpec spec;
   spec.seed = 4;

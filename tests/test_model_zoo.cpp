@@ -17,8 +17,6 @@ using lowbit::testing::build_model;
 using lowbit::testing::default_quantizer;
 using lowbit::testing::parameter_count;
 
-using lowbit::testing::shared_components;
-
 int64_t count(const std::string& model, lowbit::ModelSpec spec) {
   lowbit::QuantizedLayerFactory full_precision(nullptr, {});
   return parameter_count(*build_model(model, full_precision, spec));
